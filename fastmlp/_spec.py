@@ -1,0 +1,82 @@
+"""The network's description, shared by every path: names, integer codes and the parameter layout.
+
+Activations and losses are named once here; each path looks their maths up by name (or by the integer
+code below, which is what compiled kernels receive). See ``docs/contract.md`` for the definitions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+# Codes are positions in these tuples; kernels receive the codes, never the names.
+ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softmax")
+HIDDEN_ACTIVATIONS = ACTIVATIONS[:4]
+LOSSES = ("mse", "log_loss", "cross_entropy")
+
+# The output activation each loss implies; mse takes any hidden activation, identity by default.
+LOSS_OUTPUT_ACTIVATION = {"mse": "identity", "log_loss": "sigmoid", "cross_entropy": "softmax"}
+
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What a path needs to know about a network, besides its parameters.
+
+    Parameters
+    ----------
+    layer_sizes : tuple of int
+        ``(n0, n1, ..., nL)``: inputs, hidden layers, outputs.
+    activation : str
+        Hidden activation, one of ``HIDDEN_ACTIVATIONS``.
+    output_activation : str
+        Activation of the last layer (follows the loss, see ``LOSS_OUTPUT_ACTIVATION``).
+    loss : str
+        One of ``LOSSES``.
+    """
+
+    layer_sizes: tuple
+    activation: str
+    output_activation: str
+    loss: str
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of weight layers."""
+        return len(self.layer_sizes) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    def layer_activation(self, l: int) -> str:
+        """Activation applied to ``z_{l+1}`` (layer ``l`` is 0-based; the last one is the output)."""
+        return self.output_activation if l == self.n_layers - 1 else self.activation
+
+    @cached_property
+    def offsets(self) -> tuple:
+        """``((w_start, b_start, b_stop), ...)`` per layer: where ``W[l]`` and ``b[l]`` sit in ``params``.
+
+        The layout is the contract's: ``W[0], b[0], W[1], b[1], ...``, each ``W`` row-major.
+        """
+        out, pos = [], 0
+        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
+            w_start = pos
+            b_start = w_start + n_in * n_out
+            pos = b_start + n_out
+            out.append((w_start, b_start, pos))
+        return tuple(out)
+
+    @property
+    def n_params(self) -> int:
+        return self.offsets[-1][2]
+
+    @property
+    def key(self) -> str:
+        """A short stable name, used to key generated kernels."""
+        sizes = "-".join(str(n) for n in self.layer_sizes)
+        return f"{sizes}_{self.activation}_{self.output_activation}_{self.loss}"

@@ -1,0 +1,150 @@
+"""Checks at the edge: every argument is validated and converted here, before any work starts.
+
+Errors name the argument, the value and what was expected. Nothing here changes what the user gave: arrays
+are converted into new ones when their dtype or layout differs, never modified in place.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from ._spec import DTYPES, HIDDEN_ACTIVATIONS, LOSS_OUTPUT_ACTIVATION, LOSSES, NetSpec
+
+
+def _short(value, limit=60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_int(name, value, minimum=None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_short(value)} of type {type(value).__name__}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_positive_float(name, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_short(value)} of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0.0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {_short(value)}")
+    return value
+
+
+def check_dtype(value) -> np.dtype:
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}; got {_short(value)}")
+    return dtype
+
+
+def make_spec(layer_sizes, activation, loss, output_activation) -> NetSpec:
+    """The network's :class:`NetSpec`, from the constructor's arguments, checked."""
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+        raise TypeError(f"layer_sizes must be a sequence of integers such as [2, 2, 1], got {_short(layer_sizes)}")
+    sizes = list(layer_sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes must have at least two entries (inputs and outputs), got {_short(layer_sizes)}")
+    for k, n in enumerate(sizes):
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"layer_sizes[{k}] must be an integer, got {_short(n)} in {_short(layer_sizes)}")
+        if n < 1:
+            raise ValueError(f"layer_sizes[{k}] must be >= 1, got {n} in {_short(layer_sizes)}")
+    check_choice("activation", activation, HIDDEN_ACTIVATIONS)
+    check_choice("loss", loss, LOSSES)
+    implied = LOSS_OUTPUT_ACTIVATION[loss]
+    if output_activation is None:
+        output_activation = implied
+    elif loss == "mse":
+        check_choice("output_activation", output_activation, HIDDEN_ACTIVATIONS)
+    elif output_activation != implied:
+        raise ValueError(f"output_activation must be {implied!r} (or None) with loss={loss!r}, "
+                         f"got {_short(output_activation)}")
+    if loss == "cross_entropy" and sizes[-1] < 2:
+        raise ValueError(f"loss='cross_entropy' needs at least 2 outputs, got layer_sizes[-1]={sizes[-1]}; "
+                         "use loss='log_loss' for one output")
+    return NetSpec(tuple(int(n) for n in sizes), activation, output_activation, loss)
+
+
+def check_X(X, spec, dtype, name="X") -> np.ndarray:
+    """``X`` as a C-contiguous ``(n, n0)`` array of ``dtype``, all finite."""
+    arr = np.asarray(X)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, {spec.n_inputs}), got shape {arr.shape}")
+    if arr.shape[1] != spec.n_inputs:
+        raise ValueError(f"{name} must have {spec.n_inputs} columns (layer_sizes[0]), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    _check_finite(name, arr)
+    return arr
+
+
+def _check_finite(name, arr):
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row = int(np.argwhere(~finite)[0][0])
+        raise ValueError(f"{name} must be finite; row {row} holds NaN or infinity: {_short(arr[row].tolist())}")
+
+
+def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
+    """Targets as a C-contiguous ``(n, nL)`` array of ``dtype``; class indices become one-hot rows."""
+    arr = np.asarray(y)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    K = spec.n_outputs
+    if arr.ndim == 0 or arr.ndim > 2:
+        raise ValueError(f"{name} must have shape ({n_rows},) or ({n_rows}, {K}), got shape {arr.shape}")
+    if arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must have one entry per row of X ({n_rows}), got {arr.shape[0]} "
+                         f"(shape {arr.shape})")
+    if arr.ndim == 2 and arr.shape[1] != K:
+        raise ValueError(f"{name} must have {K} columns (layer_sizes[-1]), got shape {arr.shape}")
+    _check_finite(name, arr.astype(np.float64, copy=False))
+
+    if spec.loss == "cross_entropy":
+        if arr.ndim == 1:
+            codes = arr.astype(np.float64, copy=False)
+            bad = (codes != np.round(codes)) | (codes < 0) | (codes >= K)
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise ValueError(f"{name} holds class indices, which must be integers in [0, {K}); "
+                                 f"row {k} has {arr[k]!r}")
+            out = np.zeros((n_rows, K), dtype=dtype)
+            out[np.arange(n_rows), codes.astype(np.int64)] = 1
+            return out
+        one_hot = ((arr == 0) | (arr == 1)).all(axis=1) & (arr.sum(axis=1) == 1)
+        if not one_hot.all():
+            k = int(np.argmin(one_hot))
+            raise ValueError(f"{name} of shape {arr.shape} must be one-hot rows (a single 1, zeros elsewhere) "
+                             f"with loss='cross_entropy'; row {k} is {_short(arr[k].tolist())}")
+        return np.ascontiguousarray(arr, dtype=dtype)
+
+    if arr.ndim == 1:
+        if K != 1:
+            raise ValueError(f"{name} must have shape ({n_rows}, {K}) for {K} outputs, got shape {arr.shape}")
+        arr = arr.reshape(n_rows, 1)
+    if spec.loss == "log_loss":
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            k = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"{name} must hold labels 0 or 1 with loss='log_loss'; row {k} has "
+                             f"{_short(arr[k].tolist())}")
+    return np.ascontiguousarray(arr, dtype=dtype)

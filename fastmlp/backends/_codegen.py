@@ -1,0 +1,434 @@
+"""Source generation for the Numba path: one kernel module per network shape and dtype.
+
+Why generate source: on tiny layers a generic kernel spends most of its time on loop overhead and on index
+arithmetic LLVM cannot see through (runtime offsets into a flat buffer). A kernel whose sizes and offsets
+are literals lets LLVM unroll, keep values in registers and vectorise. Two styles, both computing exactly
+``reference.train_epoch``, with the same statements in the same order:
+
+* ``scalar``: every parameter, activation and delta is a local variable; the whole network is straight-line
+  code inside the sample loop. For small networks (see ``SCALAR_MAX_PARAMS``), where it runs like a
+  hand-written kernel.
+* ``loop``: flat buffers indexed with literal offsets, loops with literal trip counts; the forward pass as
+  row-wise axpy (contiguous in the output unit, so it vectorises), the backward pass fused with the update
+  when ``batch_size == 1``.
+
+Each generated module defines two kernels with the same arguments as the Python layer hands them:
+
+* ``epoch_sgd(p, X, Y, order, lr, a, d)``: ``batch_size == 1``, the seed's per-sample loop;
+* ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g)``: gradients summed over a batch, one update each.
+
+Both return ``(loss_sum, n_seen, bad_position)`` like ``reference.train_epoch``. ``a``, ``d`` and ``g`` are
+work buffers of ``buffer_sizes(spec)`` elements (unused in the scalar style: typed dummies, so there is one
+signature). Constants are written as ``F(...)`` with ``F`` the dtype's scalar type, so float32 kernels
+compute in float32 throughout; the loss is summed in float64.
+"""
+from __future__ import annotations
+
+SCALAR_MAX_PARAMS = 160   # above this, straight-line code compiles slowly and gains nothing (measured)
+
+
+def style_for(spec) -> str:
+    return "scalar" if spec.n_params <= SCALAR_MAX_PARAMS else "loop"
+
+
+def buffer_sizes(spec) -> tuple:
+    """Sizes of the work buffers ``(a, d, g)`` of the loop style."""
+    n_units = sum(spec.layer_sizes[1:])
+    return n_units + spec.n_outputs, n_units, spec.n_params
+
+
+class _Writer:
+    def __init__(self):
+        self.lines = []
+        self.depth = 0
+
+    def __call__(self, line=""):
+        self.lines.append("    " * self.depth + line if line else "")
+
+    def indent(self):
+        w = self
+
+        class _Block:
+            def __enter__(self_inner):
+                w.depth += 1
+
+            def __exit__(self_inner, *exc):
+                w.depth -= 1
+        return _Block()
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+# --- the maths, as source expressions (shared by both styles) -------------------------------------------------
+
+def _act(name, z):
+    """Expression for f(z) of an elementwise activation; ``z`` is a simple name."""
+    return {
+        "identity": z,
+        "relu": f"({z} if {z} > F(0.0) else F(0.0))",
+        "tanh": f"math.tanh({z})",
+    }[name]
+
+
+def _emit_act(w, name, z, a):
+    """Statements setting ``a = f(z)``; sigmoid needs a temporary (one exp(-|z|), never overflows)."""
+    if name == "sigmoid":
+        w(f"_e = math.exp(-abs({z}))")
+        w(f"{a} = (F(1.0) if {z} >= F(0.0) else _e) / (F(1.0) + _e)")
+    else:
+        w(f"{a} = {_act(name, z)}")
+
+
+def _fprime(name, a):
+    """Expression for f'(z) written with a = f(z), or None when it is 1."""
+    return {
+        "identity": None,
+        "relu": f"(F(1.0) if {a} > F(0.0) else F(0.0))",
+        "sigmoid": f"({a} * (F(1.0) - {a}))",
+        "tanh": f"(F(1.0) - {a} * {a})",
+    }[name]
+
+
+def _times(expr, factor):
+    return expr if factor is None else f"{expr} * {factor}"
+
+
+def _emit_softmax(w, zs, outs):
+    """``outs[k] = exp(z_k - max z) / sum``; ``zs`` and ``outs`` are lists of lvalues."""
+    w(f"_m = {zs[0]}")
+    for z in zs[1:]:
+        w(f"_m = {z} if {z} > _m else _m")
+    w("_s = F(0.0)")
+    for z, o in zip(zs, outs):
+        w(f"{o} = math.exp({z} - _m)")
+        w(f"_s += {o}")
+    for o in outs:
+        w(f"{o} = {o} / _s")
+
+
+def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
+    """``loss`` (float64) of one sample, then the divergence check, then ``delta[L]`` into ``deltas``."""
+    K = spec.n_outputs
+    if spec.loss == "mse":
+        terms = []
+        for k, (o, y) in enumerate(zip(outs, ys)):
+            w(f"_r{k} = {y} - {o}")
+            terms.append(f"_r{k} * _r{k}")
+        w(f"loss = float({' + '.join(terms)}) / {K}")
+    elif spec.loss == "log_loss":
+        # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
+        terms = [f"(max({z}, F(0.0)) + math.log1p(math.exp(-abs({z}))) - {y} * {z})" for z, y in zip(zs, ys)]
+        w(f"loss = float({' + '.join(terms)}) / {K}")
+    else:
+        # sum_k y_k (logsumexp(z) - z_k), with the max and sum the softmax just computed
+        w("_lse = _m + math.log(_s)")
+        w(f"loss = float({' + '.join(f'{y} * (_lse - {z})' for z, y in zip(zs, ys))})")
+    w("if not math.isfinite(loss):")
+    with w.indent():
+        w("return loss_sum, n_seen, k")
+    fp = spec.output_activation
+    for k, (o, y, dl) in enumerate(zip(outs, ys, deltas)):
+        if spec.loss == "mse":
+            w(f"{dl} = {_times(f'F({-2.0 / K!r}) * ({y} - {o})', _fprime(fp, o))}")
+        elif spec.loss == "log_loss":
+            w(f"{dl} = ({o} - {y}) / F({float(K)!r})")
+        else:
+            w(f"{dl} = {o} - {y}")
+
+
+# --- scalar style ----------------------------------------------------------------------------------------------
+
+def _scalar_body(w, spec, batched):
+    sizes, L = spec.layer_sizes, spec.n_layers
+
+    def a(l, i):
+        return f"X[s, {i}]" if l == 0 else f"a{l}_{i}"
+
+    wt = lambda l, i, j: f"w{l}_{i}_{j}"          # noqa: E731  W[l][i][j]
+    bs = lambda l, j: f"b{l}_{j}"                  # noqa: E731  b[l][j]
+
+    # parameters into locals, in the contract's layout
+    for l, (w0, b0, _) in enumerate(spec.offsets):
+        for i in range(sizes[l]):
+            w(", ".join(wt(l, i, j) for j in range(sizes[l + 1])) + " = "
+              + ", ".join(f"p[{w0 + i * sizes[l + 1] + j}]" for j in range(sizes[l + 1])))
+        w(", ".join(bs(l, j) for j in range(sizes[l + 1])) + " = "
+          + ", ".join(f"p[{b0 + j}]" for j in range(sizes[l + 1])))
+    grads = []
+    if batched:
+        for l in range(L):
+            grads += [f"g{wt(l, i, j)}" for i in range(sizes[l]) for j in range(sizes[l + 1])]
+            grads += [f"g{bs(l, j)}" for j in range(sizes[l + 1])]
+    w("loss_sum = 0.0")
+    w("n_seen = 0")
+    w("n = order.shape[0]")
+    if batched:
+        w("for start in range(0, n, batch_size):")
+        w.depth += 1
+        w("stop = min(start + batch_size, n)")
+        for g in grads:
+            w(f"{g} = F(0.0)")
+        w("batch_loss = 0.0")
+        w("for k in range(start, stop):")
+    else:
+        w("for k in range(n):")
+    with w.indent():
+        w("s = order[k]")
+        # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
+        for l in range(L):
+            act = spec.layer_activation(l)
+            for j in range(sizes[l + 1]):
+                z = f"z{l + 1}_{j}"
+                w(f"{z} = {bs(l, j)} + " + " + ".join(f"{a(l, i)} * {wt(l, i, j)}" for i in range(sizes[l])))
+                if act != "softmax":
+                    _emit_act(w, act, z, a(l + 1, j))
+            if act == "softmax":
+                _emit_softmax(w, [f"z{l + 1}_{j}" for j in range(sizes[l + 1])],
+                              [a(l + 1, j) for j in range(sizes[l + 1])])
+        # 2) loss, then delta[L] = dL/dz[L]
+        K = spec.n_outputs
+        _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [a(L, k) for k in range(K)],
+                             [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
+        # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
+        for l in range(L - 1, -1, -1):
+            if l > 0:
+                for i in range(sizes[l]):
+                    s = " + ".join(f"{wt(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
+                    w(f"d{l}_{i} = {_times(f'({s})', _fprime(spec.layer_activation(l - 1), a(l, i)))}")
+            # 4) dL/dW[l][i][j] = a[l][i] * delta[l+1][j], dL/db[l][j] = delta[l+1][j]
+            for i in range(sizes[l]):
+                for j in range(sizes[l + 1]):
+                    if batched:
+                        w(f"g{wt(l, i, j)} += {a(l, i)} * d{l + 1}_{j}")
+                    else:   # w <- w - lr * dL/dw, after delta[l] has used the old W[l]
+                        w(f"{wt(l, i, j)} = {wt(l, i, j)} - lr * ({a(l, i)} * d{l + 1}_{j})")
+            for j in range(sizes[l + 1]):
+                if batched:
+                    w(f"g{bs(l, j)} += d{l + 1}_{j}")
+                else:
+                    w(f"{bs(l, j)} = {bs(l, j)} - lr * d{l + 1}_{j}")
+        if batched:
+            w("batch_loss += loss")
+        else:
+            w("loss_sum += loss")
+            w("n_seen += 1")
+    if batched:
+        # 4) one update per batch: w <- w - lr * (sum / B)
+        w("B = F(stop - start)")
+        for l in range(L):
+            for i in range(sizes[l]):
+                for j in range(sizes[l + 1]):
+                    w(f"{wt(l, i, j)} = {wt(l, i, j)} - lr * (g{wt(l, i, j)} / B)")
+            for j in range(sizes[l + 1]):
+                w(f"{bs(l, j)} = {bs(l, j)} - lr * (g{bs(l, j)} / B)")
+        w("loss_sum += batch_loss")
+        w("n_seen += stop - start")
+        w.depth -= 1
+
+
+def _emit_scalar_kernel(w, spec, name, args, batched):
+    # The body returns early on divergence; parameters live in locals, so the kernel is split in two:
+    # ``_{name}_body`` runs the loop and returns the locals, ``name`` stores them back into ``p``.
+    sizes, L = spec.layer_sizes, spec.n_layers
+    names = []
+    for l in range(L):
+        names += [f"w{l}_{i}_{j}" for i in range(sizes[l]) for j in range(sizes[l + 1])]
+        names += [f"b{l}_{j}" for j in range(sizes[l + 1])]
+    params_tuple = ", ".join(names)
+    body = _Writer()
+    body.depth = 1
+    _scalar_body(body, spec, batched)
+    text = "\n".join(body.lines)
+    # every return inside the loop also hands back the parameters as they were before that sample's update
+    text = text.replace("return loss_sum, n_seen, k", f"return loss_sum, n_seen, k, ({params_tuple},)")
+    w("@njit(**JIT_OPTIONS)")
+    w(f"def _{name}_body({args}):")
+    w.lines.extend(text.split("\n"))
+    with w.indent():
+        w(f"return loss_sum, n_seen, -1, ({params_tuple},)")
+    w()
+    w()
+    w("@njit(**JIT_OPTIONS)")
+    w(f"def {name}({args}):")
+    with w.indent():
+        w(f"loss_sum, n_seen, bad, q = _{name}_body({args})")
+        for i in range(spec.n_params):
+            w(f"p[{i}] = q[{i}]")
+        w("return loss_sum, n_seen, bad")
+    w()
+    w()
+
+
+# --- loop style ------------------------------------------------------------------------------------------------
+
+def _loop_offsets(spec):
+    """Offsets of a[l] (l >= 1) in ``a``, of z[L] in ``a``, and of delta[l] (l >= 1) in ``d``."""
+    A, pos = [None], 0
+    for n in spec.layer_sizes[1:]:
+        A.append(pos)
+        pos += n
+    return A, pos, A   # deltas use the same offsets, in their own buffer
+
+
+def _emit_loop_kernel(w, spec, name, args, batched):
+    sizes, L = spec.layer_sizes, spec.n_layers
+    A, ZO, D = _loop_offsets(spec)
+
+    def a_at(l, i):
+        return f"X[s, {i}]" if l == 0 else f"a[{A[l]} + {i}]"
+
+    w("@njit(**JIT_OPTIONS)")
+    w(f"def {name}({args}):")
+    with w.indent():
+        w("loss_sum = 0.0")
+        w("n_seen = 0")
+        w("n = order.shape[0]")
+        if batched:
+            w(f"for q in range({spec.n_params}):")
+            with w.indent():
+                w("g[q] = F(0.0)")
+            w("for start in range(0, n, batch_size):")
+            w.depth += 1
+            w("stop = min(start + batch_size, n)")
+            w("batch_loss = 0.0")
+            w("for k in range(start, stop):")
+        else:
+            w("for k in range(n):")
+        with w.indent():
+            w("s = order[k]")
+            # 1) forward, as axpy over the input units: z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
+            for l in range(L):
+                (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
+                act = spec.layer_activation(l)
+                w(f"for j in range({n_out}):")
+                with w.indent():
+                    w(f"a[{A[l + 1]} + j] = p[{b0} + j]")
+                w(f"for i in range({m}):")
+                with w.indent():
+                    w(f"ai = {a_at(l, 'i')}")
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"a[{A[l + 1]} + j] += ai * p[{w0} + i * {n_out} + j]")
+                if l == L - 1:
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"a[{ZO} + j] = a[{A[l + 1]} + j]")
+                if act == "softmax":
+                    w(f"_m = a[{A[l + 1]}]")
+                    w(f"for j in range(1, {n_out}):")
+                    with w.indent():
+                        w(f"_m = a[{A[l + 1]} + j] if a[{A[l + 1]} + j] > _m else _m")
+                    w("_s = F(0.0)")
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"_o = math.exp(a[{A[l + 1]} + j] - _m)")
+                        w(f"a[{A[l + 1]} + j] = _o")
+                        w("_s += _o")
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"a[{A[l + 1]} + j] = a[{A[l + 1]} + j] / _s")
+                elif act != "identity":
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"zj = a[{A[l + 1]} + j]")
+                        _emit_act(w, act, "zj", f"a[{A[l + 1]} + j]")
+            # 2) loss and delta[L]
+            K = spec.n_outputs
+            w("loss = 0.0")
+            w(f"for j in range({K}):")
+            with w.indent():
+                w("yj = Y[s, j]")
+                w(f"oj = a[{A[L]} + j]")
+                w(f"zj = a[{ZO} + j]")
+                if spec.loss == "mse":
+                    w("rj = yj - oj")
+                    w("loss += float(rj * rj)")
+                elif spec.loss == "log_loss":
+                    w("loss += float(max(zj, F(0.0)) + math.log1p(math.exp(-abs(zj))) - yj * zj)")
+                else:
+                    w("loss += float(yj * (_m + math.log(_s) - zj))")
+            if spec.loss != "cross_entropy":
+                w(f"loss = loss / {K}")
+            w("if not math.isfinite(loss):")
+            with w.indent():
+                w("return loss_sum, n_seen, k")
+            w(f"for j in range({K}):")
+            with w.indent():
+                o, y = f"a[{A[L]} + j]", "Y[s, j]"
+                if spec.loss == "mse":
+                    w(f"d[{D[L]} + j] = {_times(f'F({-2.0 / K!r}) * ({y} - {o})', _fprime(spec.output_activation, o))}")
+                elif spec.loss == "log_loss":
+                    w(f"d[{D[L]} + j] = ({o} - {y}) / F({float(K)!r})")
+                else:
+                    w(f"d[{D[L]} + j] = {o} - {y}")
+            # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
+            #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
+            for l in range(L - 1, -1, -1):
+                (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
+                w(f"for i in range({m}):")
+                with w.indent():
+                    w(f"ai = {a_at(l, 'i')}")
+                    w(f"row = {w0} + i * {n_out}")
+                    if l > 0:
+                        w("acc = F(0.0)")
+                        w(f"for j in range({n_out}):")
+                        with w.indent():
+                            w(f"acc += p[row + j] * d[{D[l + 1]} + j]")
+                        w(f"d[{D[l]} + i] = {_times('acc', _fprime(spec.layer_activation(l - 1), 'ai'))}")
+                    if batched:
+                        w(f"for j in range({n_out}):")
+                        with w.indent():
+                            w(f"g[row + j] += ai * d[{D[l + 1]} + j]")
+                    else:
+                        w("lai = lr * ai")
+                        w(f"for j in range({n_out}):")
+                        with w.indent():
+                            w(f"p[row + j] -= lai * d[{D[l + 1]} + j]")
+                w(f"for j in range({n_out}):")
+                with w.indent():
+                    if batched:
+                        w(f"g[{b0} + j] += d[{D[l + 1]} + j]")
+                    else:
+                        w(f"p[{b0} + j] -= lr * d[{D[l + 1]} + j]")
+            if batched:
+                w("batch_loss += loss")
+            else:
+                w("loss_sum += loss")
+                w("n_seen += 1")
+        if batched:
+            w("scale = lr / F(stop - start)   # w <- w - lr * (sum / B)")
+            w(f"for q in range({spec.n_params}):")
+            with w.indent():
+                w("p[q] -= scale * g[q]")
+                w("g[q] = F(0.0)")
+            w("loss_sum += batch_loss")
+            w("n_seen += stop - start")
+            w.depth -= 1
+        w("return loss_sum, n_seen, -1")
+    w()
+    w()
+
+
+def generate(spec, dtype_name: str, header: str = "") -> str:
+    """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32")."""
+    w = _Writer()
+    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, {style_for(spec)} style. Generated; do not edit.')
+    if header:
+        w(header)
+    w('"""')
+    w("import math")
+    w()
+    w("import numpy as np")
+    w("from numba import njit")
+    w()
+    w("from fastmlp.backends._numba_config import JIT_OPTIONS")
+    w()
+    w(f"F = np.{dtype_name}")
+    w()
+    w()
+    style = style_for(spec)
+    emit = _emit_scalar_kernel if style == "scalar" else _emit_loop_kernel
+    emit(w, spec, "epoch_sgd", "p, X, Y, order, lr, a, d", batched=False)
+    emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g", batched=True)
+    return w.text()

@@ -1,0 +1,111 @@
+"""The Numba path: the whole epoch, per-sample loop included, in one compiled call.
+
+It computes ``reference.train_epoch``. The kernels are generated per network shape and dtype by
+``_codegen`` (sizes and offsets as literals, so LLVM unrolls and vectorises), written to a cache folder,
+imported, and compiled by Numba with ``cache=True`` (options in ``_numba_config``). Their dispatchers are
+made once per process, when the shape is first seen, and kept in ``_MODULES``.
+
+Where the sources live: ``$FASTMLP_CACHE_DIR`` or ``~/.cache/fastmlp`` (``$XDG_CACHE_HOME/fastmlp``), in a
+folder named after the package version and a hash of the generator's and the Numba policy's own source, so
+an upgrade, or any change to how kernels are written, starts a fresh folder: no stale kernel is ever loaded.
+Numba's compiled cache sits beside each source and is keyed by it.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numba  # noqa: F401  (ImportError here makes the path unavailable)
+import numpy as np
+
+from .. import __version__
+from . import _codegen, _numba_config
+from .reference import EpochResult
+
+_MODULES = {}   # (spec, dtype name) -> imported kernel module
+
+
+def _generator_hash() -> str:
+    h = hashlib.sha256()
+    for mod in (_codegen, _numba_config):
+        h.update(Path(mod.__file__).read_bytes())
+    h.update(numba.__version__.encode())
+    return h.hexdigest()[:12]
+
+
+def cache_dir() -> Path:
+    """The folder of generated kernel sources for this version of fastmlp."""
+    root = os.environ.get("FASTMLP_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "fastmlp")
+    return Path(root) / f"kernels-{__version__}-{_generator_hash()}"
+
+
+def _write_once(path: Path, text: str):
+    """Write ``text`` to ``path`` unless it holds exactly that: a rewrite would change the file's time stamp
+    and make Numba throw its compiled cache away. Written to a temporary file and renamed, so a reader
+    never sees half a file."""
+    if path.exists() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def kernels(spec, dtype):
+    """The kernel module for ``spec`` and ``dtype``: generated, written and imported on first use."""
+    dtype_name = np.dtype(dtype).name
+    key = (spec, dtype_name)
+    module = _MODULES.get(key)
+    if module is None:
+        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}")
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+        name = f"k{digest}"
+        path = cache_dir() / f"{name}.py"
+        try:
+            _write_once(path, source)
+        except OSError:   # read-only home: a private folder still lets this process run (and cache)
+            path = Path(tempfile.mkdtemp(prefix="fastmlp-kernels-")) / f"{name}.py"
+            _write_once(path, source)
+        mod_name = f"fastmlp._kernels.{name}"
+        module_spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module
+        module_spec.loader.exec_module(module)
+        _MODULES[key] = module
+    return module
+
+
+class Workspace:
+    """The kernel module and the work buffers of one fit (typed empty arrays where the style needs none)."""
+
+    def __init__(self, spec, dtype, batch_size):
+        dtype = np.dtype(dtype)
+        self.module = kernels(spec, dtype)
+        if _codegen.style_for(spec) == "loop":
+            self.a, self.d, self.g = (np.zeros(n, dtype) for n in _codegen.buffer_sizes(spec))
+        else:
+            self.a = self.d = self.g = np.zeros(0, dtype)
+
+
+def prepare(spec, dtype, batch_size):
+    return Workspace(spec, dtype, batch_size)
+
+
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
+    """One epoch of SGD in place on ``params``, compiled; equals ``reference.train_epoch``."""
+    ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
+    lr = params.dtype.type(lr)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    if batch_size == 1:
+        out = ws.module.epoch_sgd(params, X, Y, order, lr, ws.a, ws.d)
+    else:
+        out = ws.module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g)
+    return EpochResult(float(out[0]), int(out[1]), int(out[2]))

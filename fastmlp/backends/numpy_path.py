@@ -1,0 +1,242 @@
+"""The batched numpy path: mini-batches through matrix products.
+
+It computes what ``reference.train_epoch`` computes, a batch at a time: the rows of a batch go through each
+layer as one ``(B, n_l) @ (n_l, n_{l+1})`` product, and the backward pass is the same chain rule with the
+sum over the batch done by ``A[l].T @ delta``. All work buffers live in a :class:`Workspace`, made once per
+``fit`` and reused for every batch (``out=`` arguments, in-place updates). float32 models compute in float32.
+
+It also serves the model's ``predict``, ``loss`` and ``gradients`` (whole arrays, no training).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .reference import EpochResult
+
+
+# --- activations, in place on a (B, n) block ---------------------------------------------------------------
+
+def _identity(Z):
+    return Z
+
+
+def _relu(Z):
+    return np.maximum(Z, 0.0, out=Z)
+
+
+def _sigmoid(Z):
+    # 1 / (1 + exp(-z)) for z >= 0 and exp(z) / (1 + exp(z)) for z < 0: one exp(-|z|), never overflows
+    E = np.exp(-np.abs(Z))
+    pos = Z >= 0
+    np.divide(np.where(pos, 1.0, E), 1.0 + E, out=Z)
+    return Z
+
+
+def _tanh(Z):
+    return np.tanh(Z, out=Z)
+
+
+def _softmax(Z):
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
+    return Z
+
+
+# f'(z) written with a = f(z) into S (same shape); relu'(z) = [z > 0] = [a > 0]
+def _d_identity(A, S):
+    S.fill(1.0)
+    return S
+
+
+def _d_relu(A, S):
+    return np.greater(A, 0.0, out=S)
+
+
+def _d_sigmoid(A, S):
+    np.subtract(1.0, A, out=S)
+    S *= A
+    return S
+
+
+def _d_tanh(A, S):
+    np.multiply(A, A, out=S)
+    np.subtract(1.0, S, out=S)
+    return S
+
+
+ACTIVATIONS = {
+    "identity": (_identity, _d_identity),
+    "relu": (_relu, _d_relu),
+    "sigmoid": (_sigmoid, _d_sigmoid),
+    "tanh": (_tanh, _d_tanh),
+    "softmax": (_softmax, None),
+}
+
+
+# --- losses per row, from the output layer's z and a --------------------------------------------------------
+
+def _mse(Y, Z, A):
+    return np.square(Y - A).mean(axis=1)
+
+
+def _log_loss(Y, Z, A):
+    # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
+    return (np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z))) - Y * Z).mean(axis=1)
+
+
+def _cross_entropy(Y, Z, A):
+    m = Z.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True))
+    return (Y * (lse - Z)).sum(axis=1)
+
+
+def _d_mse(Y, A, D, S, d_out):
+    # dL/dz_L = -(2/K)(y - yhat) f'(z_L)
+    np.subtract(A, Y, out=D)
+    D *= 2.0 / Y.shape[1]
+    if d_out is not _d_identity:
+        D *= d_out(A, S)
+    return D
+
+
+def _d_log_loss(Y, A, D, S, d_out):
+    np.subtract(A, Y, out=D)
+    D /= Y.shape[1]
+    return D
+
+
+def _d_cross_entropy(Y, A, D, S, d_out):
+    return np.subtract(A, Y, out=D)
+
+
+LOSSES = {
+    "mse": (_mse, _d_mse),
+    "log_loss": (_log_loss, _d_log_loss),
+    "cross_entropy": (_cross_entropy, _d_cross_entropy),
+}
+
+
+def views(spec, params) -> tuple:
+    """``(W, b)``: lists of views into ``params`` in the contract's layout."""
+    W, b = [], []
+    for (w0, b0, b1), n_in, n_out in zip(spec.offsets, spec.layer_sizes[:-1], spec.layer_sizes[1:]):
+        W.append(params[w0:b0].reshape(n_in, n_out))
+        b.append(params[b0:b1])
+    return W, b
+
+
+# --- whole-array helpers for the model ---------------------------------------------------------------------
+
+def forward(spec, params, X) -> tuple:
+    """``(Z_L, A)``: the output layer's pre-activation and every layer's activation, for all rows of ``X``."""
+    W, b = views(spec, params)
+    A = [X]
+    Z = None
+    for l in range(spec.n_layers):
+        Z = A[-1] @ W[l] + b[l]
+        f, _ = ACTIVATIONS[spec.layer_activation(l)]
+        A.append(f(Z.copy()))
+    return Z, A
+
+
+def per_sample_loss(spec, params, X, Y) -> np.ndarray:
+    Z, A = forward(spec, params, X)
+    loss_fn, _ = LOSSES[spec.loss]
+    return loss_fn(Y, Z, A[-1])
+
+
+def gradients(spec, params, X, Y) -> tuple:
+    """``(dW, db, mean_loss)`` of the mean loss over the rows of ``X``; matches ``reference.gradients``."""
+    W, _ = views(spec, params)
+    Z, A = forward(spec, params, X)
+    n = X.shape[0]
+    loss_fn, delta_fn = LOSSES[spec.loss]
+    loss = float(loss_fn(Y, Z, A[-1]).mean())
+    D = delta_fn(Y, A[-1], np.empty_like(A[-1]), np.empty_like(A[-1]),
+                 ACTIVATIONS[spec.output_activation][1])
+    dW, db = [None] * spec.n_layers, [None] * spec.n_layers
+    for l in range(spec.n_layers - 1, -1, -1):
+        dW[l] = A[l].T @ D / n
+        db[l] = D.sum(axis=0) / n
+        if l > 0:
+            D_prev = D @ W[l].T
+            D_prev *= ACTIVATIONS[spec.layer_activation(l - 1)][1](A[l], np.empty_like(A[l]))
+            D = D_prev
+    return dW, db, loss
+
+
+# --- training ------------------------------------------------------------------------------------------------
+
+class Workspace:
+    """Buffers for one fit: activations, deltas and gradients for a batch of up to ``batch_size`` rows."""
+
+    def __init__(self, spec, dtype, batch_size):
+        B = batch_size
+        dt = np.dtype(dtype)
+        self.batch_size = B
+        self.A = [np.empty((B, n), dt) for n in spec.layer_sizes]         # a[l], (B, n_l)
+        self.Y = np.empty((B, spec.n_outputs), dt)                         # targets of the batch
+        self.Z_out = np.empty((B, spec.n_outputs), dt)                     # z_L, kept for the stable losses
+        self.D = [None] + [np.empty((B, n), dt) for n in spec.layer_sizes[1:]]  # delta[l], (B, n_l)
+        self.S = [None] + [np.empty((B, n), dt) for n in spec.layer_sizes[1:]]  # f'(z[l]) scratch
+        self.gW = [np.empty((n_in, n_out), dt)
+                   for n_in, n_out in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:])]
+        self.gb = [np.empty(n, dt) for n in spec.layer_sizes[1:]]
+
+
+def prepare(spec, dtype, batch_size):
+    return Workspace(spec, dtype, batch_size)
+
+
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
+    """One epoch of mini-batch SGD in place on ``params``; equals ``reference.train_epoch``."""
+    ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
+    W, b = views(spec, params)
+    L = spec.n_layers
+    acts = [ACTIVATIONS[spec.layer_activation(l)] for l in range(L)]
+    loss_fn, delta_fn = LOSSES[spec.loss]
+    lr = params.dtype.type(lr)
+    n = order.shape[0]
+    loss_sum, n_seen = 0.0, 0
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        m = idx.shape[0]
+        A = [buf[:m] for buf in ws.A]
+        Yb = ws.Y[:m]
+        np.take(X, idx, axis=0, out=A[0])
+        np.take(Y, idx, axis=0, out=Yb)
+        # forward: z[l+1] = a[l] @ W[l] + b[l]; a[l+1] = f_l(z[l+1])
+        for l in range(L):
+            Zl = A[l + 1]
+            np.matmul(A[l], W[l], out=Zl)
+            Zl += b[l]
+            if l == L - 1:
+                np.copyto(ws.Z_out[:m], Zl)
+            acts[l][0](Zl)
+        # loss of each row, before this batch's update
+        losses = loss_fn(Yb, ws.Z_out[:m], A[L])
+        batch_loss = float(losses.sum(dtype=np.float64))
+        if not np.isfinite(batch_loss):
+            bad = int(np.flatnonzero(~np.isfinite(losses))[0]) if not np.isfinite(losses).all() else 0
+            return EpochResult(loss_sum, n_seen, start + bad)
+        # backward: delta[L] from the loss table, then the chain rule down the layers
+        D = delta_fn(Yb, A[L], ws.D[L][:m], ws.S[L][:m], acts[L - 1][1])
+        step = lr / params.dtype.type(m)
+        for l in range(L - 1, -1, -1):
+            gW, gb = ws.gW[l], ws.gb[l]
+            np.matmul(A[l].T, D, out=gW)                    # sum over rows of a[l][i] * delta[l+1][j]
+            np.sum(D, axis=0, out=gb)
+            if l > 0:                                       # delta[l] with the W[l] of before the update
+                D_prev = ws.D[l][:m]
+                np.matmul(D, W[l].T, out=D_prev)
+                D_prev *= acts[l - 1][1](A[l], ws.S[l][:m])
+            gW *= step                                      # w <- w - lr * (sum / B)
+            W[l] -= gW
+            gb *= step
+            b[l] -= gb
+            if l > 0:
+                D = D_prev
+        loss_sum += batch_loss
+        n_seen += m
+    return EpochResult(loss_sum, n_seen, -1)

@@ -1,0 +1,270 @@
+"""The reference path: the training contract written out one derivative at a time.
+
+This module *is* the specification (``docs/contract.md`` says the same in prose). It is pure Python:
+floats, lists and ``math``; the numpy array it is handed is turned into nested lists before the loop and
+written back after it. Every other path names the function here that it must equal.
+
+Where the contract is silent, this module decides:
+
+* Epoch loss: the sum of the per-sample losses, each computed in the forward pass before the update of the
+  batch that holds the sample (the caller divides by the number of samples).
+* Divergence: the first sample (in visiting order) whose loss is not finite stops the epoch; the update of
+  its batch is not applied, so the parameters are those after the last complete batch.
+* float32 models: this path computes in Python floats (float64) and rounds the parameters to the model's
+  dtype when it writes them back.
+
+Notation, per layer ``l = 0 .. L-1`` (the seed's derivation, generalised):
+
+    a[0] = x
+    z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]
+    a[l+1][j] = f_l(z[l+1])[j]
+    delta[L]  = dL/dz[L]                                     (from the loss table)
+    dL/dW[l][i][j] = a[l][i] * delta[l+1][j]
+    dL/db[l][j]    = delta[l+1][j]
+    delta[l][i]    = (sum_j W[l][i][j] * delta[l+1][j]) * f'(z[l][i])   for l >= 1
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+
+class EpochResult(NamedTuple):
+    """What one call of a path's ``train_epoch`` reports.
+
+    ``loss_sum`` is the sum of the per-sample losses of the samples trained on; ``n_seen`` their number;
+    ``bad_position`` is the position in ``order`` of the first sample whose loss was not finite, or -1.
+    """
+
+    loss_sum: float
+    n_seen: int
+    bad_position: int
+
+
+# --- activations: f(z) and f'(z), one sample, lists of floats --------------------------------------------
+
+def _sigmoid(z: float) -> float:
+    # Two branches so that exp never overflows: exp(-z) for z >= 0, exp(z) otherwise.
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _softmax(z: list) -> list:
+    m = max(z)                              # shift by the max: exp never overflows
+    e = [math.exp(z_k - m) for z_k in z]
+    total = sum(e)
+    return [e_k / total for e_k in e]
+
+
+# name -> (f applied to the layer's z, f'(z) given z and a = f(z)); softmax has no elementwise derivative:
+# it is only an output activation, and its loss (cross_entropy) gives dL/dz directly.
+ACTIVATIONS = {
+    "identity": (lambda z: list(z), lambda z, a: 1.0),
+    "relu": (lambda z: [z_j if z_j > 0.0 else 0.0 for z_j in z], lambda z, a: 1.0 if z > 0.0 else 0.0),
+    "sigmoid": (lambda z: [_sigmoid(z_j) for z_j in z], lambda z, a: a * (1.0 - a)),
+    "tanh": (lambda z: [math.tanh(z_j) for z_j in z], lambda z, a: 1.0 - a * a),
+    "softmax": (_softmax, None),
+}
+
+
+# --- losses: L(y, yhat) per sample, and dL/dz_L -------------------------------------------------------------
+
+def _softplus(z: float) -> float:
+    # log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _mse_loss(y, z, a):
+    K = len(y)
+    return sum((y_k - a_k) ** 2 for y_k, a_k in zip(y, a)) / K
+
+
+def _log_loss(y, z, a):
+    # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, never log(0)
+    K = len(y)
+    return sum(_softplus(z_k) - y_k * z_k for y_k, z_k in zip(y, z)) / K
+
+
+def _cross_entropy(y, z, a):
+    # -sum y_k log softmax(z)_k = sum y_k (logsumexp(z) - z_k)
+    m = max(z)
+    lse = m + math.log(sum(math.exp(z_k - m) for z_k in z))
+    return sum(y_k * (lse - z_k) for y_k, z_k in zip(y, z))
+
+
+def _mse_delta(y, z, a, fprime):
+    K = len(y)
+    return [-(2.0 / K) * (y_k - a_k) * fprime(z_k, a_k) for y_k, z_k, a_k in zip(y, z, a)]
+
+
+def _log_loss_delta(y, z, a, fprime):
+    K = len(y)
+    return [(a_k - y_k) / K for y_k, a_k in zip(y, a)]
+
+
+def _cross_entropy_delta(y, z, a, fprime):
+    return [a_k - y_k for y_k, a_k in zip(y, a)]
+
+
+# name -> (L(y, z_L, a_L), dL/dz_L(y, z_L, a_L, f'_out))
+LOSSES = {
+    "mse": (_mse_loss, _mse_delta),
+    "log_loss": (_log_loss, _log_loss_delta),
+    "cross_entropy": (_cross_entropy, _cross_entropy_delta),
+}
+
+
+# --- parameters: flat array <-> nested lists ----------------------------------------------------------------
+
+def unpack(spec, params) -> tuple:
+    """Nested lists ``W[l][i][j]`` and ``b[l][j]`` (Python floats) from the flat ``params``."""
+    flat = [float(v) for v in params]
+    W, b = [], []
+    for (w0, b0, b1), n_in, n_out in zip(spec.offsets, spec.layer_sizes[:-1], spec.layer_sizes[1:]):
+        W.append([flat[w0 + i * n_out: w0 + (i + 1) * n_out] for i in range(n_in)])
+        b.append(flat[b0:b1])
+    return W, b
+
+
+def pack(W, b) -> list:
+    """The flat list in the contract's layout: ``W[0]`` row-major, ``b[0]``, ``W[1]``, ``b[1]``, ..."""
+    flat = []
+    for W_l, b_l in zip(W, b):
+        for row in W_l:
+            flat.extend(row)
+        flat.extend(b_l)
+    return flat
+
+
+# --- one sample: forward, loss, backward ------------------------------------------------------------------------
+
+def forward(spec, W, b, x) -> tuple:
+    """``(z, a)``: pre-activations ``z[l]`` and activations ``a[l]`` for ``l = 0..L`` (``z[0]`` is unused)."""
+    a = [list(x)]                                           # a[0] = x, shape (n0,)
+    z = [None]
+    for l in range(spec.n_layers):
+        n_in, n_out = spec.layer_sizes[l], spec.layer_sizes[l + 1]
+        z_next = []                                         # z[l+1], shape (n_{l+1},)
+        for j in range(n_out):
+            z_j = b[l][j]                                   # b[l][j] ...
+            for i in range(n_in):
+                z_j += a[l][i] * W[l][i][j]                 # ... + sum_i a[l][i] * W[l][i][j]
+            z_next.append(z_j)
+        f, _ = ACTIVATIONS[spec.layer_activation(l)]
+        z.append(z_next)
+        a.append(f(z_next))                                 # a[l+1] = f_l(z[l+1])
+    return z, a
+
+
+def sample_loss(spec, z, a, y) -> float:
+    """L(y, yhat) for one sample, from the output layer's ``z`` and ``a`` (stable forms)."""
+    loss_fn, _ = LOSSES[spec.loss]
+    return loss_fn(y, z[-1], a[-1])
+
+
+def backward(spec, W, z, a, y) -> tuple:
+    """``(dW, db)`` of one sample's loss, nested like ``W`` and ``b``: the chain rule, layer by layer."""
+    L = spec.n_layers
+    _, delta_fn = LOSSES[spec.loss]
+    _, fprime_out = ACTIVATIONS[spec.output_activation]
+    delta = delta_fn(y, z[L], a[L], fprime_out)              # delta[L] = dL/dz[L], shape (nL,)
+    dW, db = [None] * L, [None] * L
+    for l in range(L - 1, -1, -1):
+        n_in, n_out = spec.layer_sizes[l], spec.layer_sizes[l + 1]
+        # dL/dW[l][i][j] = dL/dz[l+1][j] * dz[l+1][j]/dW[l][i][j] = delta[l+1][j] * a[l][i]
+        dW[l] = [[a[l][i] * delta[j] for j in range(n_out)] for i in range(n_in)]
+        # dL/db[l][j] = delta[l+1][j] * dz[l+1][j]/db[l][j] = delta[l+1][j] * 1
+        db[l] = list(delta)
+        if l > 0:
+            _, fprime = ACTIVATIONS[spec.layer_activation(l - 1)]
+            delta_prev = []                                   # delta[l], shape (n_l,)
+            for i in range(n_in):
+                s = 0.0
+                for j in range(n_out):
+                    s += W[l][i][j] * delta[j]                # dL/da[l][i] = sum_j delta[l+1][j] * W[l][i][j]
+                delta_prev.append(s * fprime(z[l][i], a[l][i]))  # dL/dz[l][i] = dL/da[l][i] * f'(z[l][i])
+            delta = delta_prev
+    return dW, db
+
+
+# --- the entry points -------------------------------------------------------------------------------------------
+
+def _zeros_like(W, b):
+    return [[[0.0] * len(row) for row in W_l] for W_l in W], [[0.0] * len(b_l) for b_l in b]
+
+
+def _accumulate(gW, gb, dW, db):
+    for gW_l, dW_l, gb_l, db_l in zip(gW, dW, gb, db):
+        for g_row, d_row in zip(gW_l, dW_l):
+            for j, d in enumerate(d_row):
+                g_row[j] += d
+        for j, d in enumerate(db_l):
+            gb_l[j] += d
+
+
+def gradients(spec, params, X, Y) -> tuple:
+    """``(dW, db, mean_loss)``: the gradient of the mean loss over the rows of ``X``, at ``params``.
+
+    ``dW[l]`` and ``db[l]`` are nested lists shaped like ``W[l]`` and ``b[l]``.
+    """
+    W, b = unpack(spec, params)
+    gW, gb = _zeros_like(W, b)
+    loss_sum = 0.0
+    rows = X.tolist()
+    targets = Y.tolist()
+    for x, y in zip(rows, targets):
+        z, a = forward(spec, W, b, x)
+        loss_sum += sample_loss(spec, z, a, y)
+        dW, db = backward(spec, W, z, a, y)
+        _accumulate(gW, gb, dW, db)
+    n = len(rows)
+    gW = [[[g / n for g in row] for row in gW_l] for gW_l in gW]
+    gb = [[g / n for g in gb_l] for gb_l in gb]
+    return gW, gb, loss_sum / n
+
+
+def prepare(spec, dtype, batch_size):
+    """The reference path keeps no buffers between epochs."""
+    return None
+
+
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
+    """One epoch of plain SGD, in place on ``params``: the contract's step and epoch.
+
+    Batches are consecutive slices of ``order``. For each batch: for each of its samples, forward and loss
+    (at the parameters the batch started from) and backward; then one update
+    ``params <- params - lr * mean gradient``. With ``batch_size=1`` this is the seed's per-sample loop.
+    """
+    W, b = unpack(spec, params)
+    rows = X.tolist()
+    targets = Y.tolist()
+    order = [int(s) for s in order]
+    loss_sum, n_seen, bad = 0.0, 0, -1
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        gW, gb = _zeros_like(W, b)
+        batch_loss = 0.0
+        for k, s in enumerate(batch):
+            z, a = forward(spec, W, b, rows[s])              # 1) forward pass
+            loss = sample_loss(spec, z, a, targets[s])       # 2) loss, before this batch's update
+            if not math.isfinite(loss):
+                bad = start + k                              # stop: this batch's update is not applied
+                break
+            batch_loss += loss
+            dW, db = backward(spec, W, z, a, targets[s])     # 3) backward pass
+            _accumulate(gW, gb, dW, db)
+        if bad >= 0:
+            break
+        B = len(batch)
+        for l in range(spec.n_layers):                       # 4) update: w <- w - lr * dL/dw (batch mean)
+            for i, row in enumerate(W[l]):
+                for j in range(len(row)):
+                    row[j] = row[j] - lr * (gW[l][i][j] / B)
+            for j in range(len(b[l])):
+                b[l][j] = b[l][j] - lr * (gb[l][j] / B)
+        loss_sum += batch_loss
+        n_seen += B
+    params[:] = pack(W, b)
+    return EpochResult(loss_sum, n_seen, bad)

@@ -1,0 +1,227 @@
+"""The model: ``MLP``, its training history and its errors."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import backends
+from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_X, check_Y,
+                          make_spec)
+
+
+class DivergenceError(FloatingPointError):
+    """Training met a non-finite loss and stopped; the parameters are the last finite ones.
+
+    Attributes
+    ----------
+    epoch : int
+        0-based epoch in which it happened.
+    sample : int
+        Row of ``X`` whose loss was not finite (-1 when only the parameters were found non-finite).
+    position : int
+        Position of that row in the epoch's visiting order.
+    history : History
+        The epochs completed before it.
+    """
+
+    def __init__(self, message, epoch, sample, position, history):
+        super().__init__(message)
+        self.epoch, self.sample, self.position, self.history = epoch, sample, position, history
+
+
+@dataclass
+class History:
+    """What ``MLP.fit`` returns: per-epoch mean loss (as the contract defines it) and wall time."""
+
+    loss: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    backend: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+
+class MLP:
+    """A multi-layer perceptron trained by backpropagation and SGD.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n0, n1, ..., nL]``: inputs, hidden layer widths, outputs; at least two entries, each >= 1.
+    activation : {"relu", "identity", "sigmoid", "tanh"}
+        Activation of every hidden layer.
+    loss : {"mse", "log_loss", "cross_entropy"}
+        Per-sample loss. ``log_loss`` implies a sigmoid output (labels 0/1, one or more outputs);
+        ``cross_entropy`` a softmax output (class indices or one-hot rows, two or more outputs).
+    output_activation : str, optional
+        Only with ``mse``: the output activation, ``identity`` by default.
+    dtype : {"float64", "float32"}
+        Dtype of the parameters and of all computation on the compiled paths.
+    seed : int, optional
+        Seeds the model's generator, which draws the initial parameters and, when ``fit`` is not given a
+        seed, the sample order.
+
+    Notes
+    -----
+    Initial parameters are Glorot-uniform: ``W[l]`` uniform in ``+-sqrt(6 / (n_l + n_{l+1}))``, drawn in
+    float64 (then rounded to ``dtype``) layer by layer in row-major order; biases start at zero.
+
+    Parameters live in one flat vector, ``params``; ``weights[l]`` (shape ``(n_l, n_{l+1})``) and
+    ``biases[l]`` are views of it, in the order ``W[0], b[0], W[1], b[1], ...``.
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> X, y = fastmlp.datasets.placement(1000, seed=0)
+    >>> net = fastmlp.MLP([2, 2, 1], activation="identity", seed=0)
+    >>> history = net.fit(X, y, epochs=5, lr=0.01)
+    """
+
+    def __init__(self, layer_sizes, activation="relu", loss="mse", output_activation=None,
+                 dtype="float64", seed=None):
+        self.spec = make_spec(layer_sizes, activation, loss, output_activation)
+        self.dtype = check_dtype(dtype)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.params = np.zeros(self.spec.n_params, dtype=self.dtype)
+        self._init_params()
+
+    def _init_params(self):
+        for W, b in zip(self.weights, self.biases):
+            n_in, n_out = W.shape
+            limit = np.sqrt(6.0 / (n_in + n_out))
+            W[...] = self._rng.uniform(-limit, limit, size=(n_in, n_out))
+            b[...] = 0.0
+
+    # --- the contract's names -----------------------------------------------------------------------------
+    @property
+    def layer_sizes(self) -> tuple:
+        return self.spec.layer_sizes
+
+    @property
+    def activation(self) -> str:
+        return self.spec.activation
+
+    @property
+    def output_activation(self) -> str:
+        return self.spec.output_activation
+
+    @property
+    def loss_name(self) -> str:
+        return self.spec.loss
+
+    @property
+    def weights(self) -> list:
+        """``W[l]`` of shape ``(n_l, n_{l+1})``, views into ``params``."""
+        return [self.params[w0:b0].reshape(n_in, n_out)
+                for (w0, b0, _), n_in, n_out in zip(self.spec.offsets, self.spec.layer_sizes[:-1],
+                                                     self.spec.layer_sizes[1:])]
+
+    @property
+    def biases(self) -> list:
+        """``b[l]`` of shape ``(n_{l+1},)``, views into ``params``."""
+        return [self.params[b0:b1] for (_, b0, b1) in self.spec.offsets]
+
+    def __repr__(self):
+        return (f"MLP(layer_sizes={list(self.layer_sizes)}, activation={self.activation!r}, "
+                f"loss={self.loss_name!r}, output_activation={self.output_activation!r}, "
+                f"dtype={self.dtype.name!r}, seed={self.seed!r})")
+
+    # --- evaluation -------------------------------------------------------------------------------------------
+    def predict(self, X) -> np.ndarray:
+        """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses."""
+        from .backends import numpy_path
+        X = check_X(X, self.spec, self.dtype)
+        _, A = numpy_path.forward(self.spec, self.params, X)
+        return A[-1]
+
+    def loss(self, X, y) -> float:
+        """Mean per-sample loss over the rows of ``X``."""
+        from .backends import numpy_path
+        X = check_X(X, self.spec, self.dtype)
+        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
+        return float(numpy_path.per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
+
+    def gradients(self, X, y) -> tuple:
+        """``(dW, db)``: gradient of the mean loss over the rows of ``X`` at the current parameters.
+
+        Lists shaped like ``weights`` and ``biases``; the parameters are left unchanged.
+        """
+        from .backends import numpy_path
+        X = check_X(X, self.spec, self.dtype)
+        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
+        dW, db, _ = numpy_path.gradients(self.spec, self.params, X, Y)
+        return dW, db
+
+    # --- training ------------------------------------------------------------------------------------------------
+    def fit(self, X, y, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None) -> History:
+        """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n0)
+        y : array-like of shape (n,) or (n, nL)
+            For ``cross_entropy``, class indices ``(n,)`` or one-hot rows ``(n, nL)``.
+        epochs : int >= 1
+        lr : float > 0
+            Learning rate: ``params <- params - lr * mean gradient of the batch``.
+        batch_size : int >= 1
+            1 is the per-sample loop. A last batch may be shorter.
+        shuffle : bool
+            Visit the rows in a new random order each epoch (``rng.permutation(n)``) or in order.
+        seed : int, optional
+            ``rng = numpy.random.default_rng(seed)`` for this call; ``None`` uses the model's generator.
+        backend : {None, "auto", "numba", "numpy", "python"}
+            The path. ``None``/``"auto"`` picks from the batch size and the network's size.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        DivergenceError
+            When a sample's loss is not finite; that sample's batch update is not applied.
+        """
+        epochs = check_int("epochs", epochs, minimum=1)
+        lr = check_positive_float("lr", lr)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
+        if backend is not None:
+            check_choice("backend", backend, backends.CHOICES)
+        X = check_X(X, self.spec, self.dtype)
+        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
+
+        n = X.shape[0]
+        name = backends.choose(self.spec, batch_size) if backend in (None, "auto") else backend
+        path = backends.get(name)
+        workspace = path.prepare(self.spec, self.dtype, min(batch_size, n))
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        history = History(backend=name)
+        for epoch in range(epochs):
+            order = rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+            before = self.params.copy()
+            t0 = time.perf_counter()
+            result = path.train_epoch(self.spec, self.params, X, Y, order, lr, batch_size, workspace)
+            seconds = time.perf_counter() - t0
+            if result.bad_position >= 0:
+                k = result.bad_position
+                raise DivergenceError(
+                    f"loss is not finite at epoch {epoch}, sample {int(order[k])} (position {k} in the epoch's "
+                    f"order); training stopped before that batch's update, the parameters are the last finite "
+                    f"ones. Try a smaller lr.", epoch, int(order[k]), k, history)
+            if not np.isfinite(self.params).all():
+                self.params[...] = before
+                raise DivergenceError(
+                    f"parameters became non-finite during epoch {epoch} although every loss was finite; they "
+                    f"were put back to their values at the start of that epoch. Try a smaller lr.",
+                    epoch, -1, -1, history)
+            history.loss.append(result.loss_sum / result.n_seen)
+            history.seconds.append(seconds)
+        return history

@@ -1,0 +1,67 @@
+"""Shared fixtures and helpers: the contract's bounds as named constants, and the one fixture that
+parametrises the equivalence suite over the fast paths (later paths join by being added to FAST_PATHS)."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from fastmlp import backends
+
+# The contract's agreement bounds: max|p_comp - p_ref| / max|p_ref|.
+BOUND_F64_ONE_EPOCH = 1e-12
+BOUND_F64_MANY_EPOCHS = 1e-9      # after 20 epochs
+BOUND_F32_ONE_EPOCH = 1e-4        # float32 path vs the float64 reference from the same rounded params
+
+FAST_PATHS = ["numba", "numpy"]
+
+settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=12, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(params=FAST_PATHS)
+def comp(request):
+    """The name of a fast path under test; skips where it cannot run here."""
+    if not backends.available(request.param):
+        pytest.skip(f"backend {request.param!r} is not available")
+    return request.param
+
+
+def rel_diff(comp, ref) -> float:
+    """The contract's measure: max abs difference over max abs of the reference."""
+    comp = np.asarray(comp, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    scale = np.max(np.abs(ref))
+    return float(np.max(np.abs(comp - ref)) / (scale if scale > 0 else 1.0))
+
+
+def make_data(spec, n, rng, dtype=np.float64):
+    """Inputs in [-1, 1] and targets that each loss accepts, ``Y`` already as the paths see it (n, nL)."""
+    X = rng.uniform(-1.0, 1.0, size=(n, spec.n_inputs)).astype(dtype)
+    K = spec.n_outputs
+    if spec.loss == "mse":
+        Y = rng.uniform(-1.0, 1.0, size=(n, K))
+    elif spec.loss == "log_loss":
+        Y = rng.integers(0, 2, size=(n, K)).astype(np.float64)
+    else:
+        Y = np.eye(K)[rng.integers(0, K, size=n)]
+    return X, Y.astype(dtype)
+
+
+def describe_diff(spec, comp, ref) -> str:
+    """Which layer and which parameter differ most: for assertion messages."""
+    comp = np.asarray(comp, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    q = int(np.argmax(np.abs(comp - ref)))
+    for l, (w0, b0, b1) in enumerate(spec.offsets):
+        if q < b0:
+            i, j = divmod(q - w0, spec.layer_sizes[l + 1])
+            where = f"W[{l}][{i}, {j}]"
+            break
+        if q < b1:
+            where = f"b[{l}][{q - b0}]"
+            break
+    return f"largest difference at {where}: comp {comp[q]!r} vs ref {ref[q]!r} (params[{q}])"
