@@ -22,7 +22,7 @@ settings.register_profile("dev", max_examples=12, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.fixture(params=FAST_PATHS)
+@pytest.fixture(params=FAST_PATHS, scope="session")
 def comp(request):
     """The name of a fast path under test; skips where it cannot run here."""
     if not backends.available(request.param):

@@ -24,7 +24,7 @@ compute in float32 throughout; the loss is summed in float64.
 """
 from __future__ import annotations
 
-SCALAR_MAX_PARAMS = 160   # above this, straight-line code compiles slowly and gains nothing (measured)
+SCALAR_MAX_PARAMS = 32    # above this, straight-line code compiles slowly (4-9 s at 130 params) and gains little
 
 
 def style_for(spec) -> str:
