@@ -126,7 +126,7 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
             if bad.any():
                 k = int(np.argmax(bad))
                 raise ValueError(f"{name} holds class indices, which must be integers in [0, {K}); "
-                                 f"row {k} has {arr[k]!r}")
+                                 f"row {k} has {arr[k].item()!r}")
             out = np.zeros((n_rows, K), dtype=dtype)
             out[np.arange(n_rows), codes.astype(np.int64)] = 1
             return out

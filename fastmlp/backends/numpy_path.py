@@ -191,6 +191,12 @@ def prepare(spec, dtype, batch_size):
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
     """One epoch of mini-batch SGD in place on ``params``; equals ``reference.train_epoch``."""
+    # overflow on the way to a non-finite loss is expected; it is reported as divergence, not as a warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace)
+
+
+def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
     L = spec.n_layers

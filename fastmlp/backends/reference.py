@@ -78,7 +78,8 @@ def _softplus(z: float) -> float:
 
 def _mse_loss(y, z, a):
     K = len(y)
-    return sum((y_k - a_k) ** 2 for y_k, a_k in zip(y, a)) / K
+    # r * r, not r ** 2: a float power raises OverflowError where the product gives inf (divergence)
+    return sum((y_k - a_k) * (y_k - a_k) for y_k, a_k in zip(y, a)) / K
 
 
 def _log_loss(y, z, a):

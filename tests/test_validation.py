@@ -1,0 +1,131 @@
+"""Bad input: a clear error naming the argument, before any work starts, and the model left as it was."""
+import numpy as np
+import pytest
+
+import fastmlp
+
+X_OK = np.random.default_rng(0).uniform(-1, 1, (6, 2))
+Y_OK = np.random.default_rng(1).uniform(-1, 1, 6)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(layer_sizes=[2]), ValueError, "layer_sizes must have at least two"),
+    (dict(layer_sizes=[]), ValueError, "layer_sizes must have at least two"),
+    (dict(layer_sizes=[2, 0, 1]), ValueError, r"layer_sizes\[1\] must be >= 1, got 0"),
+    (dict(layer_sizes=[2, -3, 1]), ValueError, r"layer_sizes\[1\] must be >= 1"),
+    (dict(layer_sizes=[2, 2.5, 1]), TypeError, r"layer_sizes\[1\] must be an integer"),
+    (dict(layer_sizes="221"), TypeError, "layer_sizes must be a sequence"),
+    (dict(layer_sizes=3), TypeError, "layer_sizes must be a sequence"),
+    (dict(layer_sizes=[2, 1], activation="softplus"), ValueError, "activation must be one of .*'softplus'"),
+    (dict(layer_sizes=[2, 1], loss="hinge"), ValueError, "loss must be one of .*'hinge'"),
+    (dict(layer_sizes=[2, 1], dtype="float16"), ValueError, "dtype must be one of .*float16"),
+    (dict(layer_sizes=[2, 1], dtype="int64"), ValueError, "dtype must be one of"),
+    (dict(layer_sizes=[2, 1], loss="cross_entropy"), ValueError, "cross_entropy' needs at least 2 outputs"),
+    (dict(layer_sizes=[2, 1], loss="log_loss", output_activation="tanh"), ValueError,
+     "output_activation must be 'sigmoid'"),
+    (dict(layer_sizes=[2, 1], output_activation="softmax"), ValueError, "output_activation must be one of"),
+])
+def test_constructor(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fastmlp.MLP(**kwargs)
+
+
+def bad_fit_cases():
+    return [
+        (dict(X=X_OK[:, 0]), ValueError, r"X must be 2-D .* got shape \(6,\)"),
+        (dict(X=np.ones((6, 3))), ValueError, r"X must have 2 columns .* got shape \(6, 3\)"),
+        (dict(X=np.ones((0, 2)), y=np.ones(0)), ValueError, "X must have at least one row"),
+        (dict(X=np.array([["a", "b"]] * 6)), TypeError, "X must be a numeric array"),
+        (dict(X=np.where(np.arange(12).reshape(6, 2) == 7, np.nan, 1.0)), ValueError,
+         "X must be finite; row 3"),
+        (dict(X=np.where(np.arange(12).reshape(6, 2) == 0, np.inf, 1.0)), ValueError, "X must be finite; row 0"),
+        (dict(y=np.ones(5)), ValueError, r"y must have one entry per row of X \(6\), got 5"),
+        (dict(y=np.ones((6, 2))), ValueError, r"y must have 1 columns .* got shape \(6, 2\)"),
+        (dict(y=np.ones((6, 1, 1))), ValueError, "y must have shape"),
+        (dict(y=np.where(np.arange(6) == 2, np.nan, 0.0)), ValueError, "y must be finite; row 2"),
+        (dict(lr=0), ValueError, "lr must be a finite number > 0, got 0.0"),
+        (dict(lr=-0.1), ValueError, "lr must be a finite number > 0"),
+        (dict(lr=float("nan")), ValueError, "lr must be a finite number > 0, got nan"),
+        (dict(lr=float("inf")), ValueError, "lr must be a finite number > 0, got inf"),
+        (dict(lr="0.1"), TypeError, "lr must be a real number"),
+        (dict(epochs=0), ValueError, "epochs must be >= 1, got 0"),
+        (dict(epochs=1.5), TypeError, "epochs must be an integer"),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1, got 0"),
+        (dict(batch_size=True), TypeError, "batch_size must be an integer"),
+        (dict(backend="torch"), ValueError, "backend must be one of .*'torch'"),
+        (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+        (dict(seed=-1), ValueError, "seed must be >= 0"),
+    ]
+
+
+@pytest.mark.parametrize("case,exc,match", bad_fit_cases())
+def test_fit_rejects_and_leaves_the_model_untouched(case, exc, match):
+    net = fastmlp.MLP([2, 3, 1], seed=0)
+    before = net.params.copy()
+    rng_state = net._rng.bit_generator.state
+    args = dict(X=X_OK, y=Y_OK)
+    args.update(case)
+    X, y = args.pop("X"), args.pop("y")
+    with pytest.raises(exc, match=match):
+        net.fit(X, y, **args)
+    np.testing.assert_array_equal(net.params, before)
+    assert net._rng.bit_generator.state == rng_state   # no random number was drawn either
+
+
+def test_log_loss_labels_must_be_0_or_1():
+    net = fastmlp.MLP([2, 3, 1], loss="log_loss", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=r"y must hold labels 0 or 1 with loss='log_loss'; row 1 has \[0.5\]"):
+        net.fit(X_OK, [0, 0.5, 1, 0, 1, 1])
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("y,match", [
+    ([0, 1, 2, 3, 0, 1], r"integers in \[0, 3\); row 3 has 3"),
+    ([0, 1, -1, 0, 0, 1], r"integers in \[0, 3\); row 2 has -1"),
+    ([0, 1, 1.5, 0, 0, 1], r"row 2 has 1.5"),
+    (np.array([[1, 0, 0]] * 5 + [[1, 1, 0]]), "must be one-hot rows .* row 5"),
+    (np.array([[1, 0, 0]] * 5 + [[0.5, 0.5, 0]]), "must be one-hot rows .* row 5"),
+])
+def test_class_targets(y, match):
+    net = fastmlp.MLP([2, 3, 3], loss="cross_entropy", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=match):
+        net.fit(X_OK, y)
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_class_indices_equal_one_hot():
+    y = np.array([0, 2, 1, 1, 0, 2])
+    a = fastmlp.MLP([2, 3, 3], loss="cross_entropy", seed=0)
+    b = fastmlp.MLP([2, 3, 3], loss="cross_entropy", seed=0)
+    a.fit(X_OK, y, seed=0, backend="numpy")
+    b.fit(X_OK, np.eye(3)[y], seed=0, backend="numpy")
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_user_arrays_are_not_changed():
+    X = np.asfortranarray(X_OK.astype(np.float32))
+    y = Y_OK.copy()
+    X_copy, y_copy = X.copy(), y.copy()
+    net = fastmlp.MLP([2, 3, 1], seed=0)
+    net.fit(X, y, epochs=2, backend="numpy")
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y, y_copy)
+
+
+def test_predict_checks_its_input():
+    net = fastmlp.MLP([2, 3, 1], seed=0)
+    with pytest.raises(ValueError, match="X must have 2 columns"):
+        net.predict(np.ones((4, 5)))
+    assert net.predict(X_OK).shape == (6, 1)
+
+
+def test_views_write_through_to_params():
+    net = fastmlp.MLP([2, 3, 1], seed=0)
+    net.weights[1][2, 0] = 7.0
+    net.biases[0][1] = -2.0
+    assert net.params[6 + 3 + 2] == 7.0          # W[0] (6), b[0] (3), then W[1] row 2
+    assert net.params[6 + 1] == -2.0
+    assert [w.shape for w in net.weights] == [(2, 3), (3, 1)]
+    assert [b.shape for b in net.biases] == [(3,), (1,)]
