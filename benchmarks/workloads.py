@@ -1,0 +1,274 @@
+"""The benchmark workloads and their contenders: fastmlp's paths and the optional peers.
+
+A contender is a function ``prepare(workload, dtype) -> Runner``; ``Runner.run()`` trains one epoch from the
+workload's initial parameters (reset by ``Runner.reset()``), and ``Runner.params()`` returns the result as a
+flat vector in fastmlp's layout, so that every contender's agreement with the reference can be checked
+before it is timed. Peers are added only when importable (the ``bench`` extra: JAX, scikit-learn; PyTorch
+where it is installed).
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+import fastmlp
+from fastmlp import backends
+from fastmlp._validation import check_Y
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    layer_sizes: tuple
+    activation: str
+    loss: str
+    n_samples: int
+    batch_size: int = 1
+    lr: float = 0.01
+
+    def flops_per_sample(self) -> int:
+        """The minimal count: forward 2W + B, input deltas 2W of all but the first layer, update 2W + 2B."""
+        sizes = self.layer_sizes
+        W = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        W_first = sizes[0] * sizes[1]
+        B = sum(sizes[1:])
+        return (2 * W + B) + 2 * (W - W_first) + (2 * W + 2 * B) // 1
+
+
+W1 = Workload("W1", (2, 2, 1), "identity", "mse", 100_000)
+W2 = Workload("W2", (16, 64, 64, 1), "relu", "mse", 50_000)
+W3 = Workload("W3", (784, 256, 128, 10), "relu", "cross_entropy", 5_000)
+W4 = Workload("W4", (784, 256, 128, 10), "relu", "cross_entropy", 60_000, batch_size=128)
+WORKLOADS = {w.name: w for w in (W1, W2, W3, W4)}
+
+
+def make_problem(w: Workload, dtype, n=None, seed=0):
+    """``(net, X, Y)``: a seeded model and data of the workload's shape (Y as the paths see it, (n, nL))."""
+    n = w.n_samples if n is None else n
+    rng = np.random.default_rng(seed)
+    net = fastmlp.MLP(list(w.layer_sizes), activation=w.activation, loss=w.loss, dtype=dtype, seed=seed)
+    X = rng.standard_normal((n, w.layer_sizes[0])).astype(dtype)
+    if w.loss == "cross_entropy":
+        y = rng.integers(0, w.layer_sizes[-1], n)
+    else:
+        # a smooth target so that SGD stays finite: a fixed random linear map of the inputs
+        y = np.tanh(X @ rng.standard_normal((w.layer_sizes[0], w.layer_sizes[-1])) / np.sqrt(w.layer_sizes[0]))
+    return net, X, check_Y(y, net.spec, net.dtype, n)
+
+
+class Runner:
+    """Base: holds the initial params; subclasses implement ``run`` and ``params``."""
+
+    def __init__(self, w, net, X, Y):
+        self.w, self.spec, self.dtype = w, net.spec, net.dtype
+        self.start = net.params.copy()
+        self.X, self.Y = X, Y
+
+    def reset(self):
+        raise NotImplementedError
+
+
+class FastmlpRunner(Runner):
+    def __init__(self, backend, w, net, X, Y):
+        super().__init__(w, net, X, Y)
+        self.path = backends.get(backend)
+        self.p = self.start.copy()
+        self.order = np.arange(X.shape[0], dtype=np.int64)
+        self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]))
+
+    def reset(self):
+        self.p[:] = self.start
+
+    def run(self):
+        result = self.path.train_epoch(self.spec, self.p, self.X, self.Y, self.order, self.w.lr,
+                                       self.w.batch_size, self.workspace)
+        assert result.bad_position == -1
+        return result
+
+    def params(self):
+        return self.p.copy()
+
+
+def blas_floor_runner(w, net, X, Y):
+    """The matrix products of mini-batch training and nothing else: the floor a batched path can reach."""
+    return _BlasFloor(w, net, X, Y)
+
+
+class _BlasFloor(Runner):
+    def __init__(self, w, net, X, Y):
+        super().__init__(w, net, X, Y)
+        B, sizes = w.batch_size, w.layer_sizes
+        self.W = [np.array(Wl) for Wl in net.weights]
+        self.A = [np.empty((B, n), self.dtype) for n in sizes]
+        self.D = [np.empty((B, n), self.dtype) for n in sizes]
+        self.G = [np.empty_like(Wl) for Wl in self.W]
+
+    def reset(self):
+        pass
+
+    def run(self):
+        B, L = self.w.batch_size, len(self.W)
+        for start in range(0, self.X.shape[0] - B + 1, B):
+            self.A[0][...] = self.X[start:start + B]
+            for l in range(L):
+                np.matmul(self.A[l], self.W[l], out=self.A[l + 1])
+            self.D[L][...] = self.A[L]
+            for l in range(L - 1, -1, -1):
+                np.matmul(self.A[l].T, self.D[l + 1], out=self.G[l])
+                if l > 0:
+                    np.matmul(self.D[l + 1], self.W[l].T, out=self.D[l])
+
+    def params(self):
+        return None   # not training: nothing to compare
+
+
+# --- peers ----------------------------------------------------------------------------------------------------
+
+def have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+class JaxRunner(Runner):
+    """JAX: per-sample or per-batch SGD, the whole epoch as one ``lax.scan`` (or a jitted step per batch)."""
+
+    def __init__(self, w, net, X, Y, mode="scan"):
+        super().__init__(w, net, X, Y)
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+        self.jax, self.jnp = jax, jnp
+        spec, lr, B = self.spec, w.lr, w.batch_size
+        n_full = (X.shape[0] // B) * B
+        self.Xb = jnp.asarray(X[:n_full].reshape(-1, B, X.shape[1]))
+        self.Yb = jnp.asarray(Y[:n_full].reshape(-1, B, Y.shape[1]))
+        self.n_used = n_full
+        acts = {"identity": lambda z: z, "relu": lambda z: jnp.maximum(z, 0), "tanh": jnp.tanh,
+                "sigmoid": jax.nn.sigmoid}
+        act = acts[spec.activation]
+
+        def loss(params, x, y):
+            a = x
+            for l, (Wl, bl) in enumerate(params):
+                z = a @ Wl + bl
+                a = act(z) if l < len(params) - 1 else z
+            if spec.loss == "mse":
+                return jnp.mean(jnp.mean((y - a) ** 2, axis=-1))
+            return jnp.mean(jax.nn.logsumexp(a, axis=-1) - jnp.sum(y * a, axis=-1))
+
+        grad = jax.value_and_grad(loss)
+
+        def step(params, xy):
+            l, g = grad(params, *xy)
+            return jax.tree_util.tree_map(lambda p, gp: p - lr * gp, params, g), l
+
+        self.epoch = jax.jit(lambda params, Xb, Yb: jax.lax.scan(step, params, (Xb, Yb)))
+        self.step = jax.jit(step)
+        self.mode = mode
+        self.reset()
+
+    def reset(self):
+        W, b = fastmlp.backends.numpy_path.views(self.spec, self.start.copy())
+        self.state = [(self.jnp.asarray(Wl), self.jnp.asarray(bl)) for Wl, bl in zip(W, b)]
+
+    def run(self):
+        if self.mode == "scan":
+            self.state, losses = self.epoch(self.state, self.Xb, self.Yb)
+        else:
+            for k in range(self.Xb.shape[0]):
+                self.state, _ = self.step(self.state, (self.Xb[k], self.Yb[k]))
+        self.jax.block_until_ready(self.state)
+
+    def params(self):
+        return np.concatenate([np.concatenate([np.ravel(Wl), np.ravel(bl)]) for Wl, bl in self.state])
+
+
+class SklearnRunner(Runner):
+    """scikit-learn's MLPRegressor / MLPClassifier: sgd, momentum 0, alpha 0, no shuffle, one epoch.
+
+    Its squared-loss gradient is ``yhat - y`` per sample, ours ``(2/K)(yhat - y)``: for mse its learning rate
+    is ours times 2/K (doubled for one output). For cross_entropy the classifier's softmax log loss is ours.
+    """
+
+    def __init__(self, w, net, X, Y):
+        super().__init__(w, net, X, Y)
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+        K = self.spec.n_outputs
+        common = dict(hidden_layer_sizes=w.layer_sizes[1:-1], activation={"identity": "identity",
+                      "relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}[w.activation], solver="sgd",
+                      alpha=0.0, momentum=0.0, batch_size=w.batch_size, shuffle=False, max_iter=1,
+                      learning_rate="constant", random_state=0, tol=0.0, n_iter_no_change=10**9)
+        if w.loss == "mse":
+            self.model = MLPRegressor(learning_rate_init=2 * w.lr / K, **common)
+            self.target = Y if K > 1 else Y[:, 0]
+        else:
+            self.model = MLPClassifier(learning_rate_init=w.lr, **common)
+            self.target = Y.argmax(axis=1)
+            self.classes = np.arange(K)
+        self.reset()
+
+    def reset(self):
+        import warnings
+        m = self.model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if hasattr(self, "classes"):
+                m.partial_fit(self.X[:1], self.target[:1], classes=self.classes)
+            else:
+                m.partial_fit(self.X[:1], self.target[:1])
+        # overwrite what that first call made; with momentum 0 its optimizer keeps no state that matters
+        W, b = fastmlp.backends.numpy_path.views(self.spec, self.start.copy())
+        m.coefs_ = [np.array(Wl) for Wl in W]
+        m.intercepts_ = [np.array(bl) for bl in b]
+
+    def run(self):
+        self.model.partial_fit(self.X, self.target)
+
+    def params(self):
+        m = self.model
+        return np.concatenate([np.concatenate([Wl.ravel(), bl.ravel()]) for Wl, bl in zip(m.coefs_,
+                                                                                          m.intercepts_)])
+
+
+def contenders(batched=False):
+    """name -> factory(workload, net, X, Y), fastmlp's paths first, then the peers installed here."""
+    out = {}
+    for name in ("numba", "numpy"):
+        if backends.available(name):
+            out[f"fastmlp-{name}"] = (lambda b: lambda w, net, X, Y: FastmlpRunner(b, w, net, X, Y))(name)
+    if have("jax"):
+        out["jax-scan"] = lambda w, net, X, Y: JaxRunner(w, net, X, Y, "scan")
+        if batched:
+            out["jax-step"] = lambda w, net, X, Y: JaxRunner(w, net, X, Y, "step")
+    if have("sklearn"):
+        out["sklearn"] = SklearnRunner
+    if batched:
+        out["blas-floor"] = blas_floor_runner
+    return out
+
+
+def reference_params(w, net, X, Y):
+    """The reference path's parameters after one epoch on these rows (the yardstick for agreement)."""
+    r = FastmlpRunner("python", w, net, X.astype(np.float64), Y.astype(np.float64))
+    r.p = r.start.astype(np.float64)
+    r.run()
+    return r.p
+
+
+def agreement(factory, w, net, X, Y, n_check):
+    """max|params - reference| / max|reference| after one epoch on the first ``n_check`` rows, or None for a
+    contender that does not train (the BLAS floor)."""
+    runner = factory(w, net, X[:n_check], Y[:n_check])
+    runner.reset()
+    runner.run()
+    got = runner.params()
+    if got is None:
+        return None
+    ref = reference_params(w, net, X[:runner_rows(runner, n_check)], Y[:runner_rows(runner, n_check)])
+    return float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+
+
+def runner_rows(runner, n):
+    """Rows a contender actually trains on (JAX's scan drops a last partial batch)."""
+    return getattr(runner, "n_used", n)
