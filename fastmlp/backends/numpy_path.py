@@ -204,14 +204,19 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace):
     loss_fn, delta_fn = LOSSES[spec.loss]
     lr = params.dtype.type(lr)
     n = order.shape[0]
+    # in visiting order 0..n-1 a batch is a slice of X: a view, no gather
+    in_order = order[0] == 0 and order[-1] == n - 1 and n == X.shape[0] and bool(np.all(order[1:] > order[:-1]))
     loss_sum, n_seen = 0.0, 0
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         m = idx.shape[0]
         A = [buf[:m] for buf in ws.A]
-        Yb = ws.Y[:m]
-        np.take(X, idx, axis=0, out=A[0])
-        np.take(Y, idx, axis=0, out=Yb)
+        if in_order:
+            A[0], Yb = X[start:start + m], Y[start:start + m]
+        else:
+            Yb = ws.Y[:m]
+            np.take(X, idx, axis=0, out=A[0])
+            np.take(Y, idx, axis=0, out=Yb)
         # forward: z[l+1] = a[l] @ W[l] + b[l]; a[l+1] = f_l(z[l+1])
         for l in range(L):
             Zl = A[l + 1]
@@ -230,17 +235,15 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace):
         D = delta_fn(Yb, A[L], ws.D[L][:m], ws.S[L][:m], acts[L - 1][1])
         step = lr / params.dtype.type(m)
         for l in range(L - 1, -1, -1):
-            gW, gb = ws.gW[l], ws.gb[l]
-            np.matmul(A[l].T, D, out=gW)                    # sum over rows of a[l][i] * delta[l+1][j]
-            np.sum(D, axis=0, out=gb)
-            if l > 0:                                       # delta[l] with the W[l] of before the update
+            if l > 0:                                       # delta[l], with the W[l] of before the update
                 D_prev = ws.D[l][:m]
                 np.matmul(D, W[l].T, out=D_prev)
                 D_prev *= acts[l - 1][1](A[l], ws.S[l][:m])
-            gW *= step                                      # w <- w - lr * (sum / B)
-            W[l] -= gW
-            gb *= step
-            b[l] -= gb
+            # w <- w - lr * (sum over rows / B): the small delta block is scaled, not the large gradient
+            D *= step
+            np.matmul(A[l].T, D, out=ws.gW[l])              # (lr / B) sum_rows a[l][i] * delta[l+1][j]
+            W[l] -= ws.gW[l]
+            b[l] -= np.sum(D, axis=0, out=ws.gb[l])
             if l > 0:
                 D = D_prev
         loss_sum += batch_loss
