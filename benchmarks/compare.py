@@ -92,7 +92,8 @@ def main(argv=None):
     else:
         for wname in args.workloads:
             w = WORKLOADS[wname]
-            names = (["fastmlp-numpy", "fastmlp-numba", "jax-scan", "jax-step", "sklearn", "blas-floor"]
+            names = (["fastmlp-numpy", "fastmlp-numba", "jax-scan", "jax-step", "torch", "sklearn",
+                      "blas-floor"]
                      if w.batch_size > 1 else ["fastmlp-numba", "jax-scan", "sklearn"])
             for dtype in dtypes:
                 rates = measure(w, dtype, names, args.rounds)

@@ -232,6 +232,49 @@ class SklearnRunner(Runner):
                                                                                           m.intercepts_)])
 
 
+class TorchRunner(Runner):
+    """PyTorch, where it is installed (it is in no extra): an eager loop of SGD steps, one per batch."""
+
+    def __init__(self, w, net, X, Y):
+        super().__init__(w, net, X, Y)
+        import torch
+        self.torch = torch
+        torch.set_num_threads(2)
+        dt = torch.float64 if self.dtype == np.float64 else torch.float32
+        B = w.batch_size
+        n_full = (X.shape[0] // B) * B
+        self.n_used = n_full
+        self.Xb = torch.from_numpy(np.ascontiguousarray(X[:n_full])).to(dt).split(B)
+        Yb = torch.from_numpy(np.ascontiguousarray(Y[:n_full])).to(dt)
+        self.Yb = (Yb.argmax(dim=1) if w.loss == "cross_entropy" else Yb).split(B)
+        layers = []
+        for n_in, n_out in zip(w.layer_sizes[:-1], w.layer_sizes[1:]):
+            layers += [torch.nn.Linear(n_in, n_out, dtype=dt), torch.nn.ReLU()]
+        self.model = torch.nn.Sequential(*layers[:-1])
+        self.loss = torch.nn.CrossEntropyLoss() if w.loss == "cross_entropy" else torch.nn.MSELoss()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=w.lr)
+        self.reset()
+
+    def reset(self):
+        W, b = fastmlp.backends.numpy_path.views(self.spec, self.start.copy())
+        with self.torch.no_grad():
+            linears = [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
+            for lin, Wl, bl in zip(linears, W, b):
+                lin.weight.copy_(self.torch.from_numpy(np.ascontiguousarray(Wl.T)))
+                lin.bias.copy_(self.torch.from_numpy(np.array(bl)))
+
+    def run(self):
+        for x, y in zip(self.Xb, self.Yb):
+            self.opt.zero_grad(set_to_none=False)
+            self.loss(self.model(x), y).backward()
+            self.opt.step()
+
+    def params(self):
+        linears = [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
+        return np.concatenate([np.concatenate([lin.weight.detach().numpy().T.ravel(),
+                                               lin.bias.detach().numpy().ravel()]) for lin in linears])
+
+
 def contenders(batched=False):
     """name -> factory(workload, net, X, Y), fastmlp's paths first, then the peers installed here."""
     out = {}
@@ -244,6 +287,8 @@ def contenders(batched=False):
             out["jax-step"] = lambda w, net, X, Y: JaxRunner(w, net, X, Y, "step")
     if have("sklearn"):
         out["sklearn"] = SklearnRunner
+    if batched and have("torch"):
+        out["torch"] = TorchRunner
     if batched:
         out["blas-floor"] = blas_floor_runner
     return out

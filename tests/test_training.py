@@ -118,10 +118,15 @@ def test_auto_backend_result_is_within_bounds_of_the_reference():
         assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH
 
 
-def test_auto_follows_the_documented_crossover():
-    small = fastmlp.MLP([16, 64, 64, 1]).spec
-    wide = fastmlp.MLP([784, 256, 128, 10], loss="cross_entropy").spec
-    assert backends.choose(small, 1) == "numba"
-    assert backends.choose(wide, 1) == "numba"
-    assert backends.choose(wide, 128) == "numpy"
-    assert backends.choose(small, backends.AUTO_MIN_BATCH_FOR_NUMPY - 1) == "numba"
+@pytest.mark.parametrize("sizes,numba_up_to,numpy_from", [
+    ([16, 64, 64, 1], 32, 64),          # the crossovers measured with benchmarks/compare.py --sweep
+    ([784, 256, 128, 10], 1, 2),
+    ([2, 2, 1], 1024, None),            # a tiny network never pays for BLAS at sane batch sizes
+])
+def test_auto_follows_the_measured_crossover(sizes, numba_up_to, numpy_from):
+    spec = fastmlp.MLP(sizes).spec
+    assert backends.choose(spec, 1) == "numba"
+    assert backends.choose(spec, numba_up_to) == "numba"
+    if numpy_from is not None:
+        assert backends.choose(spec, numpy_from) == "numpy"
+        assert backends.choose(spec, 4096) == "numpy"

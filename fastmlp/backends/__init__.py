@@ -39,19 +39,20 @@ def available(name: str) -> bool:
 
 
 # The automatic choice. Per-sample and small-batch SGD is the Numba path's home: it runs the whole epoch in
-# one compiled call, with no per-batch Python overhead. Large batches on wide layers are the numpy path's:
-# its matrix products run in BLAS on both cores. The crossover (benchmarks/bench_crossover.py; figures in
-# docs/performance.md): on the [16, 64, 64, 1] network Numba wins at every batch size up to 1024; on
-# [784, 256, 128, 10] numpy wins from a batch of 16 up. A layer product of B x n_in x n_out is BLAS-bound
-# from about 2 * 10^5 multiply-adds per batch on this machine.
-AUTO_MIN_BATCH_FOR_NUMPY = 16
-AUTO_MIN_BATCH_MACS_FOR_NUMPY = 2_000_000
+# one compiled call with no per-batch Python overhead. Large batches of work are the numpy path's: its matrix
+# products run in BLAS on both cores. What decides is the work in one batch, batch_size x (multiply-adds of
+# one sample's forward pass). Measured crossover (float64, one epoch, this 2-core machine,
+# `python benchmarks/compare.py --sweep`; figures in docs/performance.md):
+#   [16, 64, 64, 1]      (5,184 MACs/sample): numba faster up to batch 32 (numpy 0.81x), numpy from 64 (1.13x)
+#   [784, 256, 128, 10] (234,752 MACs/sample): numba faster at batch 1 (numpy 0.13x), numpy from 2 (1.06x)
+# Both crossovers sit between 1.7e5 and 3.3e5 MACs per batch; the threshold is put at 3e5.
+AUTO_NUMPY_MIN_BATCH_MACS = 300_000
 
 
 def choose(spec, batch_size: int) -> str:
-    """The path ``backend="auto"`` picks for this network and batch size."""
-    if batch_size >= AUTO_MIN_BATCH_FOR_NUMPY:
-        macs = batch_size * sum(a * b for a, b in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:]))
-        if macs >= AUTO_MIN_BATCH_MACS_FOR_NUMPY or not available("numba"):
-            return "numpy"
-    return "numba" if available("numba") else "numpy"
+    """The path ``backend="auto"`` picks for this network and batch size (see the crossover above)."""
+    macs = batch_size * sum(a * b for a, b in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:]))
+    numba_ok = available("numba")
+    if batch_size >= 2 and (macs >= AUTO_NUMPY_MIN_BATCH_MACS or not numba_ok):
+        return "numpy"
+    return "numba" if numba_ok else "numpy"
