@@ -10,7 +10,7 @@ Under ``--benchmark-disable`` the data are cut to a few hundred rows so the suit
 """
 import pytest
 
-from workloads import WORKLOADS, agreement, contenders, make_problem
+from fastmlp.benchmarking.contenders import WORKLOADS, agreement, contenders, make_problem
 
 BOUNDS = {"float64": 1e-12, "float32": 1e-4}   # the contract's one-epoch bounds
 PER_SAMPLE = ["W1", "W2", "W3"]

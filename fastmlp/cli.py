@@ -76,6 +76,11 @@ def demo(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .benchmarking import report
+    return report.main(args)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons by backpropagation.")
     parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
@@ -85,5 +90,13 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
     p.add_argument("--lr", type=float, default=0.02, help="learning rate (default 0.02)")
     p.set_defaults(func=demo)
+    p = sub.add_parser("bench", help="every path and every installed peer on the workloads, side by side")
+    p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
+    p.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated, from W1,W2,W3,W4")
+    p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    p.add_argument("--rounds", type=int, default=0, help="timed rounds per contender (default 5; quick 3)")
+    p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
+    p.add_argument("--out", default="bench-results", help="folder for bench.json, bench.md, bench.png")
+    p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,5 +1,7 @@
 """The benchmark workloads and their contenders: fastmlp's paths and the optional peers.
 
+Shared by ``fastmlp bench`` (``report.py``) and the pytest-benchmark suites in ``benchmarks/``.
+
 A contender is a function ``prepare(workload, dtype) -> Runner``; ``Runner.run()`` trains one epoch from the
 workload's initial parameters (reset by ``Runner.reset()``), and ``Runner.params()`` returns the result as a
 flat vector in fastmlp's layout, so that every contender's agreement with the reference can be checked
@@ -275,10 +277,10 @@ class TorchRunner(Runner):
                                                lin.bias.detach().numpy().ravel()]) for lin in linears])
 
 
-def contenders(batched=False):
+def contenders(batched=False, reference=False):
     """name -> factory(workload, net, X, Y), fastmlp's paths first, then the peers installed here."""
     out = {}
-    for name in ("numba", "numpy"):
+    for name in ("numba", "numpy") + (("python",) if reference else ()):
         if backends.available(name):
             out[f"fastmlp-{name}"] = (lambda b: lambda w, net, X, Y: FastmlpRunner(b, w, net, X, Y))(name)
     if have("jax"):

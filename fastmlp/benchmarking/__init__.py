@@ -1,0 +1,1 @@
+"""Benchmark workloads, contenders and the ``fastmlp bench`` report (not imported by ``import fastmlp``)."""
