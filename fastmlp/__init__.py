@@ -4,8 +4,9 @@ Three paths compute the same training (``docs/contract.md``): ``"python"``, the 
 ``"numba"``, the compiled per-sample loop; ``"numpy"``, mini-batches through matrix products.
 """
 from . import datasets
+from .io import load
 from .model import MLP, DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "History", "DivergenceError", "datasets", "__version__"]
+__all__ = ["MLP", "History", "DivergenceError", "datasets", "load", "__version__"]

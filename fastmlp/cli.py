@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -76,6 +77,58 @@ def demo(args) -> int:
     return 0
 
 
+def _layers(text):
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers must be comma-separated integers such as 16,64,64,1, "
+                                         f"got {text!r}") from None
+    return sizes
+
+
+def data_make(args) -> int:
+    t0 = time.perf_counter()
+    manifest = datasets.write(args.out, args.rows, args.layers, generator=args.generator,
+                              activation=args.activation, task=args.task, noise=args.noise, seed=args.seed,
+                              dtype=args.dtype, progress=not args.quiet)
+    seconds = time.perf_counter() - t0
+    size = sum(f.stat().st_size for f in Path(args.out).iterdir())
+    print(f"wrote {manifest['rows']:,} rows ({size / 1e9:.2f} GB) of {args.generator} {args.layers} "
+          f"{args.task} to {args.out} in {seconds:.1f} s ({manifest['rows'] / seconds:,.0f} rows/s); "
+          f"peak memory {_peak_mib():.0f} MiB")
+    return 0
+
+
+def train(args) -> int:
+    from .streaming import read_manifest
+    manifest = read_manifest(args.folder)
+    task = manifest["params"]["task"]
+    layers = args.layers or manifest["params"]["layer_sizes"]
+    loss = args.loss or {"regression": "mse", "binary": "log_loss", "multiclass": "cross_entropy"}[task]
+    net = MLP(layers, activation=args.activation, loss=loss, dtype=args.dtype or manifest["dtype"],
+              seed=args.seed)
+    print(f"training {net!r}\non {args.folder}: {manifest['rows']:,} rows, {args.epochs} epoch(s), lr {args.lr}, "
+          f"batch {args.batch_size}, backend {args.backend or 'auto'}")
+    t0 = time.perf_counter()
+    history = net.fit(args.folder, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                      shuffle=not args.no_shuffle, backend=args.backend, chunk_rows=args.chunk_rows,
+                      progress=not args.quiet)
+    seconds = time.perf_counter() - t0
+    print(f"\nbackend {history.backend}; loss per epoch:")
+    for e, (loss_e, s) in enumerate(zip(history.loss, history.seconds)):
+        print(f"  epoch {e + 1}: loss {loss_e:.6g}, {manifest['rows'] / s:,.0f} samples/s, {s:.1f} s")
+    print(f"total {seconds:.1f} s, {manifest['rows'] * args.epochs / seconds:,.0f} samples/s, "
+          f"peak memory {_peak_mib():.0f} MiB")
+    if args.save:
+        print(f"saved to {net.save(args.save)}")
+    return 0
+
+
+def _peak_mib():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _bench(args) -> int:
     from .benchmarking import report
     return report.main(args)
@@ -98,5 +151,37 @@ def main(argv=None) -> int:
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     p.add_argument("--out", default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("data", help="make synthetic data sets on disk")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("make", help="write a data set folder (X.npy, y.npy, manifest.json)")
+    p.add_argument("generator", choices=["teacher"])
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--layers", type=_layers, required=True, help="the teacher's layer sizes, e.g. 16,64,64,1")
+    p.add_argument("--out", required=True, help="the folder to write")
+    p.add_argument("--activation", default="tanh")
+    p.add_argument("--task", default="regression", choices=["regression", "binary", "multiclass"])
+    p.add_argument("--noise", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=data_make)
+
+    p = sub.add_parser("train", help="train from a data set folder, a chunk at a time")
+    p.add_argument("folder")
+    p.add_argument("--layers", type=_layers, help="the student's layer sizes (default: the teacher's)")
+    p.add_argument("--activation", default="relu")
+    p.add_argument("--loss", choices=["mse", "log_loss", "cross_entropy"], help="default: from the task")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--backend", choices=["auto", "numba", "numpy", "python"])
+    p.add_argument("--dtype", choices=["float32", "float64"], help="default: the data's")
+    p.add_argument("--chunk-rows", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-shuffle", action="store_true")
+    p.add_argument("--save", help="write the trained model here (fastmlp.load reads it)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=train)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,6 +1,7 @@
 """The model: ``MLP``, its training history and its errors."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -130,6 +131,11 @@ class MLP:
                 f"loss={self.loss_name!r}, output_activation={self.output_activation!r}, "
                 f"dtype={self.dtype.name!r}, seed={self.seed!r})")
 
+    def save(self, path):
+        """Write the model to ``path`` in fastmlp's numpy format (see ``fastmlp.io``); atomic."""
+        from .io import save
+        return save(self, path)
+
     # --- evaluation -------------------------------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
         """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses."""
@@ -157,25 +163,33 @@ class MLP:
         return dW, db
 
     # --- training ------------------------------------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None) -> History:
+    def fit(self, X, y=None, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None,
+            chunk_rows=None, progress=False) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Parameters
         ----------
-        X : array-like of shape (n, n0)
-        y : array-like of shape (n,) or (n, nL)
+        X : array-like of shape (n, n0), memory-mapped array, data-set folder, or iterable of (X, y) chunks
+            In-memory arrays are the contract's epoch. A data-set folder (``fastmlp.datasets.write``), a
+            ``numpy.memmap`` or any array with ``chunk_rows`` is read a chunk at a time, with the out-of-core
+            shuffle rule of ``fastmlp.streaming``; so is an iterable of ``(X, y)`` pairs (with ``y=None``).
+        y : array-like of shape (n,) or (n, nL), or None for a folder or an iterable
             For ``cross_entropy``, class indices ``(n,)`` or one-hot rows ``(n, nL)``.
         epochs : int >= 1
         lr : float > 0
             Learning rate: ``params <- params - lr * mean gradient of the batch``.
         batch_size : int >= 1
-            1 is the per-sample loop. A last batch may be shorter.
+            1 is the per-sample loop. A last batch (of the epoch, or of a chunk) may be shorter.
         shuffle : bool
             Visit the rows in a new random order each epoch (``rng.permutation(n)``) or in order.
         seed : int, optional
             ``rng = numpy.random.default_rng(seed)`` for this call; ``None`` uses the model's generator.
         backend : {None, "auto", "numba", "numpy", "python"}
             The path. ``None``/``"auto"`` picks from the batch size and the network's size.
+        chunk_rows : int, optional
+            Rows per chunk for data read out of core (default 2**20).
+        progress : bool
+            Print a progress line (chunks, samples/s, loss) to stderr while training.
 
         Returns
         -------
@@ -186,6 +200,7 @@ class MLP:
         DivergenceError
             When a sample's loss is not finite; that sample's batch update is not applied.
         """
+        from .streaming import IterableSource, make_source
         epochs = check_int("epochs", epochs, minimum=1)
         lr = check_positive_float("lr", lr)
         batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -195,33 +210,51 @@ class MLP:
             check_int("seed", seed, minimum=0)
         if backend is not None:
             check_choice("backend", backend, backends.CHOICES)
-        X = check_X(X, self.spec, self.dtype)
-        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
+        if chunk_rows is not None:
+            chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+        source = make_source(X, y, self.spec, self.dtype, chunk_rows)
+        if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
+            raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
+                             "list or another re-iterable object to train for several epochs")
 
-        n = X.shape[0]
         name = backends.choose(self.spec, batch_size) if backend in (None, "auto") else backend
         path = backends.get(name)
-        workspace = path.prepare(self.spec, self.dtype, min(batch_size, n))
+        rows = source.n_rows or batch_size
+        workspace = path.prepare(self.spec, self.dtype, min(batch_size, getattr(source, "chunk_rows", rows)))
         rng = np.random.default_rng(seed) if seed is not None else self._rng
         history = History(backend=name)
         for epoch in range(epochs):
-            order = rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
-            before = self.params.copy()
             t0 = time.perf_counter()
-            result = path.train_epoch(self.spec, self.params, X, Y, order, lr, batch_size, workspace)
-            seconds = time.perf_counter() - t0
-            if result.bad_position >= 0:
-                k = result.bad_position
-                raise DivergenceError(
-                    f"loss is not finite at epoch {epoch}, sample {int(order[k])} (position {k} in the epoch's "
-                    f"order); training stopped before that batch's update, the parameters are the last finite "
-                    f"ones. Try a smaller lr.", epoch, int(order[k]), k, history)
-            if not np.isfinite(self.params).all():
-                self.params[...] = before
-                raise DivergenceError(
-                    f"parameters became non-finite during epoch {epoch} although every loss was finite; they "
-                    f"were put back to their values at the start of that epoch. Try a smaller lr.",
-                    epoch, -1, -1, history)
-            history.loss.append(result.loss_sum / result.n_seen)
-            history.seconds.append(seconds)
+            loss_sum, n_seen = 0.0, 0
+            for chunk, order in source.epoch(rng, shuffle):
+                before = self.params.copy()
+                result = path.train_epoch(self.spec, self.params, chunk.X, chunk.Y, order, lr, batch_size,
+                                          workspace)
+                if result.bad_position >= 0:
+                    k = result.bad_position
+                    sample = chunk.first_row + int(order[k])
+                    raise DivergenceError(
+                        f"loss is not finite at epoch {epoch}, sample {sample} (position {n_seen + k} in the "
+                        f"epoch's order); training stopped before that batch's update, the parameters are the "
+                        f"last finite ones. Try a smaller lr.", epoch, sample, n_seen + k, history)
+                if not np.isfinite(self.params).all():
+                    self.params[...] = before
+                    raise DivergenceError(
+                        f"parameters became non-finite during epoch {epoch} ({chunk.where}) although every loss "
+                        f"was finite; they were put back to their values before that chunk. Try a smaller lr.",
+                        epoch, -1, -1, history)
+                loss_sum += result.loss_sum
+                n_seen += result.n_seen
+                if progress:
+                    _progress(epoch, epochs, n_seen, source.n_rows, time.perf_counter() - t0, loss_sum / n_seen)
+            if progress:
+                print(file=sys.stderr)
+            history.loss.append(loss_sum / n_seen)
+            history.seconds.append(time.perf_counter() - t0)
         return history
+
+
+def _progress(epoch, epochs, done, total, seconds, loss):
+    of = f"/{total:,}" if total else ""
+    print(f"\r  epoch {epoch + 1}/{epochs}: {done:,}{of} samples, {done / max(seconds, 1e-9):,.0f} samples/s, "
+          f"loss {loss:.6g}", end="", file=sys.stderr, flush=True)

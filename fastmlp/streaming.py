@@ -1,0 +1,239 @@
+"""Training data that need not fit in memory: data-set folders, memory-mapped arrays, iterables of chunks.
+
+``MLP.fit`` hands every kind of data to a *source*, which yields the epoch's chunks as in-memory arrays:
+
+* :class:`ArraySource` — arrays in memory: one chunk, the whole array (the contract's in-memory epoch);
+* :class:`ArraySource` with ``chunk_rows`` — memory-mapped ``.npy`` arrays, read a chunk at a time;
+* :class:`FolderSource` — a folder written by ``fastmlp.datasets.write`` (``manifest.json``, ``X.npy``,
+  ``y.npy``), read with plain file reads into one reused buffer, so resident memory does not grow with rows;
+* :class:`IterableSource` — an iterable of ``(X, y)`` chunks (iterated once per epoch).
+
+Out-of-core shuffling (the contract's rule for chunked data): each epoch, with the fit's ``rng``, first
+``rng.permutation(n_chunks)`` gives the chunk order (chunks of an iterable keep their own order), then, for
+each chunk as it is visited, ``rng.permutation(chunk_len)`` its row order. Batches are consecutive slices of a
+chunk's order and do not span chunks. Every path gets the same chunks and orders.
+
+Each chunk is checked as it is read (width, dtype, finiteness, labels); a bad one raises an error naming the
+file and the row range, before training on it, so the parameters are those after the last good chunk.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_X, check_Y
+
+DEFAULT_CHUNK_ROWS = 1 << 20
+
+
+class Chunk:
+    """Checked arrays of one chunk: ``X`` (m, n0), ``Y`` (m, nL), the row of ``X[0]`` in the whole data."""
+
+    __slots__ = ("X", "Y", "first_row", "where")
+
+    def __init__(self, X, Y, first_row, where):
+        self.X, self.Y, self.first_row, self.where = X, Y, first_row, where
+
+
+class ArraySource:
+    """Arrays (in memory, or memory-mapped when ``chunk_rows`` is given)."""
+
+    def __init__(self, X, y, spec, dtype, chunk_rows=None):
+        self.spec, self.dtype = spec, dtype
+        if chunk_rows is None:
+            self.X = check_X(X, spec, dtype)
+            self.Y = check_Y(y, spec, dtype, self.X.shape[0])
+            self.n_rows, self.chunk_rows = self.X.shape[0], self.X.shape[0]
+        else:
+            _check_shapes(np.shape(X), np.shape(y), spec, "X", "y")
+            self.X, self.Y = X, y
+            self.n_rows, self.chunk_rows = X.shape[0], chunk_rows
+        self.n_chunks = -(-self.n_rows // self.chunk_rows)
+        self.reiterable = True
+
+    def chunk(self, k):
+        lo, hi = k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows)
+        if self.n_chunks == 1 and lo == 0 and isinstance(self.X, np.ndarray) and not isinstance(self.X, np.memmap):
+            return Chunk(self.X, self.Y, 0, "X")
+        where = f"rows {lo}..{hi - 1}"
+        Xs, ys = self.X[lo:hi], self.Y[lo:hi]
+        if isinstance(self.X, np.memmap) or isinstance(self.Y, np.memmap):
+            # copy out of the map, then let its pages go: resident memory stays one chunk, not the file
+            Xs, ys = np.array(Xs), np.array(ys)
+            from .datasets import _drop_pages
+            _drop_pages(self.X, self.Y)
+        X = check_X(Xs, self.spec, self.dtype, name=f"X ({where})")
+        Y = check_Y(ys, self.spec, self.dtype, hi - lo, name=f"y ({where})")
+        return Chunk(X, Y, lo, where)
+
+    def epoch(self, rng, shuffle):
+        yield from _shuffled_chunks(self, rng, shuffle)
+
+
+class FolderSource:
+    """A data-set folder written by ``fastmlp.datasets.write``, read a chunk at a time from its ``.npy`` files."""
+
+    def __init__(self, path, spec, dtype, chunk_rows=None):
+        self.spec, self.dtype = spec, dtype
+        self.folder = Path(path)
+        self.manifest = read_manifest(self.folder)
+        self.X_file = _NpyFile(self.folder / self.manifest["X"]["file"])
+        self.y_file = _NpyFile(self.folder / self.manifest["y"]["file"])
+        rows = self.manifest["rows"]
+        for f, key in ((self.X_file, "X"), (self.y_file, "y")):
+            if f.shape[0] != rows:
+                raise ValueError(f"{f.path}: {f.shape[0]} rows, but manifest.json says {rows}")
+            if list(f.shape) != self.manifest[key]["shape"] or f.dtype.name != self.manifest[key]["dtype"]:
+                raise ValueError(f"{f.path}: shape {f.shape} dtype {f.dtype}, but manifest.json says "
+                                 f"{self.manifest[key]['shape']} {self.manifest[key]['dtype']}")
+        _check_shapes(self.X_file.shape, self.y_file.shape, spec, str(self.X_file.path), str(self.y_file.path))
+        self.n_rows = rows
+        self.chunk_rows = min(rows, chunk_rows or DEFAULT_CHUNK_ROWS)
+        self.n_chunks = -(-rows // self.chunk_rows)
+        self.reiterable = True
+        # buffers read into, reused for every chunk
+        self._X = np.empty((self.chunk_rows,) + self.X_file.shape[1:], self.X_file.dtype)
+        self._y = np.empty((self.chunk_rows,) + self.y_file.shape[1:], self.y_file.dtype)
+
+    def chunk(self, k):
+        lo, hi = k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows)
+        where = f"rows {lo}..{hi - 1}"
+        Xraw = self.X_file.read(lo, hi, self._X[:hi - lo])
+        yraw = self.y_file.read(lo, hi, self._y[:hi - lo])
+        X = check_X(Xraw, self.spec, self.dtype, name=f"{self.X_file.path} ({where})")
+        Y = check_Y(yraw, self.spec, self.dtype, hi - lo, name=f"{self.y_file.path} ({where})")
+        return Chunk(X, Y, lo, where)
+
+    def epoch(self, rng, shuffle):
+        yield from _shuffled_chunks(self, rng, shuffle)
+
+
+class IterableSource:
+    """An iterable of ``(X, y)`` chunks; iterated once per epoch, in its own order."""
+
+    def __init__(self, chunks, spec, dtype):
+        self.spec, self.dtype = spec, dtype
+        self.chunks = chunks
+        self.reiterable = iter(chunks) is not chunks
+        self.n_rows = None
+
+    def epoch(self, rng, shuffle):
+        first_row = 0
+        for k, item in enumerate(self.chunks):
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise TypeError(f"chunk {k} of the iterable must be an (X, y) pair, got {type(item).__name__}")
+            X, y = item
+            where = f"chunk {k}"
+            Xc = check_X(X, self.spec, self.dtype, name=f"X of chunk {k} (rows {first_row}..)")
+            Yc = check_Y(y, self.spec, self.dtype, Xc.shape[0], name=f"y of chunk {k} (rows {first_row}..)")
+            chunk = Chunk(Xc, Yc, first_row, where)
+            first_row += Xc.shape[0]
+            n = Xc.shape[0]
+            yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+
+
+def _shuffled_chunks(source, rng, shuffle):
+    if source.n_chunks == 1:             # one chunk: the in-memory rule, one permutation of all rows
+        chunk = source.chunk(0)
+        n = chunk.X.shape[0]
+        yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+        return
+    chunk_order = rng.permutation(source.n_chunks) if shuffle else range(source.n_chunks)
+    for k in chunk_order:
+        chunk = source.chunk(int(k))
+        n = chunk.X.shape[0]
+        yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+
+
+def _check_shapes(X_shape, y_shape, spec, X_name, y_name):
+    if len(X_shape) != 2 or X_shape[1] != spec.n_inputs:
+        raise ValueError(f"{X_name} must have shape (n_samples, {spec.n_inputs}), got shape {tuple(X_shape)}")
+    if len(y_shape) == 0 or y_shape[0] != X_shape[0]:
+        raise ValueError(f"{y_name} must have one entry per row of X ({X_shape[0]}), got shape {tuple(y_shape)}")
+    if len(y_shape) == 2 and y_shape[1] != spec.n_outputs:
+        raise ValueError(f"{y_name} must have {spec.n_outputs} columns (layer_sizes[-1]), got shape "
+                         f"{tuple(y_shape)}")
+    if len(y_shape) > 2:
+        raise ValueError(f"{y_name} must be 1-D or 2-D, got shape {tuple(y_shape)}")
+
+
+def read_manifest(folder) -> dict:
+    """The manifest of a data-set folder, checked: a missing or foreign one raises a clear error."""
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such data-set folder")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; a data-set folder is made by fastmlp.datasets.write "
+                                "(or `fastmlp data make`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    from .datasets import FORMAT, FORMAT_VERSION
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a fastmlp data-set manifest (format {manifest.get('format')!r} "
+                         f"if a dict)" if isinstance(manifest, dict) else f"{path}: not a fastmlp manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format_version {manifest.get('format_version')!r}, this fastmlp reads "
+                         f"{FORMAT_VERSION}")
+    return manifest
+
+
+class _NpyFile:
+    """A ``.npy`` file read by row ranges with plain reads (no memory map, so nothing stays resident)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: missing")
+        with open(self.path, "rb") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+            except ValueError as e:
+                raise ValueError(f"{self.path}: not a readable .npy file ({e})") from None
+            self.offset = f.tell()
+        if fortran:
+            raise ValueError(f"{self.path}: Fortran-ordered arrays are not read; save it C-ordered")
+        if dtype.hasobject:
+            raise ValueError(f"{self.path}: holds Python objects, expected numbers")
+        self.shape, self.dtype = tuple(shape), dtype
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        expected = self.offset + self.shape[0] * self.row_bytes
+        actual = os.path.getsize(self.path)
+        if actual < expected:
+            have = (actual - self.offset) // self.row_bytes if self.row_bytes else 0
+            raise ValueError(f"{self.path}: truncated: {actual} bytes, {expected} expected for shape {self.shape} "
+                             f"(only rows 0..{have - 1} are complete)")
+
+    def read(self, lo, hi, out):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + lo * self.row_bytes)
+            got = f.readinto(memoryview(out).cast("B"))
+        if got != (hi - lo) * self.row_bytes:
+            raise ValueError(f"{self.path}: truncated at rows {lo}..{hi - 1}")
+        return out
+
+
+def make_source(X, y, spec, dtype, chunk_rows=None):
+    """The source for what ``fit`` was given."""
+    if isinstance(X, (str, os.PathLike)):
+        if y is not None:
+            raise TypeError("y must be None when X is a data-set folder (the folder holds y.npy)")
+        return FolderSource(X, spec, dtype, chunk_rows)
+    if isinstance(X, np.memmap) or chunk_rows is not None:
+        if y is None:
+            raise TypeError("y is required with array X")
+        return ArraySource(X, y, spec, dtype, chunk_rows or DEFAULT_CHUNK_ROWS)
+    if y is None and not isinstance(X, np.ndarray) and hasattr(X, "__iter__"):
+        return IterableSource(X, spec, dtype)
+    if y is None:
+        raise TypeError("y is required with array X (only a data-set folder or an iterable of (X, y) "
+                        "chunks comes without y)")
+    return ArraySource(X, y, spec, dtype)
