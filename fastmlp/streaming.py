@@ -38,7 +38,24 @@ class Chunk:
         self.X, self.Y, self.first_row, self.where = X, Y, first_row, where
 
 
-class ArraySource:
+class _ChunkedSource:
+    """Rows ``lo..hi-1`` of chunk ``k`` come from ``_rows``; checking them and the epoch's order are shared."""
+
+    X_name, y_name = "X", "y"
+
+    def chunk(self, k):
+        lo, hi = k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows)
+        where = f"rows {lo}..{hi - 1}"
+        Xs, ys = self._rows(lo, hi)
+        X = check_X(Xs, self.spec, self.dtype, name=f"{self.X_name} ({where})")
+        Y = check_Y(ys, self.spec, self.dtype, hi - lo, name=f"{self.y_name} ({where})")
+        return Chunk(X, Y, lo, where)
+
+    def epoch(self, rng, shuffle):
+        yield from _shuffled_chunks(self, rng, shuffle)
+
+
+class ArraySource(_ChunkedSource):
     """Arrays (in memory, or memory-mapped when ``chunk_rows`` is given)."""
 
     def __init__(self, X, y, spec, dtype, chunk_rows=None):
@@ -55,25 +72,21 @@ class ArraySource:
         self.reiterable = True
 
     def chunk(self, k):
-        lo, hi = k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows)
-        if self.n_chunks == 1 and lo == 0 and isinstance(self.X, np.ndarray) and not isinstance(self.X, np.memmap):
-            return Chunk(self.X, self.Y, 0, "X")
-        where = f"rows {lo}..{hi - 1}"
+        if self.n_chunks == 1 and isinstance(self.X, np.ndarray) and not isinstance(self.X, np.memmap):
+            return Chunk(self.X, self.Y, 0, "X")       # in memory: checked once, in __init__
+        return super().chunk(k)
+
+    def _rows(self, lo, hi):
         Xs, ys = self.X[lo:hi], self.Y[lo:hi]
         if isinstance(self.X, np.memmap) or isinstance(self.Y, np.memmap):
             # copy out of the map, then let its pages go: resident memory stays one chunk, not the file
             Xs, ys = np.array(Xs), np.array(ys)
             from .datasets import _drop_pages
             _drop_pages(self.X, self.Y)
-        X = check_X(Xs, self.spec, self.dtype, name=f"X ({where})")
-        Y = check_Y(ys, self.spec, self.dtype, hi - lo, name=f"y ({where})")
-        return Chunk(X, Y, lo, where)
-
-    def epoch(self, rng, shuffle):
-        yield from _shuffled_chunks(self, rng, shuffle)
+        return Xs, ys
 
 
-class FolderSource:
+class FolderSource(_ChunkedSource):
     """A data-set folder written by ``fastmlp.datasets.write``, read a chunk at a time from its ``.npy`` files."""
 
     def __init__(self, path, spec, dtype, chunk_rows=None):
@@ -97,18 +110,10 @@ class FolderSource:
         # buffers read into, reused for every chunk
         self._X = np.empty((self.chunk_rows,) + self.X_file.shape[1:], self.X_file.dtype)
         self._y = np.empty((self.chunk_rows,) + self.y_file.shape[1:], self.y_file.dtype)
+        self.X_name, self.y_name = str(self.X_file.path), str(self.y_file.path)
 
-    def chunk(self, k):
-        lo, hi = k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows)
-        where = f"rows {lo}..{hi - 1}"
-        Xraw = self.X_file.read(lo, hi, self._X[:hi - lo])
-        yraw = self.y_file.read(lo, hi, self._y[:hi - lo])
-        X = check_X(Xraw, self.spec, self.dtype, name=f"{self.X_file.path} ({where})")
-        Y = check_Y(yraw, self.spec, self.dtype, hi - lo, name=f"{self.y_file.path} ({where})")
-        return Chunk(X, Y, lo, where)
-
-    def epoch(self, rng, shuffle):
-        yield from _shuffled_chunks(self, rng, shuffle)
+    def _rows(self, lo, hi):
+        return self.X_file.read(lo, hi, self._X[:hi - lo]), self.y_file.read(lo, hi, self._y[:hi - lo])
 
 
 class IterableSource:
