@@ -170,7 +170,7 @@ def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task=
         lo, hi = k * BLOCK_ROWS, min(rows, (k + 1) * BLOCK_ROWS)
         X_out[lo:hi] = X[:hi - lo]
         y_out[lo:hi] = y[:hi - lo]
-        if k % 64 == 63:                  # hand written pages back so resident memory stays bounded
+        if k % 16 == 15:                  # hand written pages back so resident memory stays bounded
             X_out.flush()
             y_out.flush()
             _drop_pages(X_out, y_out)

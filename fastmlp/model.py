@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backends
+from .optim import OptimizerState
 from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_X, check_Y,
                           make_spec)
 
@@ -88,7 +89,12 @@ class MLP:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.params = np.zeros(self.spec.n_params, dtype=self.dtype)
+        self.optimizer_state = None       # fastmlp.optim.OptimizerState of the last fit
         self._init_params()
+
+    def reset_optimizer(self):
+        """Forget the optimiser's state (momentum buffers, Adam's moments and step count)."""
+        self.optimizer_state = None
 
     def _init_params(self):
         for W, b in zip(self.weights, self.biases):
@@ -164,7 +170,8 @@ class MLP:
 
     # --- training ------------------------------------------------------------------------------------------------
     def fit(self, X, y=None, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None,
-            chunk_rows=None, progress=False) -> History:
+            chunk_rows=None, progress=False, optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
+            weight_decay=0.0) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Parameters
@@ -190,6 +197,15 @@ class MLP:
             Rows per chunk for data read out of core (default 2**20).
         progress : bool
             Print a progress line (chunks, samples/s, loss) to stderr while training.
+        optimizer : {"sgd", "momentum", "nesterov", "adam"}
+            The update rule (``fastmlp.optim``: PyTorch's SGD and Adam). Its state is kept by the model and
+            carried into the next ``fit`` with the same optimiser settings (a warm start); other settings
+            start a fresh state. ``reset_optimizer()`` drops it.
+        momentum : float in (0, 1)
+            For ``momentum`` and ``nesterov``.
+        betas, eps : Adam's coefficients.
+        weight_decay : float >= 0
+            L2 on the weights only (not the biases): ``g_W <- g_W + weight_decay * W`` before the rule.
 
         Returns
         -------
@@ -212,6 +228,7 @@ class MLP:
             check_choice("backend", backend, backends.CHOICES)
         if chunk_rows is not None:
             chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+        opt = OptimizerState(optimizer, self.spec.n_params, self.dtype, momentum, betas, eps, weight_decay)
         source = make_source(X, y, self.spec, self.dtype, chunk_rows)
         if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
             raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
@@ -221,6 +238,9 @@ class MLP:
         path = backends.get(name)
         rows = source.n_rows or batch_size
         workspace = path.prepare(self.spec, self.dtype, min(batch_size, getattr(source, "chunk_rows", rows)))
+        if self.optimizer_state is not None and self.optimizer_state.same_settings(opt):
+            opt = self.optimizer_state            # warm start: the state of the last fit goes on
+        self.optimizer_state = opt
         rng = np.random.default_rng(seed) if seed is not None else self._rng
         history = History(backend=name)
         for epoch in range(epochs):
@@ -229,7 +249,7 @@ class MLP:
             for chunk, order in source.epoch(rng, shuffle):
                 before = self.params.copy()
                 result = path.train_epoch(self.spec, self.params, chunk.X, chunk.Y, order, lr, batch_size,
-                                          workspace)
+                                          workspace, opt)
                 if result.bad_position >= 0:
                     k = result.bad_position
                     sample = chunk.first_row + int(order[k])

@@ -14,8 +14,12 @@ are literals lets LLVM unroll, keep values in registers and vectorise. Two style
 
 Each generated module defines two kernels with the same arguments as the Python layer hands them:
 
-* ``epoch_sgd(p, X, Y, order, lr, a, d)``: ``batch_size == 1``, the seed's per-sample loop;
-* ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g)``: gradients summed over a batch, one update each.
+* ``epoch_sgd(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the seed's per-sample loop;
+* ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper)``: gradients summed over a batch,
+  one update each.
+
+``m``, ``v``, ``t`` and ``hyper`` are the optimiser's state and hyperparameters (``fastmlp.optim``); the
+optimiser's rule, and whether weight decay is on, are fixed per module (plain SGD is the seed's code).
 
 Both return ``(loss_sum, n_seen, bad_position)`` like ``reference.train_epoch``. ``a``, ``d`` and ``g`` are
 work buffers of ``buffer_sizes(spec)`` elements (unused in the scalar style: typed dummies, so there is one
@@ -137,10 +141,50 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
             w(f"{dl} = {o} - {y}")
 
 
+# --- the optimiser's update (fastmlp.optim), shared by both styles ------------------------------------------------
+
+def _plain(opt):
+    return opt == ("sgd", False)
+
+
+def _emit_opt_prologue(w, opt):
+    """Hyperparameters into locals, once per kernel call."""
+    if not _plain(opt):
+        w("mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]")
+
+
+def _emit_opt_count(w, opt):
+    """Once per update (per batch): the step count, and Adam's bias corrections."""
+    if _plain(opt):
+        return
+    w("t[0] += 1")
+    if opt[0] == "adam":
+        w("step_size = lr / (F(1.0) - beta1 ** F(t[0]))")
+        w("bc2_sqrt = math.sqrt(F(1.0) - beta2 ** F(t[0]))")
+
+
+def _emit_step(w, opt, target, q, grad, is_weight):
+    """``target`` (an lvalue) updated from its mean gradient ``grad`` by the rule; ``q`` indexes its state."""
+    name, has_wd = opt
+    g = f"({grad} + wd * {target})" if has_wd and is_weight else grad
+    if name == "sgd":
+        w(f"{target} = {target} - lr * {g}")
+        return
+    w(f"_g = {g}")
+    if name in ("momentum", "nesterov"):
+        w(f"m[{q}] = mu * m[{q}] + _g")
+        w(f"{target} = {target} - lr * " + (f"m[{q}]" if name == "momentum" else f"(_g + mu * m[{q}])"))
+    else:
+        w(f"m[{q}] = m[{q}] + (F(1.0) - beta1) * (_g - m[{q}])")
+        w(f"v[{q}] = beta2 * v[{q}] + (F(1.0) - beta2) * _g * _g")
+        w(f"{target} = {target} - step_size * (m[{q}] / (math.sqrt(v[{q}]) / bc2_sqrt + eps))")
+
+
 # --- scalar style ----------------------------------------------------------------------------------------------
 
-def _scalar_body(w, spec, batched):
+def _scalar_body(w, spec, batched, opt):
     sizes, L = spec.layer_sizes, spec.n_layers
+    _emit_opt_prologue(w, opt)
 
     def a(l, i):
         return f"X[s, {i}]" if l == 0 else f"a{l}_{i}"
@@ -191,43 +235,49 @@ def _scalar_body(w, spec, batched):
         _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [a(L, k) for k in range(K)],
                              [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
         # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
+        if not batched:
+            _emit_opt_count(w, opt)
         for l in range(L - 1, -1, -1):
             if l > 0:
                 for i in range(sizes[l]):
                     s = " + ".join(f"{wt(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
                     w(f"d{l}_{i} = {_times(f'({s})', _fprime(spec.layer_activation(l - 1), a(l, i)))}")
             # 4) dL/dW[l][i][j] = a[l][i] * delta[l+1][j], dL/db[l][j] = delta[l+1][j]
+            w0, b0, _ = spec.offsets[l]
             for i in range(sizes[l]):
                 for j in range(sizes[l + 1]):
                     if batched:
                         w(f"g{wt(l, i, j)} += {a(l, i)} * d{l + 1}_{j}")
-                    else:   # w <- w - lr * dL/dw, after delta[l] has used the old W[l]
-                        w(f"{wt(l, i, j)} = {wt(l, i, j)} - lr * ({a(l, i)} * d{l + 1}_{j})")
+                    else:   # the update, after delta[l] has used the old W[l]
+                        _emit_step(w, opt, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"({a(l, i)} * d{l + 1}_{j})",
+                                   True)
             for j in range(sizes[l + 1]):
                 if batched:
                     w(f"g{bs(l, j)} += d{l + 1}_{j}")
                 else:
-                    w(f"{bs(l, j)} = {bs(l, j)} - lr * d{l + 1}_{j}")
+                    _emit_step(w, opt, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
         if batched:
             w("batch_loss += loss")
         else:
             w("loss_sum += loss")
             w("n_seen += 1")
     if batched:
-        # 4) one update per batch: w <- w - lr * (sum / B)
+        # 4) one update per batch, from the mean gradient sum / B
         w("B = F(stop - start)")
+        _emit_opt_count(w, opt)
         for l in range(L):
+            w0, b0, _ = spec.offsets[l]
             for i in range(sizes[l]):
                 for j in range(sizes[l + 1]):
-                    w(f"{wt(l, i, j)} = {wt(l, i, j)} - lr * (g{wt(l, i, j)} / B)")
+                    _emit_step(w, opt, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"(g{wt(l, i, j)} / B)", True)
             for j in range(sizes[l + 1]):
-                w(f"{bs(l, j)} = {bs(l, j)} - lr * (g{bs(l, j)} / B)")
+                _emit_step(w, opt, bs(l, j), b0 + j, f"(g{bs(l, j)} / B)", False)
         w("loss_sum += batch_loss")
         w("n_seen += stop - start")
         w.depth -= 1
 
 
-def _emit_scalar_kernel(w, spec, name, args, batched):
+def _emit_scalar_kernel(w, spec, name, args, batched, opt):
     # The body returns early on divergence; parameters live in locals, so the kernel is split in two:
     # ``_{name}_body`` runs the loop and returns the locals, ``name`` stores them back into ``p``.
     sizes, L = spec.layer_sizes, spec.n_layers
@@ -238,7 +288,7 @@ def _emit_scalar_kernel(w, spec, name, args, batched):
     params_tuple = ", ".join(names)
     body = _Writer()
     body.depth = 1
-    _scalar_body(body, spec, batched)
+    _scalar_body(body, spec, batched, opt)
     text = "\n".join(body.lines)
     # every return inside the loop also hands back the parameters as they were before that sample's update
     text = text.replace("return loss_sum, n_seen, k", f"return loss_sum, n_seen, k, ({params_tuple},)")
@@ -271,7 +321,7 @@ def _loop_offsets(spec):
     return A, pos, A   # deltas use the same offsets, in their own buffer
 
 
-def _emit_loop_kernel(w, spec, name, args, batched):
+def _emit_loop_kernel(w, spec, name, args, batched, opt):
     sizes, L = spec.layer_sizes, spec.n_layers
     A, ZO, D = _loop_offsets(spec)
 
@@ -281,6 +331,7 @@ def _emit_loop_kernel(w, spec, name, args, batched):
     w("@njit(**JIT_OPTIONS)")
     w(f"def {name}({args}):")
     with w.indent():
+        _emit_opt_prologue(w, opt)
         w("loss_sum = 0.0")
         w("n_seen = 0")
         w("n = order.shape[0]")
@@ -364,6 +415,8 @@ def _emit_loop_kernel(w, spec, name, args, batched):
                     w(f"d[{D[L]} + j] = {o} - {y}")
             # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
             #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
+            if not batched:
+                _emit_opt_count(w, opt)
             for l in range(L - 1, -1, -1):
                 (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
                 w(f"for i in range({m}):")
@@ -380,28 +433,42 @@ def _emit_loop_kernel(w, spec, name, args, batched):
                         w(f"for j in range({n_out}):")
                         with w.indent():
                             w(f"g[row + j] += ai * d[{D[l + 1]} + j]")
-                    else:
+                    elif _plain(opt):
                         w("lai = lr * ai")
                         w(f"for j in range({n_out}):")
                         with w.indent():
                             w(f"p[row + j] -= lai * d[{D[l + 1]} + j]")
+                    else:
+                        w(f"for j in range({n_out}):")
+                        with w.indent():
+                            _emit_step(w, opt, "p[row + j]", "row + j", f"(ai * d[{D[l + 1]} + j])", True)
                 w(f"for j in range({n_out}):")
                 with w.indent():
                     if batched:
                         w(f"g[{b0} + j] += d[{D[l + 1]} + j]")
                     else:
-                        w(f"p[{b0} + j] -= lr * d[{D[l + 1]} + j]")
+                        _emit_step(w, opt, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
             if batched:
                 w("batch_loss += loss")
             else:
                 w("loss_sum += loss")
                 w("n_seen += 1")
-        if batched:
+        if batched and _plain(opt):
             w("scale = lr / F(stop - start)   # w <- w - lr * (sum / B)")
             w(f"for q in range({spec.n_params}):")
             with w.indent():
                 w("p[q] -= scale * g[q]")
                 w("g[q] = F(0.0)")
+        elif batched:
+            w("B = F(stop - start)")
+            _emit_opt_count(w, opt)
+            for (w0, b0, b1) in spec.offsets:
+                for lo, hi, is_weight in ((w0, b0, True), (b0, b1, False)):
+                    w(f"for q in range({lo}, {hi}):")
+                    with w.indent():
+                        _emit_step(w, opt, "p[q]", "q", "(g[q] / B)", is_weight)
+                        w("g[q] = F(0.0)")
+        if batched:
             w("loss_sum += batch_loss")
             w("n_seen += stop - start")
             w.depth -= 1
@@ -410,10 +477,12 @@ def _emit_loop_kernel(w, spec, name, args, batched):
     w()
 
 
-def generate(spec, dtype_name: str, header: str = "") -> str:
-    """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32")."""
+def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False)) -> str:
+    """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32"), with
+    the update of ``opt`` = (optimiser name, weight decay on?)."""
     w = _Writer()
-    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, {style_for(spec)} style. Generated; do not edit.')
+    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, {style_for(spec)} style, optimiser {opt[0]}'
+      f'{" with weight decay" if opt[1] else ""}. Generated; do not edit.')
     if header:
         w(header)
     w('"""')
@@ -429,6 +498,6 @@ def generate(spec, dtype_name: str, header: str = "") -> str:
     w()
     style = style_for(spec)
     emit = _emit_scalar_kernel if style == "scalar" else _emit_loop_kernel
-    emit(w, spec, "epoch_sgd", "p, X, Y, order, lr, a, d", batched=False)
-    emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g", batched=True)
+    emit(w, spec, "epoch_sgd", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, opt=opt)
+    emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper", batched=True, opt=opt)
     return w.text()

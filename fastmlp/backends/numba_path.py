@@ -59,13 +59,14 @@ def _write_once(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def kernels(spec, dtype):
-    """The kernel module for ``spec`` and ``dtype``: generated, written and imported on first use."""
+def kernels(spec, dtype, opt_key=("sgd", False)):
+    """The kernel module for ``spec``, ``dtype`` and the optimiser ``opt_key`` (name, weight decay on?):
+    generated, written and imported on first use."""
     dtype_name = np.dtype(dtype).name
-    key = (spec, dtype_name)
+    key = (spec, dtype_name, opt_key)
     module = _MODULES.get(key)
     if module is None:
-        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}")
+        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", opt=opt_key)
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
         name = f"k{digest}"
         path = cache_dir() / f"{name}.py"
@@ -88,24 +89,36 @@ class Workspace:
 
     def __init__(self, spec, dtype, batch_size):
         dtype = np.dtype(dtype)
-        self.module = kernels(spec, dtype)
+        self.spec, self.dtype = spec, dtype
+        self.modules = {}
         if _codegen.style_for(spec) == "loop":
             self.a, self.d, self.g = (np.zeros(n, dtype) for n in _codegen.buffer_sizes(spec))
         else:
             self.a = self.d = self.g = np.zeros(0, dtype)
 
 
+    def module(self, opt):
+        """The kernels for this optimiser (made on first use, then kept for the fit)."""
+        if opt.key not in self.modules:
+            self.modules[opt.key] = kernels(self.spec, self.dtype, opt.key)
+        return self.modules[opt.key]
+
+
 def prepare(spec, dtype, batch_size):
     return Workspace(spec, dtype, batch_size)
 
 
-def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
-    """One epoch of SGD in place on ``params``, compiled; equals ``reference.train_epoch``."""
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None) -> EpochResult:
+    """One epoch of SGD (or ``opt``'s rule) in place on ``params``, compiled; equals ``reference.train_epoch``."""
+    from ..optim import sgd_state
+    opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
+    module = ws.module(opt)
     lr = params.dtype.type(lr)
     order = np.ascontiguousarray(order, dtype=np.int64)
+    state = (opt.m, opt.v, opt.t, opt.hyper)
     if batch_size == 1:
-        out = ws.module.epoch_sgd(params, X, Y, order, lr, ws.a, ws.d)
+        out = module.epoch_sgd(params, X, Y, order, lr, ws.a, ws.d, *state)
     else:
-        out = ws.module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g)
+        out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state)
     return EpochResult(float(out[0]), int(out[1]), int(out[2]))

@@ -183,20 +183,62 @@ class Workspace:
         self.gW = [np.empty((n_in, n_out), dt)
                    for n_in, n_out in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:])]
         self.gb = [np.empty(n, dt) for n in spec.layer_sizes[1:]]
+        self.tW = [np.empty_like(g) for g in self.gW]                     # optimiser scratch
+        self.tb = [np.empty_like(g) for g in self.gb]
+
+
+def _state_views(state, w0, b0, b1, shape):
+    if state.size == 0:
+        return None, None
+    return state[w0:b0].reshape(shape), state[b0:b1]
 
 
 def prepare(spec, dtype, batch_size):
     return Workspace(spec, dtype, batch_size)
 
 
-def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
-    """One epoch of mini-batch SGD in place on ``params``; equals ``reference.train_epoch``."""
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None) -> EpochResult:
+    """One epoch of mini-batch SGD (or ``opt``'s rule) in place on ``params``; equals ``reference.train_epoch``."""
+    from ..optim import sgd_state
+    opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     # overflow on the way to a non-finite loss is expected; it is reported as divergence, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
-        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace)
+        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt)
 
 
-def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace):
+def _step(P, G, M, V, T, lr, opt, adam_scale):
+    """``P`` (a layer's weights or biases) updated in place from its mean gradient ``G`` by ``opt``'s rule;
+    ``M``, ``V`` its state, ``T`` scratch of the same shape. ``G`` may be overwritten."""
+    if opt.name in ("momentum", "nesterov"):
+        M *= opt.momentum                                   # b <- mu b + g
+        M += G
+        if opt.name == "nesterov":                          # w <- w - lr (g + mu b)
+            np.multiply(M, opt.momentum, out=T)
+            G += T
+            G *= lr
+            P -= G
+        else:                                               # w <- w - lr b
+            np.multiply(M, lr, out=T)
+            P -= T
+        return
+    beta1, beta2 = opt.betas
+    step_size, bc2_sqrt = adam_scale
+    np.subtract(G, M, out=T)                                # m <- m + (1 - beta1)(g - m)
+    T *= 1.0 - beta1
+    M += T
+    V *= beta2                                              # v <- beta2 v + (1 - beta2) g^2
+    np.multiply(G, G, out=T)
+    T *= 1.0 - beta2
+    V += T
+    np.sqrt(V, out=T)                                       # w <- w - step m / (sqrt(v) / sqrt(bc2) + eps)
+    T /= bc2_sqrt
+    T += opt.eps
+    np.divide(M, T, out=T)
+    T *= step_size
+    P -= T
+
+
+def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
     L = spec.n_layers
@@ -233,17 +275,38 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace):
             return EpochResult(loss_sum, n_seen, start + bad)
         # backward: delta[L] from the loss table, then the chain rule down the layers
         D = delta_fn(Yb, A[L], ws.D[L][:m], ws.S[L][:m], acts[L - 1][1])
-        step = lr / params.dtype.type(m)
+        plain = opt.name == "sgd" and not opt.weight_decay
+        opt.t[0] += 1
+        adam_scale = None
+        if opt.name == "adam":
+            t = int(opt.t[0])
+            adam_scale = (lr / (1.0 - opt.betas[0] ** t), np.sqrt(1.0 - opt.betas[1] ** t))
+        # plain SGD folds lr into the small delta block: w <- w - (lr / B) sum_rows a[l][i] delta[l+1][j]
+        scale = lr / params.dtype.type(m) if plain else params.dtype.type(1.0) / params.dtype.type(m)
         for l in range(L - 1, -1, -1):
             if l > 0:                                       # delta[l], with the W[l] of before the update
                 D_prev = ws.D[l][:m]
                 np.matmul(D, W[l].T, out=D_prev)
                 D_prev *= acts[l - 1][1](A[l], ws.S[l][:m])
-            # w <- w - lr * (sum over rows / B): the small delta block is scaled, not the large gradient
-            D *= step
-            np.matmul(A[l].T, D, out=ws.gW[l])              # (lr / B) sum_rows a[l][i] * delta[l+1][j]
-            W[l] -= ws.gW[l]
-            b[l] -= np.sum(D, axis=0, out=ws.gb[l])
+            D *= scale
+            gW, gb = ws.gW[l], np.sum(D, axis=0, out=ws.gb[l])
+            np.matmul(A[l].T, D, out=gW)                    # (scale) sum_rows a[l][i] * delta[l+1][j]
+            if plain:
+                W[l] -= gW
+                b[l] -= gb
+            else:
+                if opt.weight_decay:
+                    gW += opt.weight_decay * W[l]           # L2 on the weights only
+                if opt.name == "sgd":
+                    gW *= lr
+                    W[l] -= gW
+                    gb *= lr
+                    b[l] -= gb
+                else:
+                    (w0, b0, b1) = spec.offsets[l]
+                    Ml, Vl = _state_views(opt.m, w0, b0, b1, W[l].shape), _state_views(opt.v, w0, b0, b1, W[l].shape)
+                    _step(W[l], gW, Ml[0], Vl[0], ws.tW[l], lr, opt, adam_scale)
+                    _step(b[l], gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
             if l > 0:
                 D = D_prev
         loss_sum += batch_loss

@@ -231,13 +231,33 @@ def prepare(spec, dtype, batch_size):
     return None
 
 
-def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> EpochResult:
-    """One epoch of plain SGD, in place on ``params``: the contract's step and epoch.
+def step(w, g, q, lr, opt, m, v, adam_scale):
+    """One parameter's update by the optimiser's rule (``fastmlp.optim``); ``q`` indexes its state."""
+    if opt.name == "sgd":
+        return w - lr * g                                    # w <- w - lr * dL/dw, the seed's update
+    mu = opt.momentum
+    if opt.name in ("momentum", "nesterov"):
+        m[q] = mu * m[q] + g                                 # b <- mu b + g
+        return w - lr * (m[q] if opt.name == "momentum" else g + mu * m[q])
+    beta1, beta2 = opt.betas
+    step_size, bc2_sqrt = adam_scale
+    m[q] = m[q] + (1.0 - beta1) * (g - m[q])                 # m <- m + (1 - beta1)(g - m)
+    v[q] = beta2 * v[q] + (1.0 - beta2) * g * g              # v <- beta2 v + (1 - beta2) g^2
+    return w - step_size * (m[q] / (math.sqrt(v[q]) / bc2_sqrt + opt.eps))
+
+
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None) -> EpochResult:
+    """One epoch of SGD (or another optimiser's rule), in place on ``params``: the contract's step and epoch.
 
     Batches are consecutive slices of ``order``. For each batch: for each of its samples, forward and loss
-    (at the parameters the batch started from) and backward; then one update
-    ``params <- params - lr * mean gradient``. With ``batch_size=1`` this is the seed's per-sample loop.
+    (at the parameters the batch started from) and backward; then one update from the batch's mean gradient
+    ``g``, ``params <- params - lr * g`` with plain SGD. With ``batch_size=1`` this is the seed's per-sample
+    loop. ``opt`` (an ``optim.OptimizerState``, plain SGD when None) is updated in place.
     """
+    from ..optim import sgd_state
+    opt = opt if opt is not None else sgd_state(params.size, params.dtype)
+    m, v, t = opt.m.tolist(), opt.v.tolist(), int(opt.t[0])
+    wd = opt.weight_decay
     W, b = unpack(spec, params)
     rows = X.tolist()
     targets = Y.tolist()
@@ -259,13 +279,27 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None) -> Ep
         if bad >= 0:
             break
         B = len(batch)
-        for l in range(spec.n_layers):                       # 4) update: w <- w - lr * dL/dw (batch mean)
+        t += 1                                               # updates made, Adam's bias correction
+        adam_scale = None
+        if opt.name == "adam":
+            beta1, beta2 = opt.betas
+            adam_scale = (lr / (1.0 - beta1 ** t), math.sqrt(1.0 - beta2 ** t))
+        q = 0                                                # position in params: the contract's layout
+        for l in range(spec.n_layers):                       # 4) update from the batch mean gradient
             for i, row in enumerate(W[l]):
                 for j in range(len(row)):
-                    row[j] = row[j] - lr * (gW[l][i][j] / B)
+                    g = gW[l][i][j] / B                      # dL/dw, batch mean
+                    if wd:
+                        g = g + wd * row[j]                  # L2 on weights only
+                    row[j] = step(row[j], g, q, lr, opt, m, v, adam_scale)
+                    q += 1
             for j in range(len(b[l])):
-                b[l][j] = b[l][j] - lr * (gb[l][j] / B)
+                b[l][j] = step(b[l][j], gb[l][j] / B, q, lr, opt, m, v, adam_scale)
+                q += 1
         loss_sum += batch_loss
         n_seen += B
     params[:] = pack(W, b)
+    opt.m[:] = m
+    opt.v[:] = v
+    opt.t[0] = t
     return EpochResult(loss_sum, n_seen, bad)
