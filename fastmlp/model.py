@@ -35,11 +35,21 @@ class DivergenceError(FloatingPointError):
 
 @dataclass
 class History:
-    """What ``MLP.fit`` returns: per-epoch mean loss (as the contract defines it) and wall time."""
+    """What ``MLP.fit`` returns, one entry per epoch trained.
+
+    ``loss``: the epoch's mean loss as the contract defines it (each sample's loss before its update);
+    ``val_loss``: the validation loss after the epoch (empty without validation data); ``lr``: the learning
+    rate of the epoch; ``seconds``: its wall time. ``stop_reason`` says why training ended; ``best_epoch``
+    is the epoch whose parameters ``restore_best`` put back (-1 when it was off).
+    """
 
     loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     backend: str = ""
+    stop_reason: str = ""
+    best_epoch: int = -1
 
     @property
     def epochs(self) -> int:
@@ -171,7 +181,8 @@ class MLP:
     # --- training ------------------------------------------------------------------------------------------------
     def fit(self, X, y=None, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None,
             chunk_rows=None, progress=False, optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
-            weight_decay=0.0) -> History:
+            weight_decay=0.0, lr_schedule="constant", power_t=0.5, tol=1e-4, n_iter_no_change=None,
+            validation_data=None, validation_fraction=None, restore_best=False, wtol=None) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Parameters
@@ -206,6 +217,20 @@ class MLP:
         betas, eps : Adam's coefficients.
         weight_decay : float >= 0
             L2 on the weights only (not the biases): ``g_W <- g_W + weight_decay * W`` before the rule.
+        lr_schedule : {"constant", "invscaling", "adaptive"}
+            Applied between epochs (``fastmlp.schedule``), scikit-learn's meanings; ``power_t`` for
+            ``invscaling``.
+        tol, n_iter_no_change : float >= 0, int >= 1 or None
+            Stop when the monitored loss (validation loss if any, else training loss) has not improved by
+            ``tol`` for more than ``n_iter_no_change`` epochs. ``None`` (default): run every epoch.
+        validation_data : (X_val, y_val), optional
+        validation_fraction : float in (0, 1), optional
+            Hold out this fraction of the rows (in-memory arrays only), drawn with the fit's generator
+            before the first epoch, as validation data.
+        restore_best : bool
+            Put back the parameters of the epoch with the lowest validation loss at the end.
+        wtol : float > 0, optional
+            Stop when no parameter moved by ``wtol`` or more over an epoch.
 
         Returns
         -------
@@ -229,6 +254,21 @@ class MLP:
         if chunk_rows is not None:
             chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
         opt = OptimizerState(optimizer, self.spec.n_params, self.dtype, momentum, betas, eps, weight_decay)
+        plan = self._check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol)
+        if validation_data is not None and validation_fraction is not None:
+            raise ValueError("give validation_data or validation_fraction, not both")
+        if restore_best and validation_data is None and validation_fraction is None:
+            raise ValueError("restore_best=True needs validation data (validation_data or validation_fraction)")
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        val = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            X_val = check_X(validation_data[0], self.spec, self.dtype, name="validation_data[0]")
+            val = (X_val, check_Y(validation_data[1], self.spec, self.dtype, X_val.shape[0],
+                                  name="validation_data[1]"))
+        elif validation_fraction is not None:
+            X, y, val = self._split(X, y, validation_fraction, rng)
         source = make_source(X, y, self.spec, self.dtype, chunk_rows)
         if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
             raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
@@ -241,10 +281,12 @@ class MLP:
         if self.optimizer_state is not None and self.optimizer_state.same_settings(opt):
             opt = self.optimizer_state            # warm start: the state of the last fit goes on
         self.optimizer_state = opt
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
-        history = History(backend=name)
+        history = History(backend=name, stop_reason=f"epochs: all {epochs} run")
+        best_params, samples_seen = None, 0
         for epoch in range(epochs):
             t0 = time.perf_counter()
+            lr = plan.lr_for_epoch(samples_seen)
+            epoch_start = self.params.copy() if wtol is not None else None
             loss_sum, n_seen = 0.0, 0
             for chunk, order in source.epoch(rng, shuffle):
                 before = self.params.copy()
@@ -269,9 +311,56 @@ class MLP:
                     _progress(epoch, epochs, n_seen, source.n_rows, time.perf_counter() - t0, loss_sum / n_seen)
             if progress:
                 print(file=sys.stderr)
+            samples_seen += n_seen
             history.loss.append(loss_sum / n_seen)
+            history.lr.append(lr)
             history.seconds.append(time.perf_counter() - t0)
+            monitored = history.loss[-1]
+            if val is not None:
+                monitored = self.loss(*val)
+                history.val_loss.append(monitored)
+            max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
+            reason, improved = plan.after_epoch(epoch, monitored, max_change)
+            if restore_best and improved:
+                best_params, history.best_epoch = self.params.copy(), epoch
+            if reason:
+                history.stop_reason = reason
+                break
+        if restore_best and best_params is not None:
+            self.params[...] = best_params
         return history
+
+    @staticmethod
+    def _check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol):
+        from .schedule import SCHEDULES, Plan
+        check_choice("lr_schedule", lr_schedule, SCHEDULES)
+        if isinstance(power_t, bool) or not isinstance(power_t, (int, float)) or not np.isfinite(power_t) \
+                or power_t < 0:
+            raise ValueError(f"power_t must be a finite number >= 0, got {power_t!r}")
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
+            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        if n_iter_no_change is not None:
+            n_iter_no_change = check_int("n_iter_no_change", n_iter_no_change, minimum=1)
+        if wtol is not None:
+            wtol = check_positive_float("wtol", wtol)
+        return Plan(lr, lr_schedule, float(power_t), float(tol), n_iter_no_change, wtol)
+
+    def _split(self, X, y, fraction, rng):
+        """Hold out ``ceil(fraction * n)`` rows, chosen by ``rng.permutation(n)``, as validation data."""
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be a number in (0, 1), got {fraction!r}")
+        if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
+            raise ValueError("validation_fraction needs in-memory arrays X and y; give validation_data "
+                             "for data read out of core")
+        X = check_X(X, self.spec, self.dtype)
+        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
+        n = X.shape[0]
+        n_val = int(np.ceil(fraction * n))
+        if not 1 <= n_val < n:
+            raise ValueError(f"validation_fraction={fraction} leaves {n - n_val} of {n} rows to train on")
+        perm = rng.permutation(n)
+        val, train = perm[:n_val], np.sort(perm[n_val:])
+        return X[train], Y[train], (X[val], Y[val])
 
 
 def _progress(epoch, epochs, done, total, seconds, loss):
