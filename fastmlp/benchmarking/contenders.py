@@ -19,6 +19,7 @@ import numpy as np
 import fastmlp
 from fastmlp import backends
 from fastmlp._validation import check_Y
+from fastmlp.optim import OptimizerState
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,10 @@ class Runner:
 
 
 class FastmlpRunner(Runner):
-    def __init__(self, backend, w, net, X, Y):
+    def __init__(self, backend, w, net, X, Y, optimizer="sgd"):
         super().__init__(w, net, X, Y)
+        self.optimizer = optimizer
+        self.opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
         self.path = backends.get(backend)
         self.p = self.start.copy()
         self.order = np.arange(X.shape[0], dtype=np.int64)
@@ -83,10 +86,11 @@ class FastmlpRunner(Runner):
 
     def reset(self):
         self.p[:] = self.start
+        self.opt = OptimizerState(self.optimizer, self.spec.n_params, self.dtype)
 
     def run(self):
         result = self.path.train_epoch(self.spec, self.p, self.X, self.Y, self.order, self.w.lr,
-                                       self.w.batch_size, self.workspace)
+                                       self.w.batch_size, self.workspace, self.opt)
         assert result.bad_position == -1
         return result
 
