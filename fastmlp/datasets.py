@@ -175,9 +175,8 @@ def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task=
             y_out.flush()
             _drop_pages(X_out, y_out)
         if progress and (k % 16 == 15 or k == n_blocks - 1):
-            rate = hi / (time.perf_counter() - t0)
-            print(f"\r  {hi:,}/{rows:,} rows ({hi / rows:.0%}), {rate:,.0f} rows/s", end="", file=sys.stderr,
-                  flush=True)
+            from ._progress import show
+            show(hi, rows, f"rows, {hi / (time.perf_counter() - t0):,.0f} rows/s")
     X_out.flush()
     y_out.flush()
     del X_out, y_out

@@ -364,6 +364,6 @@ class MLP:
 
 
 def _progress(epoch, epochs, done, total, seconds, loss):
-    of = f"/{total:,}" if total else ""
-    print(f"\r  epoch {epoch + 1}/{epochs}: {done:,}{of} samples, {done / max(seconds, 1e-9):,.0f} samples/s, "
-          f"loss {loss:.6g}", end="", file=sys.stderr, flush=True)
+    from ._progress import show
+    show(done, total, f"samples, epoch {epoch + 1}/{epochs}, {done / max(seconds, 1e-9):,.0f} samples/s, "
+                      f"loss {loss:.6g}")

@@ -203,3 +203,12 @@ def test_streaming_memory_does_not_grow_with_rows(tmp_path):
     grew = float(subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(tmp_path / "big")], check=True,
                                 capture_output=True, text=True).stdout)
     assert grew < 48, f"resident memory grew by {grew:.0f} MiB while streaming 128 MiB in 4 MiB chunks"
+
+
+def test_progress_bar(folder, capsys):
+    from fastmlp._progress import bar_line
+    assert bar_line(5, 10, "rows").startswith("  [" + "#" * 12 + "-" * 12 + "]  50%  5/10 rows")
+    assert bar_line(7, None, "samples") == "  7 samples"
+    fastmlp.MLP(LAYERS, seed=0).fit(folder, chunk_rows=250, progress=True)
+    err = capsys.readouterr().err
+    assert "100%  1,000/1,000 samples, epoch 1/1" in err and "loss" in err
