@@ -1,6 +1,7 @@
 """The model: ``MLP``, its training history and its errors."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -182,7 +183,8 @@ class MLP:
     def fit(self, X, y=None, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None,
             chunk_rows=None, progress=False, optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
             weight_decay=0.0, lr_schedule="constant", power_t=0.5, tol=1e-4, n_iter_no_change=None,
-            validation_data=None, validation_fraction=None, restore_best=False, wtol=None) -> History:
+            validation_data=None, validation_fraction=None, restore_best=False, wtol=None,
+            sample_weight=None) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Parameters
@@ -231,6 +233,9 @@ class MLP:
             Put back the parameters of the epoch with the lowest validation loss at the end.
         wtol : float > 0, optional
             Stop when no parameter moved by ``wtol`` or more over an epoch.
+        sample_weight : array-like of shape (n,), optional
+            Weights >= 0 (in-memory arrays only): a batch's loss and gradient are the weighted means
+            ``sum w_s L_s / sum w_s``; a batch of weight 0 makes no update; ``History.loss`` is weighted too.
 
         Returns
         -------
@@ -267,8 +272,13 @@ class MLP:
             X_val = check_X(validation_data[0], self.spec, self.dtype, name="validation_data[0]")
             val = (X_val, check_Y(validation_data[1], self.spec, self.dtype, X_val.shape[0],
                                   name="validation_data[1]"))
-        elif validation_fraction is not None:
-            X, y, val = self._split(X, y, validation_fraction, rng)
+        sw = None
+        if sample_weight is not None:
+            if isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None:
+                raise ValueError("sample_weight needs in-memory arrays X and y")
+            sw = self._check_weights(sample_weight, np.shape(X)[0])
+        if validation_fraction is not None:
+            X, y, val, sw = self._split(X, y, validation_fraction, rng, sw)
         source = make_source(X, y, self.spec, self.dtype, chunk_rows)
         if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
             raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
@@ -287,11 +297,11 @@ class MLP:
             t0 = time.perf_counter()
             lr = plan.lr_for_epoch(samples_seen)
             epoch_start = self.params.copy() if wtol is not None else None
-            loss_sum, n_seen = 0.0, 0
+            loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
             for chunk, order in source.epoch(rng, shuffle):
                 before = self.params.copy()
                 result = path.train_epoch(self.spec, self.params, chunk.X, chunk.Y, order, lr, batch_size,
-                                          workspace, opt)
+                                          workspace, opt, sample_weight=sw)
                 if result.bad_position >= 0:
                     k = result.bad_position
                     sample = chunk.first_row + int(order[k])
@@ -307,12 +317,13 @@ class MLP:
                         epoch, -1, -1, history)
                 loss_sum += result.loss_sum
                 n_seen += result.n_seen
+                weight_sum += result.weight_sum
                 if progress:
                     _progress(epoch, epochs, n_seen, source.n_rows, time.perf_counter() - t0, loss_sum / n_seen)
             if progress:
                 print(file=sys.stderr)
             samples_seen += n_seen
-            history.loss.append(loss_sum / n_seen)
+            history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
             history.lr.append(lr)
             history.seconds.append(time.perf_counter() - t0)
             monitored = history.loss[-1]
@@ -345,7 +356,22 @@ class MLP:
             wtol = check_positive_float("wtol", wtol)
         return Plan(lr, lr_schedule, float(power_t), float(tol), n_iter_no_change, wtol)
 
-    def _split(self, X, y, fraction, rng):
+    def _check_weights(self, sample_weight, n):
+        arr = np.asarray(sample_weight)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(f"sample_weight must be a numeric array, got dtype {arr.dtype}")
+        if arr.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},), one weight per row of X, got shape {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        bad = ~np.isfinite(arr) | (arr < 0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"sample_weight must be finite and >= 0; row {k} has {arr[k].item()!r}")
+        if not arr.sum(dtype=np.float64) > 0:
+            raise ValueError("sample_weight must not be all zero")
+        return arr
+
+    def _split(self, X, y, fraction, rng, sw=None):
         """Hold out ``ceil(fraction * n)`` rows, chosen by ``rng.permutation(n)``, as validation data."""
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise ValueError(f"validation_fraction must be a number in (0, 1), got {fraction!r}")
@@ -360,7 +386,7 @@ class MLP:
             raise ValueError(f"validation_fraction={fraction} leaves {n - n_val} of {n} rows to train on")
         perm = rng.permutation(n)
         val, train = perm[:n_val], np.sort(perm[n_val:])
-        return X[train], Y[train], (X[val], Y[val])
+        return X[train], Y[train], (X[val], Y[val]), (None if sw is None else sw[train])
 
 
 def _progress(epoch, epochs, done, total, seconds, loss):

@@ -9,7 +9,7 @@ from fastmlp import backends
 from fastmlp._validation import make_spec
 from fastmlp.optim import OptimizerState
 
-RULES = [("sgd", 0.01), ("momentum", 0.0), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 0.0), ("adam", 0.01)]
+RULES = [("sgd", 0.0), ("sgd", 0.01), ("momentum", 0.0), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 0.0), ("adam", 0.01)]
 SHAPES = {"scalar": [3, 4, 2], "loop": [5, 9, 7, 3]}
 
 

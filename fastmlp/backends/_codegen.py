@@ -21,7 +21,9 @@ Each generated module defines two kernels with the same arguments as the Python 
 ``m``, ``v``, ``t`` and ``hyper`` are the optimiser's state and hyperparameters (``fastmlp.optim``); the
 optimiser's rule, and whether weight decay is on, are fixed per module (plain SGD is the seed's code).
 
-Both return ``(loss_sum, n_seen, bad_position)`` like ``reference.train_epoch``. ``a``, ``d`` and ``g`` are
+Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. With sample
+weights (a module generated with ``weighted=True``) ``epoch_batch`` takes one more argument, ``sw``, and makes
+each batch's loss and gradient weighted means; the Python layer sends weighted epochs of any batch size there. ``a``, ``d`` and ``g`` are
 work buffers of ``buffer_sizes(spec)`` elements (unused in the scalar style: typed dummies, so there is one
 signature). Constants are written as ``F(...)`` with ``F`` the dtype's scalar type, so float32 kernels
 compute in float32 throughout; the loss is summed in float64.
@@ -130,7 +132,7 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
         w(f"loss = float({' + '.join(f'{y} * (_lse - {z})' for z, y in zip(zs, ys))})")
     w("if not math.isfinite(loss):")
     with w.indent():
-        w("return loss_sum, n_seen, k")
+        w("return loss_sum, n_seen, k, weight_sum")
     fp = spec.output_activation
     for k, (o, y, dl) in enumerate(zip(outs, ys, deltas)):
         if spec.loss == "mse":
@@ -155,8 +157,6 @@ def _emit_opt_prologue(w, opt):
 
 def _emit_opt_count(w, opt):
     """Once per update (per batch): the step count, and Adam's bias corrections."""
-    if _plain(opt):
-        return
     w("t[0] += 1")
     if opt[0] == "adam":
         w("step_size = lr / (F(1.0) - beta1 ** F(t[0]))")
@@ -182,7 +182,7 @@ def _emit_step(w, opt, target, q, grad, is_weight):
 
 # --- scalar style ----------------------------------------------------------------------------------------------
 
-def _scalar_body(w, spec, batched, opt):
+def _scalar_body(w, spec, batched, opt, weighted=False):
     sizes, L = spec.layer_sizes, spec.n_layers
     _emit_opt_prologue(w, opt)
 
@@ -205,6 +205,7 @@ def _scalar_body(w, spec, batched, opt):
             grads += [f"g{wt(l, i, j)}" for i in range(sizes[l]) for j in range(sizes[l + 1])]
             grads += [f"g{bs(l, j)}" for j in range(sizes[l + 1])]
     w("loss_sum = 0.0")
+    w("weight_sum = 0.0")
     w("n_seen = 0")
     w("n = order.shape[0]")
     if batched:
@@ -214,11 +215,14 @@ def _scalar_body(w, spec, batched, opt):
         for g in grads:
             w(f"{g} = F(0.0)")
         w("batch_loss = 0.0")
+        w("wsum = 0.0")
         w("for k in range(start, stop):")
     else:
         w("for k in range(n):")
     with w.indent():
         w("s = order[k]")
+        if weighted:
+            w("ws_ = sw[s]")
         # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
         for l in range(L):
             act = spec.layer_activation(l)
@@ -234,6 +238,9 @@ def _scalar_body(w, spec, batched, opt):
         K = spec.n_outputs
         _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [a(L, k) for k in range(K)],
                              [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
+        if weighted:                     # a weighted mean: every gradient of the sample times its weight
+            for k in range(K):
+                w(f"d{L}_{k} = d{L}_{k} * ws_")
         # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
         if not batched:
             _emit_opt_count(w, opt)
@@ -257,27 +264,53 @@ def _scalar_body(w, spec, batched, opt):
                 else:
                     _emit_step(w, opt, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
         if batched:
-            w("batch_loss += loss")
+            _emit_batch_loss(w, weighted)
         else:
             w("loss_sum += loss")
+            w("weight_sum += 1.0")
             w("n_seen += 1")
     if batched:
         # 4) one update per batch, from the mean gradient sum / B
-        w("B = F(stop - start)")
-        _emit_opt_count(w, opt)
-        for l in range(L):
-            w0, b0, _ = spec.offsets[l]
-            for i in range(sizes[l]):
+        _emit_batch_end(w, weighted)
+        with w.indent() if weighted else _nothing():
+            w(f"B = {'F(wsum)' if weighted else 'F(stop - start)'}")
+            _emit_opt_count(w, opt)
+            for l in range(L):
+                w0, b0, _ = spec.offsets[l]
+                for i in range(sizes[l]):
+                    for j in range(sizes[l + 1]):
+                        _emit_step(w, opt, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"(g{wt(l, i, j)} / B)", True)
                 for j in range(sizes[l + 1]):
-                    _emit_step(w, opt, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"(g{wt(l, i, j)} / B)", True)
-            for j in range(sizes[l + 1]):
-                _emit_step(w, opt, bs(l, j), b0 + j, f"(g{bs(l, j)} / B)", False)
-        w("loss_sum += batch_loss")
-        w("n_seen += stop - start")
+                    _emit_step(w, opt, bs(l, j), b0 + j, f"(g{bs(l, j)} / B)", False)
         w.depth -= 1
 
 
-def _emit_scalar_kernel(w, spec, name, args, batched, opt):
+def _emit_batch_loss(w, weighted):
+    if weighted:
+        w("batch_loss += float(ws_) * loss")
+        w("wsum += float(ws_)")
+    else:
+        w("batch_loss += loss")
+
+
+def _emit_batch_end(w, weighted):
+    """The batch's loss and weight into the epoch's; with weights, the update follows only ``if wsum > 0``."""
+    w("loss_sum += batch_loss")
+    w("weight_sum += " + ("wsum" if weighted else "stop - start"))
+    w("n_seen += stop - start")
+    if weighted:
+        w("if wsum > 0.0:   # a batch of weight 0 makes no update")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _emit_scalar_kernel(w, spec, name, args, batched, opt, weighted=False):
     # The body returns early on divergence; parameters live in locals, so the kernel is split in two:
     # ``_{name}_body`` runs the loop and returns the locals, ``name`` stores them back into ``p``.
     sizes, L = spec.layer_sizes, spec.n_layers
@@ -288,24 +321,25 @@ def _emit_scalar_kernel(w, spec, name, args, batched, opt):
     params_tuple = ", ".join(names)
     body = _Writer()
     body.depth = 1
-    _scalar_body(body, spec, batched, opt)
+    _scalar_body(body, spec, batched, opt, weighted)
     text = "\n".join(body.lines)
     # every return inside the loop also hands back the parameters as they were before that sample's update
-    text = text.replace("return loss_sum, n_seen, k", f"return loss_sum, n_seen, k, ({params_tuple},)")
+    text = text.replace("return loss_sum, n_seen, k, weight_sum",
+                        f"return loss_sum, n_seen, k, weight_sum, ({params_tuple},)")
     w("@njit(**JIT_OPTIONS)")
     w(f"def _{name}_body({args}):")
     w.lines.extend(text.split("\n"))
     with w.indent():
-        w(f"return loss_sum, n_seen, -1, ({params_tuple},)")
+        w(f"return loss_sum, n_seen, -1, weight_sum, ({params_tuple},)")
     w()
     w()
     w("@njit(**JIT_OPTIONS)")
     w(f"def {name}({args}):")
     with w.indent():
-        w(f"loss_sum, n_seen, bad, q = _{name}_body({args})")
+        w(f"loss_sum, n_seen, bad, weight_sum, q = _{name}_body({args})")
         for i in range(spec.n_params):
             w(f"p[{i}] = q[{i}]")
-        w("return loss_sum, n_seen, bad")
+        w("return loss_sum, n_seen, bad, weight_sum")
     w()
     w()
 
@@ -321,7 +355,7 @@ def _loop_offsets(spec):
     return A, pos, A   # deltas use the same offsets, in their own buffer
 
 
-def _emit_loop_kernel(w, spec, name, args, batched, opt):
+def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
     sizes, L = spec.layer_sizes, spec.n_layers
     A, ZO, D = _loop_offsets(spec)
 
@@ -333,6 +367,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt):
     with w.indent():
         _emit_opt_prologue(w, opt)
         w("loss_sum = 0.0")
+        w("weight_sum = 0.0")
         w("n_seen = 0")
         w("n = order.shape[0]")
         if batched:
@@ -343,11 +378,14 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt):
             w.depth += 1
             w("stop = min(start + batch_size, n)")
             w("batch_loss = 0.0")
+            w("wsum = 0.0")
             w("for k in range(start, stop):")
         else:
             w("for k in range(n):")
         with w.indent():
             w("s = order[k]")
+            if weighted:
+                w("ws_ = sw[s]")
             # 1) forward, as axpy over the input units: z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
             for l in range(L):
                 (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
@@ -403,7 +441,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt):
                 w(f"loss = loss / {K}")
             w("if not math.isfinite(loss):")
             with w.indent():
-                w("return loss_sum, n_seen, k")
+                w("return loss_sum, n_seen, k, weight_sum")
             w(f"for j in range({K}):")
             with w.indent():
                 o, y = f"a[{A[L]} + j]", "Y[s, j]"
@@ -413,6 +451,8 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt):
                     w(f"d[{D[L]} + j] = ({o} - {y}) / F({float(K)!r})")
                 else:
                     w(f"d[{D[L]} + j] = {o} - {y}")
+                if weighted:             # a weighted mean: every gradient of the sample times its weight
+                    w(f"d[{D[L]} + j] *= ws_")
             # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
             #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
             if not batched:
@@ -449,35 +489,43 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt):
                     else:
                         _emit_step(w, opt, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
             if batched:
-                w("batch_loss += loss")
+                _emit_batch_loss(w, weighted)
             else:
                 w("loss_sum += loss")
+                w("weight_sum += 1.0")
                 w("n_seen += 1")
-        if batched and _plain(opt):
-            w("scale = lr / F(stop - start)   # w <- w - lr * (sum / B)")
-            w(f"for q in range({spec.n_params}):")
-            with w.indent():
-                w("p[q] -= scale * g[q]")
-                w("g[q] = F(0.0)")
-        elif batched:
-            w("B = F(stop - start)")
-            _emit_opt_count(w, opt)
-            for (w0, b0, b1) in spec.offsets:
-                for lo, hi, is_weight in ((w0, b0, True), (b0, b1, False)):
-                    w(f"for q in range({lo}, {hi}):")
-                    with w.indent():
-                        _emit_step(w, opt, "p[q]", "q", "(g[q] / B)", is_weight)
-                        w("g[q] = F(0.0)")
         if batched:
-            w("loss_sum += batch_loss")
-            w("n_seen += stop - start")
+            _emit_batch_end(w, weighted)
+            with w.indent() if weighted else _nothing():
+                B = "F(wsum)" if weighted else "F(stop - start)"
+                if _plain(opt):
+                    w(f"scale = lr / {B}   # w <- w - lr * (sum / B)")
+                    w(f"for q in range({spec.n_params}):")
+                    with w.indent():
+                        w("p[q] -= scale * g[q]")
+                        w("g[q] = F(0.0)")
+                else:
+                    w(f"B = {B}")
+                    _emit_opt_count(w, opt)
+                    for (w0, b0, b1) in spec.offsets:
+                        for lo, hi, is_weight in ((w0, b0, True), (b0, b1, False)):
+                            w(f"for q in range({lo}, {hi}):")
+                            with w.indent():
+                                _emit_step(w, opt, "p[q]", "q", "(g[q] / B)", is_weight)
+                                w("g[q] = F(0.0)")
+            if weighted:
+                w("else:")
+                with w.indent():
+                    w(f"for q in range({spec.n_params}):")
+                    with w.indent():
+                        w("g[q] = F(0.0)")
             w.depth -= 1
-        w("return loss_sum, n_seen, -1")
+        w("return loss_sum, n_seen, -1, weight_sum")
     w()
     w()
 
 
-def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False)) -> str:
+def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weighted=False) -> str:
     """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32"), with
     the update of ``opt`` = (optimiser name, weight decay on?)."""
     w = _Writer()
@@ -498,6 +546,8 @@ def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False)) -> str
     w()
     style = style_for(spec)
     emit = _emit_scalar_kernel if style == "scalar" else _emit_loop_kernel
-    emit(w, spec, "epoch_sgd", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, opt=opt)
-    emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper", batched=True, opt=opt)
+    if not weighted:
+        emit(w, spec, "epoch_sgd", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, opt=opt)
+    emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
+         + (", sw" if weighted else ""), batched=True, opt=opt, weighted=weighted)
     return w.text()

@@ -59,14 +59,15 @@ def _write_once(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def kernels(spec, dtype, opt_key=("sgd", False)):
-    """The kernel module for ``spec``, ``dtype`` and the optimiser ``opt_key`` (name, weight decay on?):
-    generated, written and imported on first use."""
+def kernels(spec, dtype, opt_key=("sgd", False), weighted=False):
+    """The kernel module for ``spec``, ``dtype``, the optimiser ``opt_key`` (name, weight decay on?) and
+    sample weights or not: generated, written and imported on first use."""
     dtype_name = np.dtype(dtype).name
-    key = (spec, dtype_name, opt_key)
+    key = (spec, dtype_name, opt_key, weighted)
     module = _MODULES.get(key)
     if module is None:
-        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", opt=opt_key)
+        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", opt=opt_key,
+                                   weighted=weighted)
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
         name = f"k{digest}"
         path = cache_dir() / f"{name}.py"
@@ -97,28 +98,32 @@ class Workspace:
             self.a = self.d = self.g = np.zeros(0, dtype)
 
 
-    def module(self, opt):
+    def module(self, opt, weighted=False):
         """The kernels for this optimiser (made on first use, then kept for the fit)."""
-        if opt.key not in self.modules:
-            self.modules[opt.key] = kernels(self.spec, self.dtype, opt.key)
-        return self.modules[opt.key]
+        key = (opt.key, weighted)
+        if key not in self.modules:
+            self.modules[key] = kernels(self.spec, self.dtype, opt.key, weighted)
+        return self.modules[key]
 
 
 def prepare(spec, dtype, batch_size):
     return Workspace(spec, dtype, batch_size)
 
 
-def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None) -> EpochResult:
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
+                sample_weight=None) -> EpochResult:
     """One epoch of SGD (or ``opt``'s rule) in place on ``params``, compiled; equals ``reference.train_epoch``."""
     from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
-    module = ws.module(opt)
+    module = ws.module(opt, sample_weight is not None)
     lr = params.dtype.type(lr)
     order = np.ascontiguousarray(order, dtype=np.int64)
     state = (opt.m, opt.v, opt.t, opt.hyper)
-    if batch_size == 1:
+    if sample_weight is not None:     # weighted: the batch kernel, at any batch size (1 included)
+        out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state, sample_weight)
+    elif batch_size == 1:
         out = module.epoch_sgd(params, X, Y, order, lr, ws.a, ws.d, *state)
     else:
         out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state)
-    return EpochResult(float(out[0]), int(out[1]), int(out[2]))
+    return EpochResult(float(out[0]), int(out[1]), int(out[2]), float(out[3]))

@@ -197,13 +197,14 @@ def prepare(spec, dtype, batch_size):
     return Workspace(spec, dtype, batch_size)
 
 
-def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None) -> EpochResult:
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
+                sample_weight=None) -> EpochResult:
     """One epoch of mini-batch SGD (or ``opt``'s rule) in place on ``params``; equals ``reference.train_epoch``."""
     from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     # overflow on the way to a non-finite loss is expected; it is reported as divergence, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
-        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt)
+        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight)
 
 
 def _step(P, G, M, V, T, lr, opt, adam_scale):
@@ -238,7 +239,7 @@ def _step(P, G, M, V, T, lr, opt, adam_scale):
     P -= T
 
 
-def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt):
+def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
     L = spec.n_layers
@@ -248,7 +249,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt):
     n = order.shape[0]
     # in visiting order 0..n-1 a batch is a slice of X: a view, no gather
     in_order = order[0] == 0 and order[-1] == n - 1 and n == X.shape[0] and bool(np.all(order[1:] > order[:-1]))
-    loss_sum, n_seen = 0.0, 0
+    loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         m = idx.shape[0]
@@ -269,12 +270,22 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt):
             acts[l][0](Zl)
         # loss of each row, before this batch's update
         losses = loss_fn(Yb, ws.Z_out[:m], A[L])
-        batch_loss = float(losses.sum(dtype=np.float64))
-        if not np.isfinite(batch_loss):
+        if not np.isfinite(losses).all() or not np.isfinite(losses.sum(dtype=np.float64)):
             bad = int(np.flatnonzero(~np.isfinite(losses))[0]) if not np.isfinite(losses).all() else 0
-            return EpochResult(loss_sum, n_seen, start + bad)
+            return EpochResult(loss_sum, n_seen, start + bad, weight_sum)
         # backward: delta[L] from the loss table, then the chain rule down the layers
         D = delta_fn(Yb, A[L], ws.D[L][:m], ws.S[L][:m], acts[L - 1][1])
+        if sample_weight is None:
+            batch_loss, batch_weight = float(losses.sum(dtype=np.float64)), float(m)
+        else:                                   # weighted means: each row's delta times its weight
+            wb = sample_weight[idx]
+            batch_loss, batch_weight = float(np.dot(wb, losses)), float(wb.sum(dtype=np.float64))
+            D *= wb[:, None]
+        loss_sum += batch_loss
+        weight_sum += batch_weight
+        n_seen += m
+        if batch_weight == 0.0:
+            continue                            # no weight, no update
         plain = opt.name == "sgd" and not opt.weight_decay
         opt.t[0] += 1
         adam_scale = None
@@ -282,7 +293,8 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt):
             t = int(opt.t[0])
             adam_scale = (lr / (1.0 - opt.betas[0] ** t), np.sqrt(1.0 - opt.betas[1] ** t))
         # plain SGD folds lr into the small delta block: w <- w - (lr / B) sum_rows a[l][i] delta[l+1][j]
-        scale = lr / params.dtype.type(m) if plain else params.dtype.type(1.0) / params.dtype.type(m)
+        B = params.dtype.type(batch_weight)
+        scale = lr / B if plain else params.dtype.type(1.0) / B
         for l in range(L - 1, -1, -1):
             if l > 0:                                       # delta[l], with the W[l] of before the update
                 D_prev = ws.D[l][:m]
@@ -309,6 +321,4 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt):
                     _step(b[l], gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
             if l > 0:
                 D = D_prev
-        loss_sum += batch_loss
-        n_seen += m
-    return EpochResult(loss_sum, n_seen, -1)
+    return EpochResult(loss_sum, n_seen, -1, weight_sum)

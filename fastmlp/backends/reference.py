@@ -32,13 +32,16 @@ from typing import NamedTuple
 class EpochResult(NamedTuple):
     """What one call of a path's ``train_epoch`` reports.
 
-    ``loss_sum`` is the sum of the per-sample losses of the samples trained on; ``n_seen`` their number;
-    ``bad_position`` is the position in ``order`` of the first sample whose loss was not finite, or -1.
+    ``loss_sum`` is the sum of the per-sample losses of the samples trained on (each times its sample weight,
+    when there are weights); ``n_seen`` their number; ``bad_position`` is the position in ``order`` of the
+    first sample whose loss was not finite, or -1; ``weight_sum`` the sum of their weights (``n_seen`` without
+    weights), so that ``loss_sum / weight_sum`` is the epoch's (weighted) mean loss.
     """
 
     loss_sum: float
     n_seen: int
     bad_position: int
+    weight_sum: float
 
 
 # --- activations: f(z) and f'(z), one sample, lists of floats --------------------------------------------
@@ -196,13 +199,13 @@ def _zeros_like(W, b):
     return [[[0.0] * len(row) for row in W_l] for W_l in W], [[0.0] * len(b_l) for b_l in b]
 
 
-def _accumulate(gW, gb, dW, db):
+def _accumulate(gW, gb, dW, db, weight=1.0):
     for gW_l, dW_l, gb_l, db_l in zip(gW, dW, gb, db):
         for g_row, d_row in zip(gW_l, dW_l):
             for j, d in enumerate(d_row):
-                g_row[j] += d
+                g_row[j] += weight * d
         for j, d in enumerate(db_l):
-            gb_l[j] += d
+            gb_l[j] += weight * d
 
 
 def gradients(spec, params, X, Y) -> tuple:
@@ -246,13 +249,17 @@ def step(w, g, q, lr, opt, m, v, adam_scale):
     return w - step_size * (m[q] / (math.sqrt(v[q]) / bc2_sqrt + opt.eps))
 
 
-def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None) -> EpochResult:
+def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
+                sample_weight=None) -> EpochResult:
     """One epoch of SGD (or another optimiser's rule), in place on ``params``: the contract's step and epoch.
 
     Batches are consecutive slices of ``order``. For each batch: for each of its samples, forward and loss
     (at the parameters the batch started from) and backward; then one update from the batch's mean gradient
     ``g``, ``params <- params - lr * g`` with plain SGD. With ``batch_size=1`` this is the seed's per-sample
     loop. ``opt`` (an ``optim.OptimizerState``, plain SGD when None) is updated in place.
+
+    With ``sample_weight`` (one weight >= 0 per row of ``X``) a batch's loss and gradient are weighted means,
+    ``sum_s w_s L_s / sum_s w_s``; a batch whose weights sum to 0 makes no update.
     """
     from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
@@ -261,24 +268,32 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     W, b = unpack(spec, params)
     rows = X.tolist()
     targets = Y.tolist()
+    weights = None if sample_weight is None else [float(w) for w in sample_weight]
     order = [int(s) for s in order]
-    loss_sum, n_seen, bad = 0.0, 0, -1
+    loss_sum, n_seen, bad, weight_sum = 0.0, 0, -1, 0.0
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         gW, gb = _zeros_like(W, b)
-        batch_loss = 0.0
+        batch_loss, batch_weight = 0.0, 0.0
         for k, s in enumerate(batch):
+            w_s = 1.0 if weights is None else weights[s]
             z, a = forward(spec, W, b, rows[s])              # 1) forward pass
             loss = sample_loss(spec, z, a, targets[s])       # 2) loss, before this batch's update
             if not math.isfinite(loss):
                 bad = start + k                              # stop: this batch's update is not applied
                 break
-            batch_loss += loss
+            batch_loss += w_s * loss
+            batch_weight += w_s
             dW, db = backward(spec, W, z, a, targets[s])     # 3) backward pass
-            _accumulate(gW, gb, dW, db)
+            _accumulate(gW, gb, dW, db, w_s)
         if bad >= 0:
             break
-        B = len(batch)
+        B = batch_weight                                     # len(batch) without weights
+        loss_sum += batch_loss
+        weight_sum += batch_weight
+        n_seen += len(batch)
+        if B == 0.0:
+            continue                                         # no weight, no update
         t += 1                                               # updates made, Adam's bias correction
         adam_scale = None
         if opt.name == "adam":
@@ -296,10 +311,8 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
             for j in range(len(b[l])):
                 b[l][j] = step(b[l][j], gb[l][j] / B, q, lr, opt, m, v, adam_scale)
                 q += 1
-        loss_sum += batch_loss
-        n_seen += B
     params[:] = pack(W, b)
     opt.m[:] = m
     opt.v[:] = v
     opt.t[0] = t
-    return EpochResult(loss_sum, n_seen, bad)
+    return EpochResult(loss_sum, n_seen, bad, weight_sum)
