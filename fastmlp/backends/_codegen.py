@@ -499,6 +499,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
             with w.indent() if weighted else _nothing():
                 B = "F(wsum)" if weighted else "F(stop - start)"
                 if _plain(opt):
+                    _emit_opt_count(w, opt)
                     w(f"scale = lr / {B}   # w <- w - lr * (sum / B)")
                     w(f"for q in range({spec.n_params}):")
                     with w.indent():
