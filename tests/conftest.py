@@ -30,6 +30,18 @@ def comp(request):
     return request.param
 
 
+def run_path(backend, spec, params, X, Y, orders, lr, batch_size, opt=None, sample_weight=None):
+    """Train one path for ``len(orders)`` epochs from a copy of ``params``: ``(params, [EpochResult])``.
+
+    ``opt`` (an ``optim.OptimizerState``) is updated in place, as a fit would."""
+    path = backends.get(backend)
+    p = params.copy()
+    workspace = path.prepare(spec, p.dtype, min(batch_size, X.shape[0]))
+    results = [path.train_epoch(spec, p, X, Y, order, lr, batch_size, workspace, opt, sample_weight=sample_weight)
+               for order in orders]
+    return p, results
+
+
 def rel_diff(comp, ref) -> float:
     """The contract's measure: max abs difference over max abs of the reference."""
     comp = np.asarray(comp, dtype=np.float64)

@@ -9,24 +9,18 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conftest import (BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, BOUND_F64_ONE_EPOCH, describe_diff,
-                      make_data, rel_diff)
-from fastmlp import backends
+                      make_data, rel_diff, run_path)
 from fastmlp.backends import _codegen
 from fastmlp._validation import make_spec
 from strategies import LOSS_OUTPUTS, specs
 
 
 def train(backend, spec, params, X, Y, orders, lr, batch_size):
-    """Run one path for ``len(orders)`` epochs from a copy of ``params``; ``(params, epoch losses)``."""
-    path = backends.get(backend)
-    p = params.copy()
-    workspace = path.prepare(spec, p.dtype, min(batch_size, X.shape[0]))
-    losses = []
-    for order in orders:
-        result = path.train_epoch(spec, p, X, Y, order, lr, batch_size, workspace)
+    """``(params, epoch losses)`` of one path after ``len(orders)`` epochs from ``params``."""
+    p, results = run_path(backend, spec, params, X, Y, orders, lr, batch_size)
+    for result in results:
         assert result.bad_position == -1 and result.n_seen == X.shape[0]
-        losses.append(result.loss_sum / result.n_seen)
-    return p, losses
+    return p, [result.loss_sum / result.n_seen for result in results]
 
 
 def compare(comp, spec, *, n, epochs, batch_size, shuffle, dtype, seed, lr=0.05):

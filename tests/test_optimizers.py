@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, rel_diff
-from fastmlp import backends
+from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, rel_diff, run_path
 from fastmlp._validation import make_spec
 from fastmlp.optim import OptimizerState
 
@@ -14,11 +13,8 @@ SHAPES = {"scalar": [3, 4, 2], "loop": [5, 9, 7, 3]}
 
 
 def run(backend, spec, params, X, Y, orders, lr, batch_size, opt):
-    path = backends.get(backend)
-    p = params.copy()
-    ws = path.prepare(spec, p.dtype, min(batch_size, X.shape[0]))
-    for order in orders:
-        assert path.train_epoch(spec, p, X, Y, order, lr, batch_size, ws, opt).bad_position == -1
+    p, results = run_path(backend, spec, params, X, Y, orders, lr, batch_size, opt)
+    assert all(result.bad_position == -1 for result in results)
     return p
 
 

@@ -3,21 +3,11 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F64_MANY_EPOCHS, describe_diff, make_data, rel_diff
-from fastmlp import backends
+from conftest import BOUND_F64_MANY_EPOCHS, describe_diff, make_data, rel_diff, run_path
 from fastmlp._validation import make_spec
 from fastmlp.optim import OptimizerState
 
 SHAPES = {"scalar": [3, 4, 2], "loop": [5, 9, 7, 3]}
-
-
-def run(backend, spec, params, X, Y, orders, lr, batch_size, opt, sw):
-    path = backends.get(backend)
-    p = params.copy()
-    ws = path.prepare(spec, p.dtype, min(batch_size, X.shape[0]))
-    results = [path.train_epoch(spec, p, X, Y, order, lr, batch_size, ws, opt, sample_weight=sw)
-               for order in orders]
-    return p, results
 
 
 @pytest.mark.parametrize("style", SHAPES)
@@ -33,8 +23,8 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule):
     orders = [np.arange(12), rng.permutation(12), rng.permutation(12)]
     ref_opt = OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01)
     comp_opt = OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01)
-    ref, ref_res = run("python", spec, params, X, Y, orders, 0.05, batch_size, ref_opt, sw)
-    got, got_res = run(comp, spec, params, X, Y, orders, 0.05, batch_size, comp_opt, sw)
+    ref, ref_res = run_path("python", spec, params, X, Y, orders, 0.05, batch_size, ref_opt, sw)
+    got, got_res = run_path(comp, spec, params, X, Y, orders, 0.05, batch_size, comp_opt, sw)
     d = rel_diff(got, ref)
     assert d <= BOUND_F64_MANY_EPOCHS, f"{comp}: {d:.3g}; {describe_diff(spec, got, ref)}"
     assert comp_opt.t[0] == ref_opt.t[0]
