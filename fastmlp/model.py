@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backends
+from ._memory import aligned_zeros
 from .optim import OptimizerState
 from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_X, check_Y,
                           make_spec)
@@ -99,7 +100,7 @@ class MLP:
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self.params = np.zeros(self.spec.n_params, dtype=self.dtype)
+        self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
         self.optimizer_state = None       # fastmlp.optim.OptimizerState of the last fit
         self._init_params()
 

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ._memory import aligned_zeros
 from ._validation import check_choice, check_positive_float
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
@@ -53,8 +54,8 @@ class OptimizerState:
         self.hyper = np.array([momentum, betas[0], betas[1], eps, weight_decay], dtype=dtype)
         n_m = n_params if name != "sgd" else 0
         n_v = n_params if name == "adam" else 0
-        self.m = np.zeros(n_m, dtype)
-        self.v = np.zeros(n_v, dtype)
+        self.m = aligned_zeros(n_m, dtype)
+        self.v = aligned_zeros(n_v, dtype)
         self.t = np.zeros(1, np.int64)
 
     @property

@@ -23,6 +23,7 @@ import numba  # noqa: F401  (ImportError here makes the path unavailable)
 import numpy as np
 
 from .. import __version__
+from .._memory import aligned_zeros
 from . import _codegen, _numba_config
 from .reference import EpochResult
 
@@ -93,7 +94,7 @@ class Workspace:
         self.spec, self.dtype = spec, dtype
         self.modules = {}
         if _codegen.style_for(spec) == "loop":
-            self.a, self.d, self.g = (np.zeros(n, dtype) for n in _codegen.buffer_sizes(spec))
+            self.a, self.d, self.g = (aligned_zeros(n, dtype) for n in _codegen.buffer_sizes(spec))
         else:
             self.a = self.d = self.g = np.zeros(0, dtype)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 import fastmlp
 from fastmlp import backends
+from fastmlp._memory import aligned_copy
 from fastmlp._validation import check_Y
 from fastmlp.optim import OptimizerState
 
@@ -80,7 +81,7 @@ class FastmlpRunner(Runner):
         self.optimizer = optimizer
         self.opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
         self.path = backends.get(backend)
-        self.p = self.start.copy()
+        self.p = aligned_copy(self.start)          # as a model's own parameters are
         self.order = np.arange(X.shape[0], dtype=np.int64)
         self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]))
 
