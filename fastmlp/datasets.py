@@ -50,7 +50,6 @@ FORMAT_VERSION = 1
 
 
 def _check_teacher_args(layer_sizes, activation, task, noise, seed):
-    from ._spec import HIDDEN_ACTIVATIONS
     from ._validation import check_choice, make_spec
     spec = make_spec(layer_sizes, activation, "mse", None)
     check_choice("task", task, TASKS)
@@ -61,7 +60,6 @@ def _check_teacher_args(layer_sizes, activation, task, noise, seed):
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0 or noise == float("inf"):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     check_int("seed", seed, minimum=0)
-    assert activation in HIDDEN_ACTIVATIONS
     return spec
 
 
@@ -72,12 +70,16 @@ def teacher_params(layer_sizes, activation="tanh", seed=0):
     inputs), biases ``b[l] ~ Normal(0, 0.1)``, layer by layer.
     """
     spec = _check_teacher_args(layer_sizes, activation, "regression", 0.0, seed)
+    return spec, _teacher_params(spec, seed)
+
+
+def _teacher_params(spec, seed):
     rng = np.random.default_rng([seed, 0])
     parts = []
     for n_in, n_out in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:]):
         parts.append(rng.normal(0.0, 1.0 / np.sqrt(n_in), size=n_in * n_out))
         parts.append(rng.normal(0.0, 0.1, size=n_out))
-    return spec, np.concatenate(parts)
+    return np.concatenate(parts)
 
 
 def _teacher_block(spec, params, task, noise, seed, k, dtype):
@@ -116,8 +118,8 @@ def teacher(n, layer_sizes, activation="tanh", task="regression", noise=0.1, see
     n = check_int("n", n, minimum=0)
     start = check_int("start", start, minimum=0)
     dtype = np.dtype(dtype)
-    spec, params = teacher_params(layer_sizes, activation, seed)
-    _check_teacher_args(layer_sizes, activation, task, noise, seed)
+    spec = _check_teacher_args(layer_sizes, activation, task, noise, seed)
+    params = _teacher_params(spec, seed)
     Xs, ys = [], []
     k0, k1 = start // BLOCK_ROWS, (start + n + BLOCK_ROWS - 1) // BLOCK_ROWS
     for k in range(k0, k1):
@@ -152,8 +154,8 @@ def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task=
     check_choice("generator", generator, ("teacher",))
     rows = check_int("rows", rows, minimum=1)
     dtype = np.dtype(dtype)
-    spec, params = teacher_params(layer_sizes, activation, seed)
-    _check_teacher_args(layer_sizes, activation, task, noise, seed)
+    spec = _check_teacher_args(layer_sizes, activation, task, noise, seed)
+    params = _teacher_params(spec, seed)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "manifest.json"

@@ -287,8 +287,7 @@ class MLP:
 
         name = backends.choose(self.spec, batch_size) if backend in (None, "auto") else backend
         path = backends.get(name)
-        rows = source.n_rows or batch_size
-        workspace = path.prepare(self.spec, self.dtype, min(batch_size, getattr(source, "chunk_rows", rows)))
+        workspace = path.prepare(self.spec, self.dtype, min(batch_size, source.chunk_rows or batch_size))
         if self.optimizer_state is not None and self.optimizer_state.same_settings(opt):
             opt = self.optimizer_state            # warm start: the state of the last fit goes on
         self.optimizer_state = opt

@@ -123,7 +123,7 @@ class IterableSource:
         self.spec, self.dtype = spec, dtype
         self.chunks = chunks
         self.reiterable = iter(chunks) is not chunks
-        self.n_rows = None
+        self.n_rows = self.chunk_rows = None          # unknown until read
 
     def epoch(self, rng, shuffle):
         first_row = 0
