@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import backends
-from ._memory import aligned_zeros
+from ._memory import aligned_copy, aligned_zeros
+from ._progress import TrainingProgress
 from .optim import OptimizerState
 from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_X, check_Y,
                           make_spec)
@@ -57,6 +57,45 @@ class History:
     def epochs(self) -> int:
         return len(self.loss)
 
+    def plot(self, path=None, title=None):
+        """Draw the loss and, when there is one, the validation loss per epoch (needs matplotlib).
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Write the figure there as a PNG and return the path; without it, return the
+            ``matplotlib.figure.Figure``.
+        title : str, optional
+        """
+        try:
+            from matplotlib.figure import Figure
+            from matplotlib.ticker import MaxNLocator
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install 'fastmlp[plot]'") from None
+        if not self.loss:
+            raise ValueError("History.plot: no epochs to draw (the history is empty)")
+        fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+        ax = fig.add_subplot()
+        epochs = np.arange(len(self.loss))           # 0-based, as History.best_epoch and the stop reasons
+        ax.plot(epochs, self.loss, marker="o", markersize=3, label="loss (training, during the epoch)")
+        if self.val_loss:
+            ax.plot(epochs[:len(self.val_loss)], self.val_loss, marker="s", markersize=3,
+                    label="validation loss (after the epoch)")
+        if self.best_epoch >= 0:
+            ax.axvline(self.best_epoch, color="0.6", linestyle=":", label=f"best epoch ({self.best_epoch})")
+        if min(self.loss + self.val_loss) > 0:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("mean loss")
+        ax.set_title(title or f"{self.backend} path: {self.stop_reason}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        if path is None:
+            return fig
+        fig.savefig(path, dpi=110, format="png")
+        return path
+
 
 class MLP:
     """A multi-layer perceptron trained by backpropagation and SGD.
@@ -103,6 +142,11 @@ class MLP:
         self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
         self.optimizer_state = None       # fastmlp.optim.OptimizerState of the last fit
         self._init_params()
+
+    def __setstate__(self, state):
+        # Unpickled arrays are numpy's own allocations: put the parameters back on 64-byte boundaries.
+        self.__dict__.update(state)
+        self.params = aligned_copy(self.params)
 
     def reset_optimizer(self):
         """Forget the optimiser's state (momentum buffers, Adam's moments and step count)."""
@@ -185,7 +229,7 @@ class MLP:
             chunk_rows=None, progress=False, optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
             weight_decay=0.0, lr_schedule="constant", power_t=0.5, tol=1e-4, n_iter_no_change=None,
             validation_data=None, validation_fraction=None, restore_best=False, wtol=None,
-            sample_weight=None) -> History:
+            sample_weight=None, callbacks=None) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Parameters
@@ -210,7 +254,8 @@ class MLP:
         chunk_rows : int, optional
             Rows per chunk for data read out of core (default 2**20).
         progress : bool
-            Print a progress line (chunks, samples/s, loss) to stderr while training.
+            Show a progress bar on stderr (samples, samples/s, epoch, running loss): tqdm's when tqdm is
+            installed, a plain line otherwise. Updated between chunks, never inside the compiled loop.
         optimizer : {"sgd", "momentum", "nesterov", "adam"}
             The update rule (``fastmlp.optim``: PyTorch's SGD and Adam). Its state is kept by the model and
             carried into the next ``fit`` with the same optimiser settings (a warm start); other settings
@@ -237,6 +282,10 @@ class MLP:
         sample_weight : array-like of shape (n,), optional
             Weights >= 0 (in-memory arrays only): a batch's loss and gradient are the weighted means
             ``sum w_s L_s / sum w_s``; a batch of weight 0 makes no update; ``History.loss`` is weighted too.
+        callbacks : sequence of callables, optional
+            Each is called after every epoch as ``callback(epoch, history, model)`` (``history`` already holds
+            that epoch); one that returns a true value stops training there (``History.stop_reason`` names
+            it). An exception raised by a callback propagates, with the epoch's parameters in place.
 
         Returns
         -------
@@ -259,6 +308,7 @@ class MLP:
             check_choice("backend", backend, backends.CHOICES)
         if chunk_rows is not None:
             chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+        callbacks = _check_callbacks(callbacks)
         opt = OptimizerState(optimizer, self.spec.n_params, self.dtype, momentum, betas, eps, weight_decay)
         plan = self._check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol)
         if validation_data is not None and validation_fraction is not None:
@@ -293,53 +343,68 @@ class MLP:
         self.optimizer_state = opt
         history = History(backend=name, stop_reason=f"epochs: all {epochs} run")
         best_params, samples_seen = None, 0
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            lr = plan.lr_for_epoch(samples_seen)
-            epoch_start = self.params.copy() if wtol is not None else None
-            loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
-            for chunk, order in source.epoch(rng, shuffle):
-                before = self.params.copy()
-                result = path.train_epoch(self.spec, self.params, chunk.X, chunk.Y, order, lr, batch_size,
-                                          workspace, opt, sample_weight=sw)
-                if result.bad_position >= 0:
-                    k = result.bad_position
-                    sample = chunk.first_row + int(order[k])
-                    raise DivergenceError(
-                        f"loss is not finite at epoch {epoch}, sample {sample} (position {n_seen + k} in the "
-                        f"epoch's order); training stopped before that batch's update, the parameters are the "
-                        f"last finite ones. Try a smaller lr.", epoch, sample, n_seen + k, history)
-                if not np.isfinite(self.params).all():
-                    self.params[...] = before
-                    raise DivergenceError(
-                        f"parameters became non-finite during epoch {epoch} ({chunk.where}) although every loss "
-                        f"was finite; they were put back to their values before that chunk. Try a smaller lr.",
-                        epoch, -1, -1, history)
-                loss_sum += result.loss_sum
-                n_seen += result.n_seen
-                weight_sum += result.weight_sum
-                if progress:
-                    _progress(epoch, epochs, n_seen, source.n_rows, time.perf_counter() - t0, loss_sum / n_seen)
-            if progress:
-                print(file=sys.stderr)
-            samples_seen += n_seen
-            history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
-            history.lr.append(lr)
-            history.seconds.append(time.perf_counter() - t0)
-            monitored = history.loss[-1]
-            if val is not None:
-                monitored = self.loss(*val)
-                history.val_loss.append(monitored)
-            max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
-            reason, improved = plan.after_epoch(epoch, monitored, max_change)
-            if restore_best and improved:
-                best_params, history.best_epoch = self.params.copy(), epoch
-            if reason:
-                history.stop_reason = reason
-                break
+        bar = TrainingProgress(epochs, source.n_rows) if progress else None
+        try:
+            for epoch in range(epochs):
+                reason, improved, n_seen = self._epoch(epoch, source, rng, shuffle, path, workspace, opt,
+                                                       batch_size, plan, samples_seen, sw, val, wtol, history, bar)
+                samples_seen += n_seen
+                if restore_best and improved:
+                    best_params, history.best_epoch = self.params.copy(), epoch
+                for callback in callbacks:
+                    if callback(epoch, history, self) and not reason:
+                        reason = f"callback: {_name(callback)} stopped training after epoch {epoch}"
+                if reason:
+                    history.stop_reason = reason
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
         if restore_best and best_params is not None:
             self.params[...] = best_params
         return history
+
+    def _epoch(self, epoch, source, rng, shuffle, path, workspace, opt, batch_size, plan, samples_seen, sw, val,
+               wtol, history, bar):
+        """One epoch, chunk by chunk, appended to ``history``: ``(stop reason or None, improved, rows seen)``."""
+        t0 = time.perf_counter()
+        lr = plan.lr_for_epoch(samples_seen)
+        epoch_start = self.params.copy() if wtol is not None else None
+        loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
+        for chunk, order in source.epoch(rng, shuffle):
+            before = self.params.copy()
+            result = path.train_epoch(self.spec, self.params, chunk.X, chunk.Y, order, lr, batch_size,
+                                      workspace, opt, sample_weight=sw)
+            if result.bad_position >= 0:
+                k = result.bad_position
+                sample = chunk.first_row + int(order[k])
+                raise DivergenceError(
+                    f"loss is not finite at epoch {epoch}, sample {sample} (position {n_seen + k} in the "
+                    f"epoch's order); training stopped before that batch's update, the parameters are the "
+                    f"last finite ones. Try a smaller lr.", epoch, sample, n_seen + k, history)
+            if not np.isfinite(self.params).all():
+                self.params[...] = before
+                raise DivergenceError(
+                    f"parameters became non-finite during epoch {epoch} ({chunk.where}) although every loss "
+                    f"was finite; they were put back to their values before that chunk. Try a smaller lr.",
+                    epoch, -1, -1, history)
+            loss_sum += result.loss_sum
+            n_seen += result.n_seen
+            weight_sum += result.weight_sum
+            if bar is not None:
+                bar.update(epoch, n_seen, result.n_seen, time.perf_counter() - t0, loss_sum / n_seen)
+        history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
+        history.lr.append(lr)
+        history.seconds.append(time.perf_counter() - t0)
+        monitored = history.loss[-1]
+        if val is not None:
+            monitored = self.loss(*val)
+            history.val_loss.append(monitored)
+        if bar is not None:
+            bar.end_epoch(monitored if val is not None else None)
+        max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
+        reason, improved = plan.after_epoch(epoch, monitored, max_change)
+        return reason, improved, n_seen
 
     @staticmethod
     def _check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol):
@@ -389,7 +454,17 @@ class MLP:
         return X[train], Y[train], (X[val], Y[val]), (None if sw is None else sw[train])
 
 
-def _progress(epoch, epochs, done, total, seconds, loss):
-    from ._progress import show
-    show(done, total, f"samples, epoch {epoch + 1}/{epochs}, {done / max(seconds, 1e-9):,.0f} samples/s, "
-                      f"loss {loss:.6g}")
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
+    callbacks = list(callbacks)
+    for k, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{k}] must be callable as callback(epoch, history, model), got {callback!r}")
+    return callbacks
+
+
+def _name(callback) -> str:
+    return getattr(callback, "__qualname__", None) or type(callback).__name__

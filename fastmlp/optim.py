@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ._memory import aligned_zeros
+from ._memory import aligned_copy, aligned_zeros
 from ._validation import check_choice, check_positive_float
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
@@ -57,6 +57,11 @@ class OptimizerState:
         self.m = aligned_zeros(n_m, dtype)
         self.v = aligned_zeros(n_v, dtype)
         self.t = np.zeros(1, np.int64)
+
+    def __setstate__(self, state):
+        # Unpickled arrays are numpy's own allocations: put the state back on 64-byte boundaries.
+        self.__dict__.update(state)
+        self.m, self.v = aligned_copy(self.m), aligned_copy(self.v)
 
     @property
     def key(self) -> tuple:
