@@ -2,6 +2,7 @@
 
 Three paths compute the same training (``docs/contract.md``): ``"python"``, the readable reference;
 ``"numba"``, the compiled per-sample loop; ``"numpy"``, mini-batches through matrix products.
+``MLPRegressor`` and ``MLPClassifier`` (``fastmlp.estimators``) are scikit-learn estimators around ``MLP``.
 """
 from . import datasets
 from .io import load
@@ -9,4 +10,13 @@ from .model import MLP, DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "History", "DivergenceError", "datasets", "load", "__version__"]
+__all__ = ["MLP", "MLPClassifier", "MLPRegressor", "History", "DivergenceError", "datasets", "load",
+           "__version__"]
+
+
+def __getattr__(name):
+    # The estimators import scikit-learn when it is installed (about half a second): only when asked for.
+    if name in ("MLPRegressor", "MLPClassifier"):
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'fastmlp' has no attribute {name!r}")

@@ -58,3 +58,58 @@ def test_wrong_params_length(tmp_path):
     with pytest.raises(ValueError, match=r"params of shape \(5,\) float64, expected \(13,\)"):
         fastmlp.load(tmp_path / "w.npz")
     assert net.params.shape == (13,)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_optimiser_state_round_trips_and_training_goes_on_exactly(tmp_path, optimizer):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 3)), rng.standard_normal(64)
+    net = fastmlp.MLP([3, 6, 1], activation="tanh", seed=1)
+    net.fit(X, y, epochs=2, lr=0.01, batch_size=4, optimizer=optimizer, weight_decay=1e-3, seed=0)
+    back = fastmlp.load(net.save(tmp_path / "m.npz"))
+    saved, loaded = net.optimizer_state, back.optimizer_state
+    assert (loaded.name, loaded.momentum, loaded.betas, loaded.eps, loaded.weight_decay) == \
+           (saved.name, saved.momentum, saved.betas, saved.eps, saved.weight_decay)
+    for a, b in ((saved.m, loaded.m), (saved.v, loaded.v), (saved.t, loaded.t)):
+        assert a.tobytes() == b.tobytes()
+    assert loaded.t[0] == 2 * 64 // 4
+    for model in (net, back):
+        model.fit(X, y, epochs=2, lr=0.01, batch_size=4, optimizer=optimizer, weight_decay=1e-3, seed=5)
+    assert back.params.tobytes() == net.params.tobytes()        # the warm start went on from the saved state
+
+
+def test_a_model_without_optimiser_state_and_version_1_files_load(tmp_path):
+    net = fastmlp.MLP([2, 3, 1], seed=1)
+    assert fastmlp.load(net.save(tmp_path / "fresh.npz")).optimizer_state is None
+    np.savez(tmp_path / "v1.npz", format=np.array("fastmlp-model"), format_version=np.array(1),
+             layer_sizes=np.array([2, 3, 1]), activation=np.array("relu"), output_activation=np.array("identity"),
+             loss=np.array("mse"), dtype=np.array("float64"), params=net.params)
+    old = fastmlp.load(tmp_path / "v1.npz")
+    assert old.params.tobytes() == net.params.tobytes() and old.optimizer_state is None
+
+
+def test_corrupt_optimiser_state_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    net = fastmlp.MLP([2, 3, 1], seed=1)
+    net.fit(rng.standard_normal((8, 2)), rng.standard_normal(8), optimizer="adam", lr=0.01)
+    with np.load(net.save(tmp_path / "m.npz")) as z:
+        fields = dict(z)
+    fields["optimizer_v"] = fields["optimizer_v"][:-1]
+    np.savez(tmp_path / "bad.npz", **fields)
+    with pytest.raises(ValueError, match=r"bad.npz: optimizer_v of shape \(12,\) float64, expected \(13,\)"):
+        fastmlp.load(tmp_path / "bad.npz")
+    fields["optimizer"] = np.array("rmsprop")
+    np.savez(tmp_path / "foreign.npz", **fields)
+    with pytest.raises(ValueError, match="foreign.npz: bad optimiser state .*optimizer must be one of"):
+        fastmlp.load(tmp_path / "foreign.npz")
+
+
+def test_pickled_model_is_realigned_and_equal():
+    import pickle
+    net = fastmlp.MLP([4, 8, 2], loss="cross_entropy", seed=3)
+    rng = np.random.default_rng(0)
+    net.fit(rng.standard_normal((20, 4)), rng.integers(0, 2, 20), optimizer="adam", lr=0.01)
+    back = pickle.loads(pickle.dumps(net))
+    assert back.params.tobytes() == net.params.tobytes()
+    assert back.params.ctypes.data % 64 == 0 and back.optimizer_state.m.ctypes.data % 64 == 0
+    assert back.optimizer_state.v.tobytes() == net.optimizer_state.v.tobytes()

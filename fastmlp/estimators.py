@@ -1,0 +1,596 @@
+"""scikit-learn estimators: ``MLPRegressor`` and ``MLPClassifier``, drop-in where scikit-learn's are used.
+
+They take scikit-learn's ``MLPRegressor``/``MLPClassifier`` parameter names where the meaning is the same and
+train a :class:`fastmlp.MLP` underneath (``net_``), so every path, optimiser and schedule of ``MLP.fit`` is
+theirs. scikit-learn is not needed to use them: with it installed they are ``BaseEstimator`` subclasses
+(``clone``, ``Pipeline``, ``GridSearchCV``, tags, input checks); without it they keep the same methods
+(``get_params``, ``set_params``, ``score``) on a small base of their own.
+
+Where the meanings differ from scikit-learn's
+---------------------------------------------
+* Loss: the contract's per-sample losses. ``MLPRegressor``'s ``mse`` is the mean over outputs of the squared
+  error, *twice* scikit-learn's ``squared_error`` (which halves it): ``loss_curve_`` is twice scikit-learn's
+  and, with ``solver="sgd"``, ``learning_rate_init=lr`` here takes the same steps as ``2 * lr`` there. With
+  ``K > 1`` outputs scikit-learn steps along the gradient of the *sum* over outputs (while its loss curve
+  reports the mean), so the same steps need ``2 * lr / K`` there.
+  The classifier's losses (binary log loss, softmax cross-entropy) are scikit-learn's.
+* ``alpha``: L2 on the weights as scikit-learn applies it, ``g_W += alpha / batch_rows * W``, with
+  ``batch_rows`` the batch size (scikit-learn uses each batch's own row count, which differs only for a
+  short last batch); ``loss_curve_`` does not include the penalty term.
+* ``early_stopping``: holds out ``validation_fraction`` of the rows (drawn with the model's generator, not
+  stratified) and monitors the validation *loss* (scikit-learn: the validation score); the parameters of the
+  best validation epoch are put back at the end, as scikit-learn does. ``validation_scores_`` holds the
+  scores (R^2 or accuracy) per epoch, as scikit-learn's.
+* ``learning_rate="adaptive"``: stops once the rate would fall below 1e-6 (scikit-learn: once it is there).
+* ``solver="lbfgs"`` does not exist here; ``verbose`` shows a progress bar instead of printing each epoch.
+* Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
+  ``MLP(layer_sizes, ..., seed=random_state)``), not scikit-learn's draw.
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+
+import numpy as np
+
+from . import backends
+from ._validation import check_choice, check_dtype
+from .model import MLP
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils.validation import check_is_fitted, validate_data
+    HAVE_SKLEARN = True
+except ImportError:                                  # pragma: no cover - exercised in a process without sklearn
+    HAVE_SKLEARN = False
+
+    class ConvergenceWarning(UserWarning):
+        """Training stopped at ``max_iter`` before the stopping rule fired."""
+
+    class BaseEstimator:
+        """``get_params``/``set_params`` from the constructor's signature, as scikit-learn's."""
+
+        @classmethod
+        def _get_param_names(cls):
+            return sorted(p.name for p in inspect.signature(cls.__init__).parameters.values()
+                          if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+        def get_params(self, deep=True):
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}; "
+                                     f"valid parameters are {valid}")
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self):
+            return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    class RegressorMixin:
+        _estimator_type = "regressor"
+
+        def score(self, X, y, sample_weight=None):
+            """R^2 of ``predict(X)`` against ``y`` (averaged uniformly over outputs)."""
+            y = np.asarray(y, dtype=np.float64)
+            pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
+            w = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+            y2, p2 = y.reshape(y.shape[0], -1), pred.reshape(y.shape[0], -1)
+            mean = np.average(y2, axis=0, weights=w)
+            ss_res = np.average((y2 - p2) ** 2, axis=0, weights=w)
+            ss_tot = np.average((y2 - mean) ** 2, axis=0, weights=w)
+            return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)))
+
+    class ClassifierMixin:
+        _estimator_type = "classifier"
+
+        def score(self, X, y, sample_weight=None):
+            """Mean accuracy of ``predict(X)`` against ``y``."""
+            return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+
+    def check_is_fitted(estimator):
+        if not hasattr(estimator, "net_"):
+            raise NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+                                 "appropriate arguments before using this estimator.")
+
+    def validate_data(estimator, X, y="no_validation", reset=True, **kwargs):
+        X = _plain_array("X", X)
+        if reset:
+            estimator.n_features_in_ = X.shape[1]
+        elif X.shape[1] != estimator.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                             f"{estimator.n_features_in_} features as input.")
+        if isinstance(y, str) and y == "no_validation":
+            return X
+        y = np.asarray(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+                             f"[{X.shape[0]}, {y.shape[0]}]")
+        return X, y
+
+    def _plain_array(name, X):
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array for {name}, got {X.ndim}D array of shape {X.shape}")
+        if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+            raise ValueError(f"{name} must be a real numeric array, got dtype {X.dtype}")
+        X = X.astype(np.float64, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError(f"Input {name} contains NaN or infinity.")
+        return X
+
+try:
+    from sklearn.exceptions import NotFittedError
+except ImportError:                                  # pragma: no cover
+    class NotFittedError(ValueError, AttributeError):
+        """The estimator is used before ``fit``."""
+
+
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
+               "relu": "relu"}
+SOLVERS = ("sgd", "adam")
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+class _BaseMLP(BaseEstimator):
+    """What the regressor and the classifier share: parameters, checks, the fit/partial_fit loop."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, backend="auto",
+                 dtype="float64"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.dtype = dtype
+
+    # --- fitted attributes that are views of the network ---------------------------------------------------
+    @property
+    def coefs_(self) -> list:
+        """``coefs_[l]``: ``W[l]`` of shape ``(n_l, n_{l+1})``, a view of ``net_.params`` (writable)."""
+        check_is_fitted(self)
+        return self.net_.weights
+
+    @property
+    def intercepts_(self) -> list:
+        """``intercepts_[l]``: ``b[l]``, a view of ``net_.params`` (writable)."""
+        check_is_fitted(self)
+        return self.net_.biases
+
+    @property
+    def n_layers_(self) -> int:
+        check_is_fitted(self)
+        return len(self.net_.layer_sizes)
+
+    # --- checks -------------------------------------------------------------------------------------------------
+    def _hidden_sizes(self) -> list:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = [sizes]
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}")
+        sizes = list(sizes)
+        for k, n in enumerate(sizes):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"hidden_layer_sizes must hold integers >= 1, got {self.hidden_layer_sizes!r} "
+                                 f"(entry {k} is {n!r})")
+        return [int(n) for n in sizes]
+
+    def _check_params(self):
+        check_choice("activation", self.activation, tuple(ACTIVATIONS))
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not available in fastmlp; use 'sgd' or 'adam'")
+        check_choice("solver", self.solver, SOLVERS)
+        check_choice("learning_rate", self.learning_rate, LEARNING_RATES)
+        check_choice("backend", self.backend, backends.CHOICES)
+        check_dtype(self.dtype)
+        _number("alpha", self.alpha, low=0.0)
+        _number("learning_rate_init", self.learning_rate_init, low=0.0, strict=True)
+        _number("power_t", self.power_t, low=0.0)
+        _number("tol", self.tol, low=0.0)
+        _number("momentum", self.momentum, low=0.0, high=1.0, high_strict=False)
+        _number("validation_fraction", self.validation_fraction, low=0.0, high=1.0, strict=True)
+        for name in ("beta_1", "beta_2"):
+            _number(name, getattr(self, name), low=0.0, high=1.0)
+        _number("epsilon", self.epsilon, low=0.0, strict=True)
+        _integer("max_iter", self.max_iter, 1)
+        _integer("n_iter_no_change", self.n_iter_no_change, 1)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            _integer("batch_size", self.batch_size, 1)
+        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        return self._hidden_sizes()
+
+    def _batch_rows(self, n) -> int:
+        rows = 200 if isinstance(self.batch_size, str) else int(self.batch_size)
+        if rows > n and not isinstance(self.batch_size, str):
+            warnings.warn(f"Got batch_size={rows} larger than the {n} samples; it is clipped to {n}", UserWarning)
+        return min(rows, n)
+
+    def _fit_options(self, n) -> dict:
+        """The ``MLP.fit`` keywords these parameters mean (see the module's notes on the differences)."""
+        rows = self._batch_rows(n)
+        if self.solver == "adam":
+            optimizer, schedule = "adam", "constant"          # scikit-learn's Adam ignores learning_rate
+        else:
+            optimizer = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
+            schedule = self.learning_rate
+        return dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
+                    backend=self.backend, optimizer=optimizer,
+                    momentum=float(self.momentum) if optimizer in ("momentum", "nesterov") else 0.9,
+                    betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon),
+                    weight_decay=float(self.alpha) / rows, lr_schedule=schedule, power_t=float(self.power_t),
+                    tol=float(self.tol), n_iter_no_change=int(self.n_iter_no_change), progress=bool(self.verbose))
+
+    # --- training ---------------------------------------------------------------------------------------------
+    def _validate_X(self, X, reset):
+        X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
+        return np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+
+    def _new_net(self, n_features, n_outputs, loss):
+        seed = _seed(self.random_state)
+        return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=ACTIVATIONS[self.activation],
+                   loss=loss, dtype=self.dtype, seed=seed)
+
+    def _fit(self, X, Y, sample_weight, callbacks, incremental):
+        """Train ``net_`` on validated ``X`` and encoded targets ``Y``: ``max_iter`` epochs, or one for
+        ``partial_fit``. Returns ``self``."""
+        n = X.shape[0]
+        options = self._fit_options(n)
+        if incremental and self.net_.optimizer_state is not None:
+            # Blocks of other sizes must not restart the optimiser: keep the weight decay its state was made with.
+            options["weight_decay"] = self.net_.optimizer_state.weight_decay
+        callbacks = list(callbacks or [])
+        scores = []
+        val_X = val_Y = None
+        if incremental:
+            options.update(epochs=1, lr=self._plan.lr_for_epoch(self.t_), lr_schedule="constant",
+                           n_iter_no_change=None)
+        else:
+            options["epochs"] = int(self.max_iter)
+            if self.early_stopping:
+                val_X, val_Y, X, Y, sample_weight = self._hold_out(X, Y, sample_weight)
+                options.update(validation_data=(val_X, val_Y), restore_best=True)
+                callbacks.insert(0, lambda epoch, history, net: scores.append(self._score_encoded(val_X, val_Y)))
+        history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
+        self.history_ = history
+        self.n_iter_ += history.epochs
+        self.t_ += history.epochs * n
+        self.loss_curve_.extend(history.loss)
+        if incremental:
+            self._plan.after_epoch(self.n_iter_ - 1, history.loss[-1])     # adaptive rate across calls
+        if self.early_stopping and not incremental:
+            self.validation_scores_ = (self.validation_scores_ or []) + scores
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_, self.best_validation_score_ = None, None
+            self.best_loss_ = min(self.loss_curve_)
+        self.loss_ = self.loss_curve_[-1]
+        if not incremental and history.stop_reason.startswith("epochs:"):
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning)
+        return self
+
+    def _hold_out(self, X, Y, sample_weight):
+        n = X.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if not 1 <= n_val < n:
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves {n - n_val} of {n} rows "
+                             "to train on")
+        perm = self.net_._rng.permutation(n)
+        val, train = perm[:n_val], np.sort(perm[n_val:])
+        sw = None if sample_weight is None else sample_weight[train]
+        return X[val], Y[val], X[train], Y[train], sw
+
+    def _start(self, X, Y, first_call):
+        """A new network (or the fitted one, for warm starts and later ``partial_fit`` calls)."""
+        from .schedule import Plan
+        if first_call:
+            self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss())
+            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+            self.validation_scores_ = None
+            options = self._fit_options(X.shape[0])
+            self._plan = Plan(options["lr"], options["lr_schedule"], options["power_t"], options["tol"],
+                              options["n_iter_no_change"])
+
+    def _sample_weight(self, sample_weight, n):
+        if sample_weight is None:
+            return None
+        return self.net_._check_weights(sample_weight, n)
+
+    def _predict_raw(self, X):
+        check_is_fitted(self)
+        return self.net_.predict(self._validate_X(X, reset=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor trained by fastmlp; scikit-learn's ``MLPRegressor`` parameters.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default (100,)
+        Widths of the hidden layers.
+    activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
+        Hidden activation ("logistic" is fastmlp's "sigmoid", which is accepted too). The output is linear.
+    solver : {"sgd", "adam"}, default "adam"
+        ``"sgd"`` with ``momentum`` 0 is plain SGD, otherwise momentum or (``nesterovs_momentum``) Nesterov.
+    alpha : float >= 0, default 1e-4
+        L2 penalty on the weights, as ``g_W += alpha / batch_rows * W`` (see the module notes).
+    batch_size : int or "auto", default "auto"
+        Rows per update; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        Schedule, with ``solver="sgd"`` only.
+    learning_rate_init, power_t, max_iter, shuffle, tol, n_iter_no_change, momentum, nesterovs_momentum,
+    early_stopping, validation_fraction, beta_1, beta_2, epsilon, warm_start :
+        scikit-learn's meanings (``max_iter`` counts epochs); the differences are in the module notes.
+    random_state : int, numpy Generator/RandomState or None
+        Seeds the initial weights, the sample order and the validation split.
+    verbose : bool, default False
+        Show a progress bar (epoch, samples/s, loss) while training.
+    backend : {"auto", "numba", "numpy", "python"}, default "auto"
+        fastmlp's path (``MLP.fit``).
+    dtype : {"float64", "float32"}, default "float64"
+        Dtype of the parameters and of all computation.
+
+    Attributes
+    ----------
+    net_ : fastmlp.MLP
+        The trained network; ``coefs_``/``intercepts_`` are views of its parameters.
+    loss_curve_ : list of float
+        The contract's mean ``mse`` of each epoch: twice scikit-learn's squared-error loss, without the
+        penalty term.
+    loss_, best_loss_, validation_scores_, best_validation_score_, n_iter_, t_, n_features_in_,
+    n_outputs_, out_activation_ :
+        As scikit-learn's (``best_loss_`` is None with ``early_stopping``).
+    history_ : fastmlp.History
+        What the last ``fit``/``partial_fit`` call's ``MLP.fit`` returned.
+
+    Examples
+    --------
+    >>> from fastmlp import MLPRegressor, datasets
+    >>> X, y = datasets.placement(1000, seed=0)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(2,), activation="identity", solver="sgd", momentum=0.0,
+    ...                    batch_size=1, learning_rate_init=0.02, max_iter=10, random_state=0).fit(X, y)
+    >>> round(reg.score(X, y), 2)
+    0.72
+    """
+
+    def _loss(self):
+        return "mse"
+
+    def _encode(self, X, y, first_call):
+        Y2 = np.ascontiguousarray(y, dtype=np.dtype(self.dtype)).reshape(len(y), -1)
+        if first_call:
+            self.n_outputs_ = Y2.shape[1]
+            self.out_activation_ = "identity"
+        elif Y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y2.shape[1]} outputs, but {type(self).__name__} was fitted with "
+                             f"{self.n_outputs_}")
+        return Y2
+
+    def fit(self, X, y, sample_weight=None, callbacks=None):
+        """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_outputs).
+
+        ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
+        return value stops training.
+        """
+        self._check_params()
+        first = not (self.warm_start and hasattr(self, "net_"))
+        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32))
+        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        Y = self._encode(X, y, first)
+        self._start(X, Y, first)
+        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), callbacks, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call."""
+        first = not hasattr(self, "net_")
+        if first:
+            self._check_params()
+        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32))
+        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        Y = self._encode(X, y, first)
+        self._start(X, Y, first)
+        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), None, incremental=True)
+
+    def predict(self, X):
+        """Predictions of shape (n_samples,) for one output (as scikit-learn), else (n_samples, n_outputs)."""
+        out = self._predict_raw(X)
+        return out[:, 0] if self.n_outputs_ == 1 else out
+
+    def _score_encoded(self, X, Y):
+        pred = self.net_.predict(X)
+        ss_res = ((Y - pred) ** 2).sum(axis=0, dtype=np.float64)
+        ss_tot = ((Y - Y.mean(axis=0, dtype=np.float64)) ** 2).sum(axis=0, dtype=np.float64)
+        return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by fastmlp; scikit-learn's ``MLPClassifier`` parameters.
+
+    Two classes: one sigmoid output and the binary log loss; more: one softmax output per class and the
+    cross-entropy, both as scikit-learn's. The parameters are those of :class:`MLPRegressor` (the module
+    notes list where they differ from scikit-learn's); ``classes_`` holds the labels in sorted order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import MLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((400, 2)); y = np.where(X[:, 0] * X[:, 1] > 0, "same", "opposite")
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, learning_rate_init=0.01,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.score(X, y) > 0.9
+    (['opposite', 'same'], True)
+    """
+
+    def _loss(self):
+        return "log_loss" if len(self.classes_) == 2 else "cross_entropy"
+
+    def _encode(self, X, y, first_call, classes=None):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
+                          _data_conversion_warning())
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D class labels for {type(self).__name__} (multi-label targets are "
+                             f"not supported), got shape {y.shape}")
+        _check_classification_targets(y)
+        if first_call:
+            self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                                 f"but the data contains only one class: {self.classes_[0]!r}")
+            self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
+            self.out_activation_ = "logistic" if len(self.classes_) == 2 else "softmax"
+        codes = np.searchsorted(self.classes_, y)
+        codes = np.clip(codes, 0, len(self.classes_) - 1)
+        unknown = self.classes_[codes] != y
+        if unknown.any():
+            raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
+                             f"{np.unique(y[unknown]).tolist()[:5]}")
+        if len(self.classes_) == 2:
+            return codes.astype(np.dtype(self.dtype)).reshape(-1, 1)
+        return codes.astype(np.int64)
+
+    def fit(self, X, y, sample_weight=None, callbacks=None):
+        """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,).
+
+        ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
+        return value stops training.
+        """
+        self._check_params()
+        first = not (self.warm_start and hasattr(self, "net_"))
+        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32))
+        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        Y = self._encode(X, y, first)
+        self._start(X, Y, first)
+        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), callbacks, incremental=False)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call.
+
+        ``classes`` (every label that will ever be seen) is required in the first call.
+        """
+        first = not hasattr(self, "net_")
+        if first:
+            self._check_params()
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32))
+        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        Y = self._encode(X, y, first, classes=classes)
+        self._start(X, Y, first)
+        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), None, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        out = self._predict_raw(X)
+        if len(self.classes_) == 2:
+            return np.hstack([1.0 - out, out])
+        return out
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row (for two classes: the second when its probability > 0.5)."""
+        out = self._predict_raw(X)
+        if len(self.classes_) == 2:
+            return self.classes_[(out[:, 0] > 0.5).astype(np.intp)]
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def _score_encoded(self, X, Y):
+        out = self.net_.predict(X)
+        pred = (out[:, 0] > 0.5).astype(np.int64) if len(self.classes_) == 2 else np.argmax(out, axis=1)
+        truth = Y[:, 0].astype(np.int64) if Y.ndim == 2 else Y
+        return float(np.mean(pred == truth))
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+def _seed(random_state):
+    """An int seed for ``MLP`` from scikit-learn's ``random_state`` conventions."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(np.iinfo(np.int64).max))
+    raise ValueError(f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}")
+
+
+def _number(name, value, low=None, high=None, strict=False, high_strict=True):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if low is not None and (value <= low if strict else value < low):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
+    if high is not None and (value >= high if high_strict else value > high):
+        raise ValueError(f"{name} must be {'<' if high_strict else '<='} {high}, got {value!r}")
+
+
+def _integer(name, value, low):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_classification_targets(y):
+    if HAVE_SKLEARN:
+        from sklearn.utils.multiclass import check_classification_targets
+        check_classification_targets(y)
+    elif y.dtype.kind == "f" and not np.all(np.mod(y[np.isfinite(y)], 1) == 0):
+        raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a classifier, which "
+                         "expects discrete classes on a regression target with continuous values.")
+
+
+def _data_conversion_warning():
+    if HAVE_SKLEARN:
+        from sklearn.exceptions import DataConversionWarning
+        return DataConversionWarning
+    return UserWarning

@@ -1,0 +1,247 @@
+"""The scikit-learn estimators: check_estimator, agreement with scikit-learn's own MLPs, the sklearn tools,
+partial_fit, warm starts, early stopping, progress and callbacks."""
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import fastmlp
+from conftest import BOUND_F64_ONE_EPOCH, rel_diff
+
+sklearn = pytest.importorskip("sklearn", reason="the estimator tests need scikit-learn (the test extra)")
+import sklearn.neural_network as sknn                                   # noqa: E402
+from sklearn.base import clone                                           # noqa: E402
+from sklearn.model_selection import GridSearchCV                         # noqa: E402
+from sklearn.pipeline import make_pipeline                               # noqa: E402
+from sklearn.preprocessing import StandardScaler                         # noqa: E402
+from sklearn.utils.estimator_checks import (check_sample_weight_equivalence_on_dense_data,  # noqa: E402
+                                            parametrize_with_checks)
+
+from fastmlp import MLPClassifier, MLPRegressor                          # noqa: E402
+
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=100)
+WEIGHTS_ARE_NOT_REPEATS = (
+    "alpha is divided by the batch's row count (as scikit-learn does), so with alpha > 0 a weighted row and a "
+    "repeated row see different penalties; with alpha=0 the check passes (test_sample_weight_check_with_alpha_0)")
+
+
+@parametrize_with_checks([MLPRegressor(**SMALL), MLPClassifier(**SMALL)],
+                         expected_failed_checks=lambda est: {
+                             "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS})
+def test_check_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.mark.parametrize("Est", [MLPRegressor, MLPClassifier])
+def test_sample_weight_check_with_alpha_0(Est):
+    check_sample_weight_equivalence_on_dense_data(Est.__name__, Est(**SMALL, alpha=0.0, random_state=0))
+
+
+# --- one epoch against scikit-learn's own MLPs --------------------------------------------------------------
+def _data(kind, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5))
+    if kind == "regression":
+        return X, X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(n)
+    if kind == "multi-output":
+        return X, X @ rng.standard_normal((5, 3))
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int)
+    if kind == "multi-class":
+        labels = labels + (X[:, 2] > 0.5)
+    return X, np.array(["no", "yes", "maybe"])[labels]
+
+
+def _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size):
+    """scikit-learn's estimator, started from ``ours``'s parameters, after one epoch of plain SGD in order."""
+    sk = Sk(hidden_layer_sizes=ours.hidden_layer_sizes, activation=ours.activation, solver="sgd", momentum=0.0,
+            alpha=0.0, shuffle=False, max_iter=1, learning_rate_init=lr, batch_size=batch_size, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        sk.fit(X, y)                                   # builds every attribute; then its parameters are replaced
+        for theirs, mine in zip(sk.coefs_ + sk.intercepts_, ours.coefs_ + ours.intercepts_):
+            theirs[...] = mine
+        sk.set_params(warm_start=True)
+        sk.loss_curve_ = []
+        sk.fit(X, y)
+    return np.concatenate([a.ravel() for pair in zip(sk.coefs_, sk.intercepts_) for a in pair]), sk.loss_curve_[0]
+
+
+@pytest.mark.parametrize("kind", ["regression", "multi-output", "binary", "multi-class"])
+@pytest.mark.parametrize("batch_size", [1, 32])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_one_epoch_matches_scikit_learn(kind, batch_size, backend):
+    X, y = _data(kind)
+    if kind == "binary":
+        y = np.where(y == "maybe", "yes", y)
+    regression = kind in ("regression", "multi-output")
+    Est, Sk = (MLPRegressor, sknn.MLPRegressor) if regression else (MLPClassifier, sknn.MLPClassifier)
+    ours = Est(hidden_layer_sizes=(8, 4), activation="tanh", solver="sgd", momentum=0.0, alpha=0.0, shuffle=False,
+               max_iter=1, learning_rate_init=0.01, batch_size=batch_size, random_state=0, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        start = ours.fit(X, y).net_            # the initial parameters are those of MLP(..., seed=random_state)
+        init = fastmlp.MLP(start.layer_sizes, activation="tanh", loss=start.loss_name, seed=0).params
+        start.params[...] = init
+        # our mse is twice scikit-learn's squared error: the same steps need twice its learning rate there, and
+        # for K outputs its gradient is of the sum over outputs (its loss, of the mean): 2/K times ours
+        lr = 0.01 * (2 / (1 if y.ndim == 1 else y.shape[1]) if regression else 1)
+        theirs, their_loss = _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size)
+        ours.fit(X, y)
+    assert np.array_equal(fastmlp.MLP(start.layer_sizes, activation="tanh", loss=start.loss_name, seed=0).params,
+                          init)
+    assert rel_diff(ours.net_.params, theirs) <= BOUND_F64_ONE_EPOCH
+    assert ours.loss_curve_[0] == pytest.approx(their_loss * (2 if regression else 1), rel=1e-12)
+    assert ours.n_iter_ == 1
+
+
+# --- the scikit-learn tools ------------------------------------------------------------------------------------
+def test_pipeline_grid_search_clone_and_pickle():
+    X, y = _data("multi-class", n=240)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0,
+                                                         learning_rate_init=0.01))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2],
+                                     "mlpclassifier__hidden_layer_sizes": [(4,), (8,)]}, cv=3).fit(X, y)
+    assert search.best_score_ > 0.7
+    assert set(search.predict(X)) <= {"no", "yes", "maybe"}
+    best = search.best_estimator_[-1]
+    copy = clone(best)
+    assert copy.get_params() == best.get_params() and not hasattr(copy, "net_")
+    back = pickle.loads(pickle.dumps(search.best_estimator_))
+    assert np.array_equal(back.predict_proba(X), search.best_estimator_.predict_proba(X))
+    assert back[-1].net_.params.ctypes.data % 64 == 0                # re-aligned for the kernels
+
+
+def test_pickled_estimator_goes_on_training_exactly():
+    X, y = _data("regression")
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver="adam", batch_size=16, random_state=0)
+    reg.partial_fit(X[:150], y[:150])
+    back = pickle.loads(pickle.dumps(reg))
+    reg.partial_fit(X[150:], y[150:])
+    back.partial_fit(X[150:], y[150:])
+    assert back.net_.params.tobytes() == reg.net_.params.tobytes()
+    assert back.net_.optimizer_state.t[0] == reg.net_.optimizer_state.t[0] == 2 * 150 // 16 + 2
+
+
+# --- partial_fit, warm start, early stopping --------------------------------------------------------------------
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_partial_fit_is_one_epoch_per_block_with_the_optimiser_state_kept(solver):
+    X, y = _data("regression", n=400)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver=solver, batch_size=10, shuffle=False, random_state=3,
+                       alpha=1e-3, learning_rate_init=0.005)
+    for lo in range(0, 400, 100):
+        reg.partial_fit(X[lo:lo + 100], y[lo:lo + 100])
+    net = fastmlp.MLP([5, 8, 1], activation="relu", seed=3)
+    kwargs = dict(optimizer="adam") if solver == "adam" else dict(optimizer="nesterov", momentum=0.9)
+    for lo in range(0, 400, 100):
+        net.fit(X[lo:lo + 100], y[lo:lo + 100], epochs=1, lr=0.005, batch_size=10, shuffle=False,
+                weight_decay=1e-3 / 10, **kwargs)
+    assert rel_diff(reg.net_.params, net.params) <= BOUND_F64_ONE_EPOCH
+    assert reg.n_iter_ == 4 and reg.t_ == 400 and len(reg.loss_curve_) == 4
+    assert reg.net_.optimizer_state.t[0] == 40
+
+
+def test_partial_fit_classifier_needs_its_classes_first():
+    X, y = _data("multi-class")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    assert not hasattr(clf, "net_")
+    clf.partial_fit(X[:100], y[:100], classes=["maybe", "no", "yes", "never"])
+    assert clf.classes_.tolist() == ["maybe", "never", "no", "yes"] and clf.net_.layer_sizes[-1] == 4
+    before = clf.net_.params.copy()
+    with pytest.raises(ValueError, match=r"labels not in classes_.*'other'"):
+        clf.partial_fit(X[:3], ["no", "other", "yes"])
+    assert np.array_equal(clf.net_.params, before)
+
+
+def test_warm_start_continues_and_a_cold_fit_starts_again():
+    X, y = _data("regression")
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, n_iter_no_change=50, solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        six = MLPRegressor(**{**kw, "max_iter": 6}).fit(X, y)
+        warm = MLPRegressor(**kw, warm_start=True).fit(X, y).fit(X, y)
+        cold = MLPRegressor(**kw).fit(X, y)
+        again = cold.loss_curve_[:]
+        cold.fit(X, y)
+    assert warm.n_iter_ == 6 and len(warm.loss_curve_) == 6
+    # Momentum state and sample order go on across the two fits: the same as six epochs in one call.
+    assert warm.net_.params.tobytes() == six.net_.params.tobytes()
+    assert cold.n_iter_ == 3 and cold.loss_curve_ == again
+
+
+def test_early_stopping_scores_and_restores_the_best_epoch():
+    X, y = _data("multi-class", n=400)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, validation_fraction=0.25, max_iter=40,
+                        n_iter_no_change=3, learning_rate_init=0.05, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.best_loss_ is None and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    history = clf.history_
+    assert history.best_epoch == int(np.argmin(history.val_loss)) and history.best_epoch < clf.n_iter_
+    assert all(0 <= s <= 1 for s in clf.validation_scores_)
+
+
+def test_verbose_shows_progress_and_callbacks_can_stop(capsys):
+    X, y = _data("regression")
+    seen = []
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, verbose=True, random_state=0)
+    reg.fit(X, y, callbacks=[lambda epoch, history, net: seen.append(epoch) or epoch == 4])
+    assert seen == [0, 1, 2, 3, 4] and reg.n_iter_ == 5
+    assert "callback" in reg.history_.stop_reason
+    err = capsys.readouterr().err
+    assert "epoch 5/20" in err and "loss" in err
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(solver="lbfgs"), "solver='lbfgs' is not available"),
+    (dict(activation="softplus"), "activation must be one of"),
+    (dict(hidden_layer_sizes=(4, 0)), r"hidden_layer_sizes must hold integers >= 1.*entry 1 is 0"),
+    (dict(learning_rate_init=0.0), "learning_rate_init must be > 0"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (dict(dtype="float16"), "dtype must be one of"),
+    (dict(backend="gpu"), "backend must be one of"),
+    (dict(validation_fraction=1.0), "validation_fraction must be < 1"),
+])
+def test_bad_parameters_name_themselves(params, match):
+    X, y = _data("regression", n=20)
+    reg = MLPRegressor(**params)
+    with pytest.raises(ValueError, match=match):
+        reg.fit(X, y)
+    assert not hasattr(reg, "net_")
+
+
+def test_the_estimators_work_without_scikit_learn():
+    code = """
+import sys
+sys.modules["sklearn"] = None                  # any import of scikit-learn now fails
+import numpy as np
+from fastmlp import MLPClassifier, MLPRegressor
+from fastmlp import estimators
+assert not estimators.HAVE_SKLEARN
+rng = np.random.default_rng(0)
+X = rng.standard_normal((200, 3))
+reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=50, random_state=0, learning_rate_init=0.01)
+reg.set_params(alpha=0.0).fit(X, X @ [1.0, -2.0, 0.5])
+assert reg.get_params()["alpha"] == 0.0 and reg.score(X, X @ [1.0, -2.0, 0.5]) > 0.9, reg.score(X, X @ [1.0, -2.0, 0.5])
+clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0, batch_size=20).fit(X, X[:, 0] > 0)
+assert clf.score(X, X[:, 0] > 0) > 0.9 and clf.predict_proba(X).shape == (200, 2)
+try:
+    reg.predict(X[:, :2])
+except ValueError as e:
+    assert "X has 2 features, but MLPRegressor is expecting 3" in str(e)
+else:
+    raise AssertionError("no error for a wrong feature count")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
