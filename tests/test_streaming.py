@@ -205,10 +205,13 @@ def test_streaming_memory_does_not_grow_with_rows(tmp_path):
     assert grew < 48, f"resident memory grew by {grew:.0f} MiB while streaming 128 MiB in 4 MiB chunks"
 
 
-def test_progress_bar(folder, capsys):
+def test_progress_bar_moves_chunk_by_chunk(folder, capsys, monkeypatch):
     from fastmlp._progress import bar_line
     assert bar_line(5, 10, "rows").startswith("  [" + "#" * 12 + "-" * 12 + "]  50%  5/10 rows")
     assert bar_line(7, None, "samples") == "  7 samples"
+    monkeypatch.setitem(sys.modules, "tqdm", None)                    # the plain line, without tqdm
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     fastmlp.MLP(LAYERS, seed=0).fit(folder, chunk_rows=250, progress=True)
     err = capsys.readouterr().err
+    assert [f"{k * 250:,}/1,000 samples, epoch 1/1" in err for k in (1, 2, 3, 4)] == [True] * 4
     assert "100%  1,000/1,000 samples, epoch 1/1" in err and "loss" in err
