@@ -245,3 +245,29 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from fastmlp import estimators
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        result = doctest.testmod(estimators)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def test_readme_estimator_example_prints_what_it_says():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", readme, re.S)[1]
+    assert "MLPClassifier" in block
+    expected = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        exec(compile(block, "README.md", "exec"), {})
+    assert out.getvalue().splitlines() == expected
