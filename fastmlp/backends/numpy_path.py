@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import gemm_update
 from .reference import EpochResult
 
 
@@ -239,6 +240,22 @@ def _step(P, G, M, V, T, lr, opt, adam_scale):
     P -= T
 
 
+def _update(spec, l, Wl, bl, gW, gb, ws, lr, opt, adam_scale):
+    """Layer ``l``'s weights and biases from their mean gradients, by ``opt``'s rule and weight decay."""
+    if opt.weight_decay:
+        gW += opt.weight_decay * Wl                         # L2 on the weights only
+    if opt.name == "sgd":
+        gW *= lr
+        Wl -= gW
+        gb *= lr
+        bl -= gb
+        return
+    w0, b0, b1 = spec.offsets[l]
+    Ml, Vl = _state_views(opt.m, w0, b0, b1, Wl.shape), _state_views(opt.v, w0, b0, b1, Wl.shape)
+    _step(Wl, gW, Ml[0], Vl[0], ws.tW[l], lr, opt, adam_scale)
+    _step(bl, gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
+
+
 def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
@@ -301,24 +318,17 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
                 np.matmul(D, W[l].T, out=D_prev)
                 D_prev *= acts[l - 1][1](A[l], ws.S[l][:m])
             D *= scale
-            gW, gb = ws.gW[l], np.sum(D, axis=0, out=ws.gb[l])
-            np.matmul(A[l].T, D, out=gW)                    # (scale) sum_rows a[l][i] * delta[l+1][j]
-            if plain:
-                W[l] -= gW
+            gb = np.sum(D, axis=0, out=ws.gb[l])
+            if plain and gemm_update(W[l], -1.0, A[l], D):  # W -= A.T @ D as one GEMM (beta = 1), no buffer
                 b[l] -= gb
             else:
-                if opt.weight_decay:
-                    gW += opt.weight_decay * W[l]           # L2 on the weights only
-                if opt.name == "sgd":
-                    gW *= lr
+                gW = ws.gW[l]
+                np.matmul(A[l].T, D, out=gW)                # (scale) sum_rows a[l][i] * delta[l+1][j]
+                if plain:
                     W[l] -= gW
-                    gb *= lr
                     b[l] -= gb
                 else:
-                    (w0, b0, b1) = spec.offsets[l]
-                    Ml, Vl = _state_views(opt.m, w0, b0, b1, W[l].shape), _state_views(opt.v, w0, b0, b1, W[l].shape)
-                    _step(W[l], gW, Ml[0], Vl[0], ws.tW[l], lr, opt, adam_scale)
-                    _step(b[l], gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
+                    _update(spec, l, W[l], b[l], gW, gb, ws, lr, opt, adam_scale)
             if l > 0:
                 D = D_prev
     return EpochResult(loss_sum, n_seen, -1, weight_sum)
