@@ -300,6 +300,14 @@ class _BaseMLP(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning)
         return self
 
+    def _train(self, X, y, sample_weight, callbacks, first, incremental, **encode):
+        """What ``fit`` and ``partial_fit`` share: check the data, encode the targets, (re)start, train."""
+        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
+        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        Y = self._encode(X, y, first, **encode)
+        self._start(X, Y, first)
+        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), callbacks, incremental)
+
     def _hold_out(self, X, Y, sample_weight):
         n = X.shape[0]
         n_val = int(np.ceil(self.validation_fraction * n))
@@ -389,6 +397,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     0.83
     """
 
+    _target_checks = dict(multi_output=True, y_numeric=True)      # validate_data's keywords for y
+
     def _loss(self):
         return "mse"
 
@@ -410,24 +420,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         self._check_params()
         first = not (self.warm_start and hasattr(self, "net_"))
-        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32))
-        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
-        Y = self._encode(X, y, first)
-        self._start(X, Y, first)
-        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), callbacks, incremental=False)
+        return self._train(X, y, sample_weight, callbacks, first, incremental=False)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call."""
         first = not hasattr(self, "net_")
         if first:
             self._check_params()
-        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32))
-        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
-        Y = self._encode(X, y, first)
-        self._start(X, Y, first)
-        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), None, incremental=True)
+        return self._train(X, y, sample_weight, None, first, incremental=True)
 
     def predict(self, X):
         """Predictions of shape (n_samples,) for one output (as scikit-learn), else (n_samples, n_outputs)."""
@@ -464,6 +464,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.classes_.tolist(), clf.score(X, y) > 0.9
     (['opposite', 'same'], True)
     """
+
+    _target_checks = {}
 
     def _loss(self):
         return "log_loss" if len(self.classes_) == 2 else "cross_entropy"
@@ -503,11 +505,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         self._check_params()
         first = not (self.warm_start and hasattr(self, "net_"))
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32))
-        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
-        Y = self._encode(X, y, first)
-        self._start(X, Y, first)
-        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), callbacks, incremental=False)
+        return self._train(X, y, sample_weight, callbacks, first, incremental=False)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call.
@@ -519,11 +517,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._check_params()
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32))
-        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
-        Y = self._encode(X, y, first, classes=classes)
-        self._start(X, Y, first)
-        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), None, incremental=True)
+        return self._train(X, y, sample_weight, None, first, incremental=True, classes=classes)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
