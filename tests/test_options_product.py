@@ -73,3 +73,15 @@ def test_float32(comp, optimizer, schedule, weight_decay, weighted):
     assert got.params.dtype == np.float32 and got.optimizer_state.m.dtype == np.float32
     assert history.lr == pytest.approx(ref_history.lr, rel=1e-12)
     assert rel_diff(got.params, ref.params) <= BOUND_F32_ONE_EPOCH
+
+
+@pytest.mark.parametrize("optimizer, weight_decay, weighted", list(itertools.product(OPTIMIZERS, [0.0, 0.01],
+                                                                                     [False, True])))
+def test_numpy_path_without_blas_gemm(monkeypatch, optimizer, weight_decay, weighted):
+    # Where numpy's bundled OpenBLAS is not found, the numpy path makes its GEMMs with matmul (alpha and beta
+    # applied by hand). Same answers, within the bounds.
+    from fastmlp.backends import _blas
+    monkeypatch.setattr(_blas, "_GEMM", None)
+    ref, _ = _reference(optimizer, "invscaling", weight_decay, weighted, 16)
+    got, _ = _fit("numpy", "float64", optimizer, "invscaling", weight_decay, weighted, 16)
+    assert rel_diff(got.params, ref.params) <= BOUND_F64_MANY_EPOCHS

@@ -1,9 +1,10 @@
-"""``W <- W + alpha * A.T @ D`` as one BLAS call (GEMM with beta = 1), from the OpenBLAS numpy ships.
+"""``C <- beta C + alpha A.T @ D`` as one BLAS call (GEMM), from the OpenBLAS numpy ships.
 
-numpy's ``matmul`` has no ``beta``: the plain-SGD update ``W -= (lr/B) * A.T @ delta`` costs a product into a
-buffer and then a pass that reads it back and reads and writes ``W``. GEMM with ``beta = 1`` accumulates into
-``W`` directly. The routine is looked up in numpy's bundled ``scipy_openblas64_`` library (the wheels on
-PyPI); where it is not found (another numpy build), ``gemm_update`` is None and the numpy path keeps matmul.
+numpy's ``matmul`` has neither ``alpha`` nor ``beta``: the plain-SGD update ``W -= (lr/B) * A.T @ delta``
+costs a product into a buffer and then a pass that reads it back and reads and writes ``W``. GEMM with
+``beta = 1`` (``1 - lr * weight_decay`` with weight decay) accumulates into ``W`` directly, and with
+``beta = 0`` it writes the mean gradient ``(1/B) A.T @ delta`` in one go. The routine is looked up in numpy's bundled ``scipy_openblas64_`` library (the wheels on
+PyPI); where it is not found (another numpy build), ``gemm_tn`` returns False and the numpy path uses matmul.
 """
 from __future__ import annotations
 
@@ -45,15 +46,16 @@ def _usable(M):
     return M.ndim == 2 and M.strides[1] == M.itemsize and M.strides[0] >= M.shape[1] * M.itemsize
 
 
-def gemm_update(W, alpha, A, D) -> bool:
-    """``W += alpha * A.T @ D`` in place (``A``: (m, n_in), ``D``: (m, n_out), ``W``: (n_in, n_out), one dtype).
+def gemm_tn(C, alpha, A, D, beta) -> bool:
+    """``C <- beta C + alpha A.T @ D`` in place (``A``: (m, n_in), ``D``: (m, n_out), ``C``: (n_in, n_out),
+    one dtype). ``beta = 0`` ignores what ``C`` held, as BLAS defines it.
 
     Returns False, having done nothing, when BLAS is not available or a layout does not suit it."""
-    if _GEMM is None or W.dtype not in _GEMM or not (W.flags.c_contiguous and _usable(A) and _usable(D)) \
-            or A.dtype != W.dtype or D.dtype != W.dtype:
+    if _GEMM is None or C.dtype not in _GEMM or not (C.flags.c_contiguous and _usable(A) and _usable(D)) \
+            or A.dtype != C.dtype or D.dtype != C.dtype:
         return False
     m, n_in = A.shape
     n_out = D.shape[1]
-    _GEMM[W.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, n_in, n_out, m, alpha, A.ctypes.data, _row_stride(A),
-                   D.ctypes.data, _row_stride(D), 1.0, W.ctypes.data, n_out)
+    _GEMM[C.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, n_in, n_out, m, alpha, A.ctypes.data, _row_stride(A),
+                   D.ctypes.data, _row_stride(D), beta, C.ctypes.data, n_out)
     return True

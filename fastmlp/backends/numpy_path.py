@@ -2,16 +2,22 @@
 
 It computes what ``reference.train_epoch`` computes, a batch at a time: the rows of a batch go through each
 layer as one ``(B, n_l) @ (n_l, n_{l+1})`` product, and the backward pass is the same chain rule with the
-sum over the batch done by ``A[l].T @ delta``. All work buffers live in a :class:`Workspace`, made once per
-``fit`` and reused for every batch (``out=`` arguments, in-place updates). float32 models compute in float32.
+sum over the batch done by ``A[l].T @ delta``. BLAS does the products (plain SGD's update is one GEMM that
+accumulates into ``W``, see ``_blas``); the elementwise work between them is fused into a few compiled
+passes (``_fused``). All work buffers live in a :class:`Workspace`, made once per ``fit`` and reused for
+every batch (``out=`` arguments, in-place updates). float32 models compute in float32.
 
 It also serves the model's ``predict``, ``loss`` and ``gradients`` (whole arrays, no training).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ._blas import gemm_update
+from .. import _spec
+from . import _fused
+from ._blas import gemm_tn
 from .reference import EpochResult
 
 
@@ -65,6 +71,9 @@ def _d_tanh(A, S):
     np.subtract(1.0, S, out=S)
     return S
 
+
+ACTIVATION_CODES = {name: code for code, name in enumerate(_spec.ACTIVATIONS)}
+LOSS_CODES = {name: code for code, name in enumerate(_spec.LOSSES)}
 
 ACTIVATIONS = {
     "identity": (_identity, _d_identity),
@@ -180,12 +189,13 @@ class Workspace:
         self.Y = np.empty((B, spec.n_outputs), dt)                         # targets of the batch
         self.Z_out = np.empty((B, spec.n_outputs), dt)                     # z_L, kept for the stable losses
         self.D = [None] + [np.empty((B, n), dt) for n in spec.layer_sizes[1:]]  # delta[l], (B, n_l)
-        self.S = [None] + [np.empty((B, n), dt) for n in spec.layer_sizes[1:]]  # f'(z[l]) scratch
+        self.losses = np.empty(B, np.float64)                              # each row's loss
         self.gW = [np.empty((n_in, n_out), dt)
                    for n_in, n_out in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:])]
         self.gb = [np.empty(n, dt) for n in spec.layer_sizes[1:]]
         self.tW = [np.empty_like(g) for g in self.gW]                     # optimiser scratch
         self.tb = [np.empty_like(g) for g in self.gb]
+        self.no_weights = np.empty(0, dt)
 
 
 def _state_views(state, w0, b0, b1, shape):
@@ -222,47 +232,49 @@ def _step(P, G, M, V, T, lr, opt, adam_scale):
         else:                                               # w <- w - lr b
             np.multiply(M, lr, out=T)
             P -= T
-        return
-    beta1, beta2 = opt.betas
-    step_size, bc2_sqrt = adam_scale
-    np.subtract(G, M, out=T)                                # m <- m + (1 - beta1)(g - m)
-    T *= 1.0 - beta1
-    M += T
-    V *= beta2                                              # v <- beta2 v + (1 - beta2) g^2
-    np.multiply(G, G, out=T)
-    T *= 1.0 - beta2
-    V += T
-    np.sqrt(V, out=T)                                       # w <- w - step m / (sqrt(v) / sqrt(bc2) + eps)
-    T /= bc2_sqrt
-    T += opt.eps
-    np.divide(M, T, out=T)
-    T *= step_size
-    P -= T
+    else:
+        beta1, beta2 = opt.betas
+        step_size, bc2_sqrt = adam_scale
+        np.subtract(G, M, out=T)                            # m <- m + (1 - beta1)(g - m)
+        T *= 1.0 - beta1
+        M += T
+        V *= beta2                                          # v <- beta2 v + (1 - beta2) g^2
+        np.multiply(G, G, out=T)
+        T *= 1.0 - beta2
+        V += T
+        np.sqrt(V, out=T)                                   # w <- w - step m / (sqrt(v) / sqrt(bc2) + eps)
+        T /= bc2_sqrt
+        T += opt.eps
+        np.divide(M, T, out=T)
+        T *= step_size
+        P -= T
 
 
-def _update(spec, l, Wl, bl, gW, gb, ws, lr, opt, adam_scale):
-    """Layer ``l``'s weights and biases from their mean gradients, by ``opt``'s rule and weight decay."""
-    if opt.weight_decay:
-        gW += opt.weight_decay * Wl                         # L2 on the weights only
-    if opt.name == "sgd":
-        gW *= lr
-        Wl -= gW
-        gb *= lr
-        bl -= gb
+def _gemm_tn(C, alpha, A, D, beta, scratch):
+    """``C <- beta C + alpha A.T @ D``: one BLAS call where it can (``_blas``), else matmul into ``scratch``."""
+    if gemm_tn(C, alpha, A, D, beta):
         return
-    w0, b0, b1 = spec.offsets[l]
-    Ml, Vl = _state_views(opt.m, w0, b0, b1, Wl.shape), _state_views(opt.v, w0, b0, b1, Wl.shape)
-    _step(Wl, gW, Ml[0], Vl[0], ws.tW[l], lr, opt, adam_scale)
-    _step(bl, gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
+    if beta == 0.0:
+        np.matmul(A.T, D, out=C)
+        C *= alpha
+        return
+    np.matmul(A.T, D, out=scratch)
+    scratch *= alpha
+    if beta != 1.0:
+        C *= beta
+    C += scratch
 
 
 def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
     L = spec.n_layers
-    acts = [ACTIVATIONS[spec.layer_activation(l)] for l in range(L)]
-    loss_fn, delta_fn = LOSSES[spec.loss]
-    lr = params.dtype.type(lr)
+    act = [ACTIVATION_CODES[spec.layer_activation(l)] for l in range(L)]
+    loss_code = LOSS_CODES[spec.loss]
+    F = params.dtype.type
+    lr = F(lr)
+    plain = opt.name == "sgd"         # W <- (1 - lr wd) W - (lr/B) A.T @ delta: one GEMM, no gradient buffer
+    decay = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)
     n = order.shape[0]
     # in visiting order 0..n-1 a batch is a slice of X: a view, no gather
     in_order = order[0] == 0 and order[-1] == n - 1 and n == X.shape[0] and bool(np.all(order[1:] > order[:-1]))
@@ -277,58 +289,53 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
             Yb = ws.Y[:m]
             np.take(X, idx, axis=0, out=A[0])
             np.take(Y, idx, axis=0, out=Yb)
-        # forward: z[l+1] = a[l] @ W[l] + b[l]; a[l+1] = f_l(z[l+1])
-        for l in range(L):
-            Zl = A[l + 1]
-            np.matmul(A[l], W[l], out=Zl)
-            Zl += b[l]
-            if l == L - 1:
-                np.copyto(ws.Z_out[:m], Zl)
-            acts[l][0](Zl)
-        # loss of each row, before this batch's update
-        losses = loss_fn(Yb, ws.Z_out[:m], A[L])
-        if not np.isfinite(losses).all() or not np.isfinite(losses.sum(dtype=np.float64)):
-            bad = int(np.flatnonzero(~np.isfinite(losses))[0]) if not np.isfinite(losses).all() else 0
-            return EpochResult(loss_sum, n_seen, start + bad, weight_sum)
-        # backward: delta[L] from the loss table, then the chain rule down the layers
-        D = delta_fn(Yb, A[L], ws.D[L][:m], ws.S[L][:m], acts[L - 1][1])
+        # forward: z[l+1] = a[l] @ W[l] (BLAS), then a[l+1] = f_l(z[l+1] + b[l]) in one pass
+        for l in range(L - 1):
+            np.matmul(A[l], W[l], out=A[l + 1])
+            _fused.bias_act(A[l + 1], b[l], act[l])
+        # the output layer: z_L, a_L, each row's loss (before this batch's update) and delta[L] in one pass
+        Z_out, D, losses = ws.Z_out[:m], ws.D[L][:m], ws.losses[:m]
+        np.matmul(A[L - 1], W[L - 1], out=Z_out)
+        wb = ws.no_weights if sample_weight is None else sample_weight[idx]
+        bad = _fused.output_layer(Z_out, b[L - 1], Yb, A[L], D, ws.gb[L - 1], losses, wb, act[L - 1], loss_code)
+        batch_loss = float(losses.sum()) if bad < 0 else math.nan
+        if not math.isfinite(batch_loss):
+            return EpochResult(loss_sum, n_seen, start + max(bad, 0), weight_sum)
         if sample_weight is None:
-            batch_loss, batch_weight = float(losses.sum(dtype=np.float64)), float(m)
-        else:                                   # weighted means: each row's delta times its weight
-            wb = sample_weight[idx]
+            batch_weight = float(m)
+        else:                                   # weighted means: each row's delta was multiplied by its weight
             batch_loss, batch_weight = float(np.dot(wb, losses)), float(wb.sum(dtype=np.float64))
-            D *= wb[:, None]
         loss_sum += batch_loss
         weight_sum += batch_weight
         n_seen += m
         if batch_weight == 0.0:
             continue                            # no weight, no update
-        plain = opt.name == "sgd" and not opt.weight_decay
         opt.t[0] += 1
         adam_scale = None
         if opt.name == "adam":
             t = int(opt.t[0])
             adam_scale = (lr / (1.0 - opt.betas[0] ** t), np.sqrt(1.0 - opt.betas[1] ** t))
-        # plain SGD folds lr into the small delta block: w <- w - (lr / B) sum_rows a[l][i] delta[l+1][j]
-        B = params.dtype.type(batch_weight)
-        scale = lr / B if plain else params.dtype.type(1.0) / B
+        # backward, down the layers; the bias gradient (column sums of delta) comes with each delta
+        scale = F(1.0) / F(batch_weight)
         for l in range(L - 1, -1, -1):
             if l > 0:                                       # delta[l], with the W[l] of before the update
                 D_prev = ws.D[l][:m]
                 np.matmul(D, W[l].T, out=D_prev)
-                D_prev *= acts[l - 1][1](A[l], ws.S[l][:m])
-            D *= scale
-            gb = np.sum(D, axis=0, out=ws.gb[l])
-            if plain and gemm_update(W[l], -1.0, A[l], D):  # W -= A.T @ D as one GEMM (beta = 1), no buffer
-                b[l] -= gb
+                _fused.act_backward(D_prev, A[l], act[l - 1], ws.gb[l - 1])
+            if plain:
+                _gemm_tn(W[l], -lr * scale, A[l], D, decay, ws.gW[l])
+                _fused.axpy(b[l], -lr * scale, ws.gb[l])
             else:
-                gW = ws.gW[l]
-                np.matmul(A[l].T, D, out=gW)                # (scale) sum_rows a[l][i] * delta[l+1][j]
-                if plain:
-                    W[l] -= gW
-                    b[l] -= gb
-                else:
-                    _update(spec, l, W[l], b[l], gW, gb, ws, lr, opt, adam_scale)
+                gW, gb = ws.gW[l], ws.gb[l]
+                _gemm_tn(gW, scale, A[l], D, F(0.0), None)  # the mean gradient
+                gb *= scale
+                if opt.weight_decay:                        # L2 on the weights only
+                    np.multiply(W[l], F(opt.weight_decay), out=ws.tW[l])
+                    gW += ws.tW[l]
+                w0, b0, b1 = spec.offsets[l]
+                Ml, Vl = _state_views(opt.m, w0, b0, b1, W[l].shape), _state_views(opt.v, w0, b0, b1, W[l].shape)
+                _step(W[l], gW, Ml[0], Vl[0], ws.tW[l], lr, opt, adam_scale)
+                _step(b[l], gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
             if l > 0:
                 D = D_prev
     return EpochResult(loss_sum, n_seen, -1, weight_sum)

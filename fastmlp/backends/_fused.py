@@ -1,0 +1,167 @@
+"""The numpy path's elementwise work, fused: everything its training loop does between two matrix products.
+
+BLAS does the products; these kernels do the rest, one pass over a block each where numpy needs two to
+five calls (each a pass over memory and a microsecond of dispatch): the bias add with the activation, the
+output layer's activation, per-row loss, divergence check and ``delta[L]`` in one go, and each hidden
+layer's ``f'`` with the bias gradient (the column sums of ``delta``). On W4 numpy's calls for this cost
+about 10 % of an epoch; see ``docs/performance.md``.
+
+Kernels take only arrays and scalars (the codes of ``fastmlp._spec``), and work in the arrays' dtype:
+float32 blocks compute in float32; per-row losses are float64. The maths is the contract's, written as in
+``reference`` (the same stable sigmoid, softmax and losses).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._spec import ACTIVATIONS, LOSSES
+from ._numba_config import JIT_OPTIONS
+
+IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in
+                                          ("identity", "relu", "sigmoid", "tanh", "softmax"))
+MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
+
+
+@njit(**JIT_OPTIONS)
+def _sigmoid(z, one):
+    e = math.exp(-abs(z))                 # one exp(-|z|): never overflows
+    return (one if z >= 0 else e) / (one + e)
+
+
+@njit(**JIT_OPTIONS)
+def bias_act(Z, b, act):
+    """``Z <- f(Z + b)`` in place, row by row; ``act`` a hidden activation's code."""
+    zero, one = Z.dtype.type(0.0), Z.dtype.type(1.0)
+    m, n = Z.shape
+    for i in range(m):
+        if act == RELU:
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z if z > zero else zero
+        elif act == IDENTITY:
+            for j in range(n):
+                Z[i, j] += b[j]
+        elif act == TANH:
+            for j in range(n):
+                Z[i, j] = math.tanh(Z[i, j] + b[j])
+        else:
+            for j in range(n):
+                Z[i, j] = _sigmoid(Z[i, j] + b[j], one)
+
+
+@njit(**JIT_OPTIONS)
+def act_backward(D, A, act, gb):
+    """``D <- D * f'(z)`` in place, with ``f'`` written from ``a = f(z)`` (``A``); ``gb <- column sums of D``."""
+    zero, one = D.dtype.type(0.0), D.dtype.type(1.0)
+    m, n = D.shape
+    gb[:] = zero
+    for i in range(m):
+        if act == RELU:
+            for j in range(n):
+                d = D[i, j] if A[i, j] > zero else zero
+                D[i, j] = d
+                gb[j] += d
+        elif act == IDENTITY:
+            for j in range(n):
+                gb[j] += D[i, j]
+        elif act == TANH:
+            for j in range(n):
+                a = A[i, j]
+                d = D[i, j] * (one - a * a)
+                D[i, j] = d
+                gb[j] += d
+        else:
+            for j in range(n):
+                a = A[i, j]
+                d = D[i, j] * (a * (one - a))
+                D[i, j] = d
+                gb[j] += d
+
+
+@njit(**JIT_OPTIONS)
+def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
+    """The output layer of a batch, row by row: ``Z <- Z + b`` (kept: ``z_L``), ``A <- f(Z)``, ``losses[i]``
+    (float64), and ``D <- dL/dz_L`` (times ``sw[i]`` when ``sw`` is not empty), ``gb <-`` its column sums.
+
+    Returns the first row whose loss is not finite, having stopped there, or -1."""
+    zero, one = Z.dtype.type(0.0), Z.dtype.type(1.0)
+    m, K = Z.shape
+    two_over_k, one_over_k = Z.dtype.type(2.0 / K), Z.dtype.type(1.0 / K)
+    weighted = sw.shape[0] > 0
+    gb[:] = zero
+    for i in range(m):
+        for k in range(K):
+            Z[i, k] += b[k]
+        # a = f(z)
+        mx, s = zero, one
+        if act == SOFTMAX:
+            mx = Z[i, 0]
+            for k in range(1, K):
+                mx = Z[i, k] if Z[i, k] > mx else mx
+            s = zero
+            for k in range(K):
+                e = math.exp(Z[i, k] - mx)
+                A[i, k] = e
+                s += e
+            for k in range(K):
+                A[i, k] = A[i, k] / s
+        elif act == RELU:
+            for k in range(K):
+                A[i, k] = Z[i, k] if Z[i, k] > zero else zero
+        elif act == IDENTITY:
+            for k in range(K):
+                A[i, k] = Z[i, k]
+        elif act == TANH:
+            for k in range(K):
+                A[i, k] = math.tanh(Z[i, k])
+        else:
+            for k in range(K):
+                A[i, k] = _sigmoid(Z[i, k], one)
+        # the row's loss, in float64
+        row = 0.0
+        if loss == CROSS_ENTROPY:                 # sum_k y_k (logsumexp(z) - z_k)
+            lse = mx + math.log(s)
+            for k in range(K):
+                row += float(Y[i, k] * (lse - Z[i, k]))
+        elif loss == LOG_LOSS:                    # mean_k softplus(z) - y z
+            for k in range(K):
+                z = Z[i, k]
+                row += float((z if z > zero else zero) + math.log1p(math.exp(-abs(z))) - Y[i, k] * z)
+            row /= K
+        else:                                     # mean_k (y - a)^2
+            for k in range(K):
+                r = Y[i, k] - A[i, k]
+                row += float(r * r)
+            row /= K
+        losses[i] = row
+        if not math.isfinite(row):
+            return i
+        # delta[L] = dL/dz_L
+        w = sw[i] if weighted else one
+        for k in range(K):
+            d = A[i, k] - Y[i, k]
+            if loss == MSE:                       # (2/K)(a - y) f'(z)
+                d *= two_over_k
+                a = A[i, k]
+                if act == RELU:
+                    d = d if a > zero else zero
+                elif act == TANH:
+                    d *= one - a * a
+                elif act == SIGMOID:
+                    d *= a * (one - a)
+            elif loss == LOG_LOSS:                # (a - y) / K
+                d *= one_over_k
+            d *= w
+            D[i, k] = d
+            gb[k] += d
+    return -1
+
+
+@njit(**JIT_OPTIONS)
+def axpy(y, alpha, x):
+    """``y <- y + alpha x`` in place (1-d)."""
+    for j in range(y.shape[0]):
+        y[j] += alpha * x[j]
