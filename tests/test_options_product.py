@@ -75,13 +75,20 @@ def test_float32(comp, optimizer, schedule, weight_decay, weighted):
     assert rel_diff(got.params, ref.params) <= BOUND_F32_ONE_EPOCH
 
 
+@pytest.mark.parametrize("route", ["blas", "matmul"])
 @pytest.mark.parametrize("optimizer, weight_decay, weighted", list(itertools.product(OPTIMIZERS, [0.0, 0.01],
                                                                                      [False, True])))
-def test_numpy_path_without_blas_gemm(monkeypatch, optimizer, weight_decay, weighted):
-    # Where numpy's bundled OpenBLAS is not found, the numpy path makes its GEMMs with matmul (alpha and beta
-    # applied by hand). Same answers, within the bounds.
-    from fastmlp.backends import _blas
-    monkeypatch.setattr(_blas, "_GEMM", None)
+def test_numpy_path_gemm_routes(monkeypatch, route, optimizer, weight_decay, weighted):
+    # The numpy path makes C <- beta C + alpha A.T @ delta one of two ways: one GEMM call into numpy's bundled
+    # OpenBLAS (layers of GEMM_MIN_WEIGHTS weights and more), or matmul with alpha and beta applied by hand
+    # (small layers, and numpy builds without that library). Both here on every option, whatever the size.
+    from fastmlp.backends import _blas, numpy_path
+    if route == "blas":
+        if _blas._GEMM is None:
+            pytest.skip("numpy's bundled OpenBLAS is not found here")
+        monkeypatch.setattr(numpy_path, "GEMM_MIN_WEIGHTS", 0)
+    else:
+        monkeypatch.setattr(_blas, "_GEMM", None)
     ref, _ = _reference(optimizer, "invscaling", weight_decay, weighted, 16)
     got, _ = _fit("numpy", "float64", optimizer, "invscaling", weight_decay, weighted, 16)
     assert rel_diff(got.params, ref.params) <= BOUND_F64_MANY_EPOCHS

@@ -119,7 +119,7 @@ def test_auto_backend_result_is_within_bounds_of_the_reference():
 
 
 @pytest.mark.parametrize("sizes,numba_up_to,numpy_from", [
-    ([16, 64, 64, 1], 32, 64),          # the crossovers measured with benchmarks/compare.py --sweep
+    ([16, 64, 64, 1], 32, 64),          # the crossovers measured by the sweep of fastmlp bench
     ([784, 256, 128, 10], 1, 2),
     ([2, 2, 1], 1024, None),            # a tiny network never pays for BLAS at sane batch sizes
 ])

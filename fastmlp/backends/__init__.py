@@ -41,11 +41,12 @@ def available(name: str) -> bool:
 # The automatic choice. Per-sample and small-batch SGD is the Numba path's home: it runs the whole epoch in
 # one compiled call with no per-batch Python overhead. Large batches of work are the numpy path's: its matrix
 # products run in BLAS on both cores. What decides is the work in one batch, batch_size x (multiply-adds of
-# one sample's forward pass). Measured crossover (float64, one epoch, this 2-core machine,
-# `python benchmarks/compare.py --sweep`; figures in docs/performance.md):
-#   [16, 64, 64, 1]      (5,184 MACs/sample): numba faster up to batch 32 (numpy 0.81x), numpy from 64 (1.13x)
-#   [784, 256, 128, 10] (234,752 MACs/sample): numba faster at batch 1 (numpy 0.13x), numpy from 2 (1.06x)
-# Both crossovers sit between 1.7e5 and 3.3e5 MACs per batch; the threshold is put at 3e5.
+# one sample's forward pass). Measured crossover (float64, one epoch, 7 rounds interleaved, this 2-core
+# machine, `report.measure` as the sweep of `fastmlp bench` uses it; docs/performance.md), numpy over numba:
+#   [16, 64, 64, 1]      (5,184 MACs/sample): batch 32 0.85x, batch 64 1.20x, batch 128 1.16x
+#   [784, 256, 128, 10] (234,752 MACs/sample): batch 1 0.44x, batch 2 1.04x, batch 4 1.52x
+# Both crossovers sit between 1.7e5 and 3.3e5 MACs per batch; the threshold is put at 3e5. (The numpy path
+# needs Numba too, for its fused elementwise passes; "not available" means a broken install.)
 AUTO_NUMPY_MIN_BATCH_MACS = 300_000
 
 
