@@ -235,14 +235,17 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Got batch_size={rows} larger than the {n} samples; it is clipped to {n}", UserWarning)
         return min(rows, n)
 
+    def _rule(self) -> tuple:
+        """``(optimizer, lr_schedule)``: ``MLP.fit``'s names for ``solver``, ``momentum`` and ``learning_rate``."""
+        if self.solver == "adam":
+            return "adam", "constant"                           # scikit-learn's Adam ignores learning_rate
+        optimizer = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
+        return optimizer, self.learning_rate
+
     def _fit_options(self, n) -> dict:
         """The ``MLP.fit`` keywords these parameters mean (see the module's notes on the differences)."""
         rows = self._batch_rows(n)
-        if self.solver == "adam":
-            optimizer, schedule = "adam", "constant"          # scikit-learn's Adam ignores learning_rate
-        else:
-            optimizer = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
-            schedule = self.learning_rate
+        optimizer, schedule = self._rule()
         return dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
                     backend=self.backend, optimizer=optimizer,
                     momentum=float(self.momentum) if optimizer in ("momentum", "nesterov") else 0.9,
@@ -326,9 +329,8 @@ class _BaseMLP(BaseEstimator):
             self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss())
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
             self.validation_scores_ = None
-            options = self._fit_options(X.shape[0])
-            self._plan = Plan(options["lr"], options["lr_schedule"], options["power_t"], options["tol"],
-                              options["n_iter_no_change"])
+            self._plan = Plan(float(self.learning_rate_init), self._rule()[1], float(self.power_t),
+                              float(self.tol), int(self.n_iter_no_change))
 
     def _sample_weight(self, sample_weight, n):
         if sample_weight is None:

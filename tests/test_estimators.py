@@ -271,3 +271,14 @@ def test_readme_estimator_example_prints_what_it_says():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         exec(compile(block, "README.md", "exec"), {})
     assert out.getvalue().splitlines() == expected
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_batch_size_larger_than_the_data_warns_once(method):
+    X, y = _data("regression")
+    est = MLPRegressor(hidden_layer_sizes=(4,), batch_size=10_000, max_iter=2, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        getattr(est, method)(X, y)
+    clipped = [w for w in caught if "larger than" in str(w.message)]
+    assert len(clipped) == 1 and f"clipped to {X.shape[0]}" in str(clipped[0].message)
