@@ -196,6 +196,14 @@ class Workspace:
         self.tW = [np.empty_like(g) for g in self.gW]                     # optimiser scratch
         self.tb = [np.empty_like(g) for g in self.gb]
         self.no_weights = np.empty(0, dt)
+        self._blocks = {}
+
+    def block(self, m):
+        """``(A, D, Y, Z_out, losses)``: the buffers' first ``m`` rows (views made once per ``m``)."""
+        if m not in self._blocks:
+            self._blocks[m] = ([a[:m] for a in self.A], [None] + [d[:m] for d in self.D[1:]], self.Y[:m],
+                               self.Z_out[:m], self.losses[:m])
+        return self._blocks[m]
 
 
 def _state_views(state, w0, b0, b1, shape):
@@ -286,14 +294,15 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     # in visiting order 0..n-1 a batch is a slice of X: a view, no gather
     in_order = order[0] == 0 and order[-1] == n - 1 and n == X.shape[0] and bool(np.all(order[1:] > order[:-1]))
     loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
+    WT = [Wl.T for Wl in W]
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         m = idx.shape[0]
-        A = [buf[:m] for buf in ws.A]
+        A, Ds, Yb, Z_out, losses = ws.block(m)
         if in_order:
-            A[0], Yb = X[start:start + m], Y[start:start + m]
+            A = [X[start:start + m], *A[1:]]
+            Yb = Y[start:start + m]
         else:
-            Yb = ws.Y[:m]
             np.take(X, idx, axis=0, out=A[0])
             np.take(Y, idx, axis=0, out=Yb)
         # forward: z[l+1] = a[l] @ W[l] (BLAS), then a[l+1] = f_l(z[l+1] + b[l]) in one pass
@@ -301,7 +310,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
             np.matmul(A[l], W[l], out=A[l + 1])
             _fused.bias_act(A[l + 1], b[l], act[l])
         # the output layer: z_L, a_L, each row's loss (before this batch's update) and delta[L] in one pass
-        Z_out, D, losses = ws.Z_out[:m], ws.D[L][:m], ws.losses[:m]
+        D = Ds[L]
         np.matmul(A[L - 1], W[L - 1], out=Z_out)
         wb = ws.no_weights if sample_weight is None else sample_weight[idx]
         bad = _fused.output_layer(Z_out, b[L - 1], Yb, A[L], D, ws.gb[L - 1], losses, wb, act[L - 1], loss_code)
@@ -324,14 +333,15 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
             adam_scale = (lr / (1.0 - opt.betas[0] ** t), np.sqrt(1.0 - opt.betas[1] ** t))
         # backward, down the layers; the bias gradient (column sums of delta) comes with each delta
         scale = F(1.0) / F(batch_weight)
+        step = -lr * scale
         for l in range(L - 1, -1, -1):
             if l > 0:                                       # delta[l], with the W[l] of before the update
-                D_prev = ws.D[l][:m]
-                np.matmul(D, W[l].T, out=D_prev)
+                D_prev = Ds[l]
+                np.matmul(D, WT[l], out=D_prev)
                 _fused.act_backward(D_prev, A[l], act[l - 1], ws.gb[l - 1])
             if plain:
-                _gemm_tn(W[l], -lr * scale, A[l], D, decay, ws.gW[l])
-                _fused.axpy(b[l], -lr * scale, ws.gb[l])
+                _gemm_tn(W[l], step, A[l], D, decay, ws.gW[l])
+                _fused.axpy(b[l], step, ws.gb[l])
             else:
                 gW, gb = ws.gW[l], ws.gb[l]
                 _gemm_tn(gW, scale, A[l], D, F(0.0), None)  # the mean gradient

@@ -118,13 +118,14 @@ class _BlasFloor(Runner):
 
     def run(self):
         B, L = self.w.batch_size, len(self.W)
+        A = list(self.A)
         for start in range(0, self.X.shape[0] - B + 1, B):
-            self.A[0][...] = self.X[start:start + B]
+            A[0] = self.X[start:start + B]            # a view, as the numpy path takes batches in order
             for l in range(L):
-                np.matmul(self.A[l], self.W[l], out=self.A[l + 1])
+                np.matmul(A[l], self.W[l], out=A[l + 1])
             self.D[L][...] = self.A[L]
             for l in range(L - 1, -1, -1):
-                np.matmul(self.A[l].T, self.D[l + 1], out=self.G[l])
+                np.matmul(A[l].T, self.D[l + 1], out=self.G[l])
                 if l > 0:
                     np.matmul(self.D[l + 1], self.W[l].T, out=self.D[l])
 
