@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _spec
 from . import _fused
+from ..optim import OPTIMIZERS
 from ._blas import gemm_tn
 from .reference import EpochResult
 
@@ -193,8 +194,6 @@ class Workspace:
         self.gW = [np.empty((n_in, n_out), dt)
                    for n_in, n_out in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:])]
         self.gb = [np.empty(n, dt) for n in spec.layer_sizes[1:]]
-        self.tW = [np.empty_like(g) for g in self.gW]                     # optimiser scratch
-        self.tb = [np.empty_like(g) for g in self.gb]
         self.no_weights = np.empty(0, dt)
         self._blocks = {}
 
@@ -204,12 +203,6 @@ class Workspace:
             self._blocks[m] = ([a[:m] for a in self.A], [None] + [d[:m] for d in self.D[1:]], self.Y[:m],
                                self.Z_out[:m], self.losses[:m])
         return self._blocks[m]
-
-
-def _state_views(state, w0, b0, b1, shape):
-    if state.size == 0:
-        return None, None
-    return state[w0:b0].reshape(shape), state[b0:b1]
 
 
 def prepare(spec, dtype, batch_size):
@@ -224,38 +217,6 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     # overflow on the way to a non-finite loss is expected; it is reported as divergence, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
         return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight)
-
-
-def _step(P, G, M, V, T, lr, opt, adam_scale):
-    """``P`` (a layer's weights or biases) updated in place from its mean gradient ``G`` by ``opt``'s rule;
-    ``M``, ``V`` its state, ``T`` scratch of the same shape. ``G`` may be overwritten."""
-    if opt.name in ("momentum", "nesterov"):
-        M *= opt.momentum                                   # b <- mu b + g
-        M += G
-        if opt.name == "nesterov":                          # w <- w - lr (g + mu b)
-            np.multiply(M, opt.momentum, out=T)
-            G += T
-            G *= lr
-            P -= G
-        else:                                               # w <- w - lr b
-            np.multiply(M, lr, out=T)
-            P -= T
-    else:
-        beta1, beta2 = opt.betas
-        step_size, bc2_sqrt = adam_scale
-        np.subtract(G, M, out=T)                            # m <- m + (1 - beta1)(g - m)
-        T *= 1.0 - beta1
-        M += T
-        V *= beta2                                          # v <- beta2 v + (1 - beta2) g^2
-        np.multiply(G, G, out=T)
-        T *= 1.0 - beta2
-        V += T
-        np.sqrt(V, out=T)                                   # w <- w - step m / (sqrt(v) / sqrt(bc2) + eps)
-        T /= bc2_sqrt
-        T += opt.eps
-        np.divide(M, T, out=T)
-        T *= step_size
-        P -= T
 
 
 # Below this many weights in a layer the ctypes call into BLAS (~5 us of argument conversion) costs more than
@@ -289,6 +250,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     F = params.dtype.type
     lr = F(lr)
     plain = opt.name == "sgd"         # W <- (1 - lr wd) W - (lr/B) A.T @ delta: one GEMM, no gradient buffer
+    rule = OPTIMIZERS.index(opt.name)
     decay = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)
     n = order.shape[0]
     # in visiting order 0..n-1 a batch is a slice of X: a view, no gather
@@ -327,10 +289,10 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
         if batch_weight == 0.0:
             continue                            # no weight, no update
         opt.t[0] += 1
-        adam_scale = None
+        step_size = bc2_sqrt = F(0.0)
         if opt.name == "adam":
             t = int(opt.t[0])
-            adam_scale = (lr / (1.0 - opt.betas[0] ** t), np.sqrt(1.0 - opt.betas[1] ** t))
+            step_size, bc2_sqrt = F(lr / (1.0 - opt.betas[0] ** t)), F(math.sqrt(1.0 - opt.betas[1] ** t))
         # backward, down the layers; the bias gradient (column sums of delta) comes with each delta
         scale = F(1.0) / F(batch_weight)
         step = -lr * scale
@@ -342,17 +304,13 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
             if plain:
                 _gemm_tn(W[l], step, A[l], D, decay, ws.gW[l])
                 _fused.axpy(b[l], step, ws.gb[l])
-            else:
-                gW, gb = ws.gW[l], ws.gb[l]
-                _gemm_tn(gW, scale, A[l], D, F(0.0), None)  # the mean gradient
-                gb *= scale
-                if opt.weight_decay:                        # L2 on the weights only
-                    np.multiply(W[l], F(opt.weight_decay), out=ws.tW[l])
-                    gW += ws.tW[l]
+            else:                                           # the mean gradient, then the rule's update
                 w0, b0, b1 = spec.offsets[l]
-                Ml, Vl = _state_views(opt.m, w0, b0, b1, W[l].shape), _state_views(opt.v, w0, b0, b1, W[l].shape)
-                _step(W[l], gW, Ml[0], Vl[0], ws.tW[l], lr, opt, adam_scale)
-                _step(b[l], gb, Ml[1], Vl[1], ws.tb[l], lr, opt, adam_scale)
+                _gemm_tn(ws.gW[l], scale, A[l], D, F(0.0), None)
+                for lo, hi, G, gscale, is_weight in ((w0, b0, ws.gW[l].reshape(-1), F(1.0), True),
+                                                     (b0, b1, ws.gb[l], scale, False)):
+                    _fused.opt_step(params[lo:hi], G, gscale, opt.m[lo:hi], opt.v[lo:hi], rule, lr, opt.hyper,
+                                    step_size, bc2_sqrt, is_weight and opt.weight_decay > 0)
             if l > 0:
                 D = D_prev
     return EpochResult(loss_sum, n_seen, -1, weight_sum)

@@ -202,6 +202,23 @@ def format_table(key, entry, ceilings_) -> str:
     return "\n".join(lines)
 
 
+def round_ratios(entry) -> list:
+    """``(ours, other, median, min, max)`` of per-round speed ratios: fastmlp's batched path (numpy, or numba
+    for per-sample workloads) over each peer and the BLAS floor. Each round runs every contender once, so
+    a round's ratio is taken side by side; its median is steadier than a ratio of medians on a noisy machine."""
+    res = entry["results"]
+    ours = "fastmlp-numpy" if "fastmlp-numpy" in res else "fastmlp-numba"
+    if ours not in res:
+        return []
+    mine = np.array(res[ours]["rates"])
+    out = []
+    for other in (*PEERS, "blas-floor"):
+        if other in res and len(res[other]["rates"]) == len(mine):
+            r = mine / np.array(res[other]["rates"])
+            out.append((ours, other, float(np.median(r)), float(r.min()), float(r.max())))
+    return out
+
+
 def markdown(report) -> str:
     """The report as Markdown tables (for the README and docs/performance.md)."""
     m = report["machine"]
@@ -220,6 +237,11 @@ def markdown(report) -> str:
             out.append(f"| {key} | {name} | {med:,.0f} | {lo:,.0f} - {hi:,.0f} | "
                        f"{f'{vs_peer:.2f}' if vs_peer else '-'} | {f'{vs_ref:,.0f}' if vs_ref else '-'} | "
                        f"{gf:.2f} | {frac:.0%} |")
+    out += ["", "Per-round ratios (each round runs every contender once; median, min - max over the rounds):", "",
+            "| workload | ours | over | median | min - max |", "| --- | --- | --- | ---: | ---: |"]
+    for key, entry in report["workloads"].items():
+        for ours, other, med, lo, hi in round_ratios(entry):
+            out.append(f"| {key} | {ours} | {other} | {med:.2f}x | {lo:.2f} - {hi:.2f} |")
     return "\n".join(out) + "\n"
 
 
