@@ -60,6 +60,17 @@ def test_every_activation_and_loss(comp, style, activation, loss, out_act):
         compare(comp, spec, n=11, epochs=1, batch_size=batch_size, shuffle=True, dtype="float64", seed=1)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", ["identity", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("loss,out_act", LOSS_OUTPUTS)
+def test_mini_batch_sizes(comp, dtype, activation, loss, out_act):
+    # mini-batches of 1, 7, 32 and 128 rows (150 rows: every size ends on a short batch), every activation x
+    # loss, both dtypes
+    spec = make_spec(SHAPES["loop"], activation, loss, out_act)
+    for batch_size in (1, 7, 32, 128):
+        compare(comp, spec, n=150, epochs=1, batch_size=batch_size, shuffle=True, dtype=dtype, seed=5)
+
+
 @pytest.mark.parametrize("loss,out_act", LOSS_OUTPUTS)
 def test_float32(comp, loss, out_act):
     spec = make_spec([4, 6, 3 if loss != "mse" else 2], "tanh", loss, out_act)
