@@ -75,10 +75,11 @@ def test_float32(comp, optimizer, schedule, weight_decay, weighted):
     assert rel_diff(got.params, ref.params) <= BOUND_F32_ONE_EPOCH
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("route", ["blas", "matmul"])
 @pytest.mark.parametrize("optimizer, weight_decay, weighted", list(itertools.product(OPTIMIZERS, [0.0, 0.01],
                                                                                      [False, True])))
-def test_numpy_path_gemm_routes(monkeypatch, route, optimizer, weight_decay, weighted):
+def test_numpy_path_gemm_routes(monkeypatch, route, dtype, optimizer, weight_decay, weighted):
     # The numpy path makes C <- beta C + alpha A.T @ delta one of two ways: one GEMM call into numpy's bundled
     # OpenBLAS (layers of GEMM_MIN_WEIGHTS weights and more), or matmul with alpha and beta applied by hand
     # (small layers, and numpy builds without that library). Both here on every option, whatever the size.
@@ -89,6 +90,13 @@ def test_numpy_path_gemm_routes(monkeypatch, route, optimizer, weight_decay, wei
         monkeypatch.setattr(numpy_path, "GEMM_MIN_WEIGHTS", 0)
     else:
         monkeypatch.setattr(_blas, "_GEMM", None)
-    ref, _ = _reference(optimizer, "invscaling", weight_decay, weighted, 16)
-    got, _ = _fit("numpy", "float64", optimizer, "invscaling", weight_decay, weighted, 16)
-    assert rel_diff(got.params, ref.params) <= BOUND_F64_MANY_EPOCHS
+    got, _ = _fit("numpy", dtype, optimizer, "invscaling", weight_decay, weighted, 16)
+    if dtype == "float64":
+        ref, _ = _reference(optimizer, "invscaling", weight_decay, weighted, 16)
+        bound = BOUND_F64_MANY_EPOCHS
+    else:
+        start = fastmlp.MLP(LAYERS, activation="tanh", dtype="float32", seed=2).params.astype(np.float64)
+        ref, _ = _fit("python", "float64", optimizer, "invscaling", weight_decay, weighted, 16, start=start)
+        bound = BOUND_F32_ONE_EPOCH
+    assert got.params.dtype == np.dtype(dtype)
+    assert rel_diff(got.params, ref.params) <= bound
