@@ -21,8 +21,7 @@ from .._spec import ACTIVATIONS, LOSSES
 from ..optim import OPTIMIZERS
 from ._numba_config import JIT_OPTIONS
 
-IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in
-                                          ("identity", "relu", "sigmoid", "tanh", "softmax"))
+RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
 MOMENTUM, NESTEROV, ADAM = (OPTIMIZERS.index(name) for name in ("momentum", "nesterov", "adam"))
 
@@ -34,24 +33,37 @@ def _sigmoid(z, one):
 
 
 @njit(**JIT_OPTIONS)
+def _f(z, act, zero, one):
+    """``f(z)`` of a hidden activation (every activation but softmax)."""
+    if act == RELU:
+        return z if z > zero else zero
+    if act == TANH:
+        return math.tanh(z)
+    if act == SIGMOID:
+        return _sigmoid(z, one)
+    return z
+
+
+@njit(**JIT_OPTIONS)
+def _fprime(a, act, zero, one):
+    """``f'(z)`` of a hidden activation, written with ``a = f(z)``."""
+    if act == RELU:
+        return one if a > zero else zero
+    if act == TANH:
+        return one - a * a
+    if act == SIGMOID:
+        return a * (one - a)
+    return one
+
+
+@njit(**JIT_OPTIONS)
 def bias_act(Z, b, act):
     """``Z <- f(Z + b)`` in place, row by row; ``act`` a hidden activation's code."""
     zero, one = Z.dtype.type(0.0), Z.dtype.type(1.0)
     m, n = Z.shape
     for i in range(m):
-        if act == RELU:
-            for j in range(n):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z if z > zero else zero
-        elif act == IDENTITY:
-            for j in range(n):
-                Z[i, j] += b[j]
-        elif act == TANH:
-            for j in range(n):
-                Z[i, j] = math.tanh(Z[i, j] + b[j])
-        else:
-            for j in range(n):
-                Z[i, j] = _sigmoid(Z[i, j] + b[j], one)
+        for j in range(n):
+            Z[i, j] = _f(Z[i, j] + b[j], act, zero, one)
 
 
 @njit(**JIT_OPTIONS)
@@ -61,26 +73,10 @@ def act_backward(D, A, act, gb):
     m, n = D.shape
     gb[:] = zero
     for i in range(m):
-        if act == RELU:
-            for j in range(n):
-                d = D[i, j] if A[i, j] > zero else zero
-                D[i, j] = d
-                gb[j] += d
-        elif act == IDENTITY:
-            for j in range(n):
-                gb[j] += D[i, j]
-        elif act == TANH:
-            for j in range(n):
-                a = A[i, j]
-                d = D[i, j] * (one - a * a)
-                D[i, j] = d
-                gb[j] += d
-        else:
-            for j in range(n):
-                a = A[i, j]
-                d = D[i, j] * (a * (one - a))
-                D[i, j] = d
-                gb[j] += d
+        for j in range(n):
+            d = D[i, j] * _fprime(A[i, j], act, zero, one)
+            D[i, j] = d
+            gb[j] += d
 
 
 @njit(**JIT_OPTIONS)
@@ -110,18 +106,9 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
                 s += e
             for k in range(K):
                 A[i, k] = A[i, k] / s
-        elif act == RELU:
-            for k in range(K):
-                A[i, k] = Z[i, k] if Z[i, k] > zero else zero
-        elif act == IDENTITY:
-            for k in range(K):
-                A[i, k] = Z[i, k]
-        elif act == TANH:
-            for k in range(K):
-                A[i, k] = math.tanh(Z[i, k])
         else:
             for k in range(K):
-                A[i, k] = _sigmoid(Z[i, k], one)
+                A[i, k] = _f(Z[i, k], act, zero, one)
         # the row's loss, in float64
         row = 0.0
         if loss == CROSS_ENTROPY:                 # sum_k y_k (logsumexp(z) - z_k)
@@ -147,13 +134,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
             d = A[i, k] - Y[i, k]
             if loss == MSE:                       # (2/K)(a - y) f'(z)
                 d *= two_over_k
-                a = A[i, k]
-                if act == RELU:
-                    d = d if a > zero else zero
-                elif act == TANH:
-                    d *= one - a * a
-                elif act == SIGMOID:
-                    d *= a * (one - a)
+                d *= _fprime(A[i, k], act, zero, one)
             elif loss == LOG_LOSS:                # (a - y) / K
                 d *= one_over_k
             d *= w
@@ -178,26 +159,14 @@ def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, decay):
     ``step_size = lr / (1 - beta1^t)`` and ``bc2_sqrt = sqrt(1 - beta2^t)`` come from the caller."""
     one = P.dtype.type(1.0)
     mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-    n = P.shape[0]
-    if rule == ADAM:
-        for q in range(n):
-            g = gscale * G[q]
-            if decay:
-                g += wd * P[q]
+    for q in range(P.shape[0]):
+        g = gscale * G[q]
+        if decay:
+            g += wd * P[q]
+        if rule == ADAM:
             M[q] = M[q] + (one - beta1) * (g - M[q])
             V[q] = beta2 * V[q] + (one - beta2) * g * g
             P[q] = P[q] - step_size * (M[q] / (math.sqrt(V[q]) / bc2_sqrt + eps))
-    elif rule == NESTEROV:
-        for q in range(n):
-            g = gscale * G[q]
-            if decay:
-                g += wd * P[q]
+        else:                                     # b <- mu b + g; w <- w - lr (g + mu b) or w - lr b
             M[q] = mu * M[q] + g
-            P[q] = P[q] - lr * (g + mu * M[q])
-    else:
-        for q in range(n):
-            g = gscale * G[q]
-            if decay:
-                g += wd * P[q]
-            M[q] = mu * M[q] + g
-            P[q] = P[q] - lr * M[q]
+            P[q] = P[q] - lr * ((g + mu * M[q]) if rule == NESTEROV else M[q])

@@ -73,9 +73,6 @@ def _d_tanh(A, S):
     return S
 
 
-ACTIVATION_CODES = {name: code for code, name in enumerate(_spec.ACTIVATIONS)}
-LOSS_CODES = {name: code for code, name in enumerate(_spec.LOSSES)}
-
 ACTIVATIONS = {
     "identity": (_identity, _d_identity),
     "relu": (_relu, _d_relu),
@@ -245,8 +242,8 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
     L = spec.n_layers
-    act = [ACTIVATION_CODES[spec.layer_activation(l)] for l in range(L)]
-    loss_code = LOSS_CODES[spec.loss]
+    act = [_spec.ACTIVATIONS.index(spec.layer_activation(l)) for l in range(L)]   # the kernels' codes
+    loss_code = _spec.LOSSES.index(spec.loss)
     F = params.dtype.type
     lr = F(lr)
     plain = opt.name == "sgd"         # W <- (1 - lr wd) W - (lr/B) A.T @ delta: one GEMM, no gradient buffer
