@@ -17,8 +17,11 @@ import time
 import numpy as np
 from numba import njit
 
+import fastmlp
 from fastmlp.backends._numba_config import JIT_OPTIONS
-from fastmlp.benchmarking.contenders import WORKLOADS, FastmlpRunner, make_problem
+from fastmlp.benchmarking.contenders import WORKLOADS
+
+from bench_optimizers import interleaved        # beside this script: the optimisers' epochs, interleaved
 
 
 @njit(**JIT_OPTIONS)
@@ -56,26 +59,15 @@ def per_weight_ns(fn, args, n, reps=2000, rounds=9):
 
 def main():
     w = WORKLOADS["W2"]
-    net, X, Y = make_problem(w, "float64")
-    n = net.spec.n_params
+    n = fastmlp.MLP(list(w.layer_sizes)).spec.n_params
     rng = np.random.default_rng(0)
     p, g = rng.standard_normal(n), rng.standard_normal(n) * 1e-3
     m, v, out = np.zeros(n), np.full(n, 1e-6), np.empty(n)
     sgd = per_weight_ns(sgd_update, (p, g, 1e-9), n)
     adam = per_weight_ns(adam_update, (p, m, v, g, 1e-9, 0.5, 0.9, 0.999, 1e-8), n)
     sd = per_weight_ns(sqrt_div_only, (out, m, v, 0.5, 1e-8), n)
-    runners = {opt: FastmlpRunner("numba", w, net, X, Y, optimizer=opt) for opt in ("sgd", "adam")}
-    for r in runners.values():
-        r.reset()
-        r.run()
-    epoch = {opt: [] for opt in runners}
-    for _ in range(7):
-        for opt, r in runners.items():
-            r.reset()
-            t0 = time.perf_counter()
-            r.run()
-            epoch[opt].append(time.perf_counter() - t0)
-    sample = {opt: float(np.median(t)) / X.shape[0] / n * 1e9 for opt, t in epoch.items()}
+    epoch = interleaved(("W2",), ("sgd", "adam"), rounds=7)["W2"]    # seconds per epoch, side by side
+    sample = {opt: float(np.median(t)) / w.n_samples / n * 1e9 for opt, t in epoch.items()}
     print(f"W2, {n:,} weights, float64, ns per weight (medians):")
     print(f"  SGD update alone            {sgd:6.3f}")
     print(f"  Adam update alone           {adam:6.3f}   ({adam / sgd:.1f}x SGD's update)")
