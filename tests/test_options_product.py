@@ -42,8 +42,13 @@ def _fit(backend, dtype, optimizer, schedule, weight_decay, weighted, batch_size
 
 
 @functools.lru_cache(maxsize=None)
-def _reference(optimizer, schedule, weight_decay, weighted, batch_size):
-    return _fit("python", "float64", optimizer, schedule, weight_decay, weighted, batch_size)
+def _reference(optimizer, schedule, weight_decay, weighted, batch_size, from_float32=False):
+    """The reference path's fit; ``from_float32``: started from the float32 model's rounded parameters, what a
+    float32 path is compared with."""
+    start = None
+    if from_float32:
+        start = fastmlp.MLP(LAYERS, activation="tanh", dtype="float32", seed=2).params.astype(np.float64)
+    return _fit("python", "float64", optimizer, schedule, weight_decay, weighted, batch_size, start=start)
 
 
 CASES = list(itertools.product(OPTIMIZERS, SCHEDULES, [0.0, 0.01], [False, True]))
@@ -68,8 +73,7 @@ def test_float64(comp, optimizer, schedule, weight_decay, weighted, batch_size):
 def test_float32(comp, optimizer, schedule, weight_decay, weighted):
     # The float32 path against the float64 reference started from the same float32-rounded parameters.
     got, history = _fit(comp, "float32", optimizer, schedule, weight_decay, weighted, 16)
-    start = fastmlp.MLP(LAYERS, activation="tanh", dtype="float32", seed=2).params.astype(np.float64)
-    ref, ref_history = _fit("python", "float64", optimizer, schedule, weight_decay, weighted, 16, start=start)
+    ref, ref_history = _reference(optimizer, schedule, weight_decay, weighted, 16, from_float32=True)
     assert got.params.dtype == np.float32 and got.optimizer_state.m.dtype == np.float32
     assert history.lr == pytest.approx(ref_history.lr, rel=1e-12)
     assert rel_diff(got.params, ref.params) <= BOUND_F32_ONE_EPOCH
@@ -91,12 +95,7 @@ def test_numpy_path_gemm_routes(monkeypatch, route, dtype, optimizer, weight_dec
     else:
         monkeypatch.setattr(_blas, "_GEMM", None)
     got, _ = _fit("numpy", dtype, optimizer, "invscaling", weight_decay, weighted, 16)
-    if dtype == "float64":
-        ref, _ = _reference(optimizer, "invscaling", weight_decay, weighted, 16)
-        bound = BOUND_F64_MANY_EPOCHS
-    else:
-        start = fastmlp.MLP(LAYERS, activation="tanh", dtype="float32", seed=2).params.astype(np.float64)
-        ref, _ = _fit("python", "float64", optimizer, "invscaling", weight_decay, weighted, 16, start=start)
-        bound = BOUND_F32_ONE_EPOCH
+    ref, _ = _reference(optimizer, "invscaling", weight_decay, weighted, 16, from_float32=dtype == "float32")
+    bound = BOUND_F64_MANY_EPOCHS if dtype == "float64" else BOUND_F32_ONE_EPOCH
     assert got.params.dtype == np.dtype(dtype)
     assert rel_diff(got.params, ref.params) <= bound
