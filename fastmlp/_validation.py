@@ -92,15 +92,21 @@ def check_X(X, spec, dtype, name="X") -> np.ndarray:
         raise ValueError(f"{name} must have {spec.n_inputs} columns (layer_sizes[0]), got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    _check_finite(name, arr)
-    return arr
+    _check_finite(name, arr, dtype)
+    return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _check_finite(name, arr):
-    finite = np.isfinite(arr)
+def _check_finite(name, arr, dtype):
+    """Every value of ``arr`` finite once cast to ``dtype`` (1e39 is finite, but not in float32)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = arr.astype(dtype, copy=False)
+    finite = np.isfinite(cast)
     if not finite.all():
-        row = int(np.argwhere(~finite)[0][0])
+        where = np.argwhere(~finite)[0]
+        row, value = int(where[0]), arr[tuple(where)].item()
+        if np.isfinite(value):
+            raise ValueError(f"{name} must be finite in {np.dtype(dtype).name}, the model's dtype; row {row} "
+                             f"holds {value!r}, beyond its range (largest {np.finfo(dtype).max:.4g})")
         raise ValueError(f"{name} must be finite; row {row} holds NaN or infinity: {_short(arr[row].tolist())}")
 
 
@@ -117,7 +123,7 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
                          f"(shape {arr.shape})")
     if arr.ndim == 2 and arr.shape[1] != K:
         raise ValueError(f"{name} must have {K} columns (layer_sizes[-1]), got shape {arr.shape}")
-    _check_finite(name, arr.astype(np.float64, copy=False))
+    _check_finite(name, arr, dtype)
 
     if spec.loss == "cross_entropy":
         if arr.ndim == 1:

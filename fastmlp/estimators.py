@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -135,6 +137,28 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoi
                "relu": "relu"}
 SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+_TRAINING = set()                 # id() of the estimators being trained now
+_TRAINING_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_caller(estimator):
+    """The contract's rule, for estimators too: one caller trains a model at a time (a lock of their own would
+    have to be kept out of get_params, clone and pickles; a registry of ids needs none)."""
+    key = id(estimator)
+    with _TRAINING_LOCK:
+        if key in _TRAINING:
+            raise RuntimeError(f"{type(estimator).__name__}: this estimator is already being trained (by another "
+                               "thread, or by a callback of its own fit); one model is trained by one caller at a "
+                               "time. Train a clone (sklearn.base.clone) to train in parallel.")
+        _TRAINING.add(key)
+    try:
+        yield
+    finally:
+        with _TRAINING_LOCK:
+            _TRAINING.discard(key)
 
 
 class _BaseMLP(BaseEstimator):
@@ -305,6 +329,10 @@ class _BaseMLP(BaseEstimator):
 
     def _train(self, X, y, sample_weight, callbacks, first, incremental, **encode):
         """What ``fit`` and ``partial_fit`` share: check the data, encode the targets, (re)start, train."""
+        with _one_caller(self):
+            return self._train_now(X, y, sample_weight, callbacks, first, incremental, **encode)
+
+    def _train_now(self, X, y, sample_weight, callbacks, first, incremental, **encode):
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
         X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
         Y = self._encode(X, y, first, **encode)

@@ -1,38 +1,52 @@
 """The model: ``MLP``, its training history and its errors."""
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backends
+from . import _guard, backends
 from ._memory import aligned_copy, aligned_zeros
 from ._progress import TrainingProgress
 from .optim import OptimizerState
-from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_X, check_Y,
-                          make_spec)
+from ._validation import (_check_finite, check_choice, check_dtype, check_int, check_positive_float, check_X,
+                          check_Y, make_spec)
 
 
 class DivergenceError(FloatingPointError):
-    """Training met a non-finite loss and stopped; the parameters are the last finite ones.
+    """Training stopped at a batch that diverged; the parameters and optimiser state are those before it.
+
+    A batch diverges when a sample's loss is not finite, or when its update would leave a parameter or an
+    optimiser-state value non-finite (for float32 models: beyond float32's range). The rule is the same on
+    every path (``docs/contract.md``).
 
     Attributes
     ----------
     epoch : int
         0-based epoch in which it happened.
     sample : int
-        Row of ``X`` whose loss was not finite (-1 when only the parameters were found non-finite).
+        The row of the data (of ``X``, or of the whole data set when it is read in chunks): the sample whose
+        loss was not finite, or the first sample of the batch whose update was.
     position : int
         Position of that row in the epoch's visiting order.
+    reason : {"loss", "update"}
+        What was not finite.
     history : History
         The epochs completed before it.
     """
 
-    def __init__(self, message, epoch, sample, position, history):
+    def __init__(self, message, epoch, sample, position, history, reason="loss"):
         super().__init__(message)
-        self.epoch, self.sample, self.position, self.history = epoch, sample, position, history
+        self.epoch, self.sample, self.position, self.history, self.reason = epoch, sample, position, history, reason
+
+    @property
+    def row(self) -> int:
+        """The same as ``sample``."""
+        return self.sample
 
 
 @dataclass
@@ -97,6 +111,22 @@ class History:
         return path
 
 
+def _one_caller_at_a_time(method):
+    """``method`` refuses to start while another call trains the same model (the contract's concurrency rule)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError(
+                f"MLP.{method.__name__}: this model is already being trained (by another thread, or by the fit "
+                "that called this one from a callback); one model is trained by one caller at a time. Train a "
+                "copy (copy.deepcopy(model)) to train in parallel.")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training.release()
+    return wrapper
+
+
 class MLP:
     """A multi-layer perceptron trained by backpropagation and SGD.
 
@@ -141,12 +171,19 @@ class MLP:
         self._rng = np.random.default_rng(seed)
         self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
         self.optimizer_state = None       # fastmlp.optim.OptimizerState of the last fit
+        self._training = threading.Lock()  # held by fit: one caller trains a model at a time
         self._init_params()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_training"]                    # a lock is not pickled; each copy gets its own
+        return state
 
     def __setstate__(self, state):
         # Unpickled arrays are numpy's own allocations: put the parameters back on 64-byte boundaries.
         self.__dict__.update(state)
         self.params = aligned_copy(self.params)
+        self._training = threading.Lock()
 
     def reset_optimizer(self):
         """Forget the optimiser's state (momentum buffers, Adam's moments and step count)."""
@@ -225,6 +262,7 @@ class MLP:
         return dW, db
 
     # --- training ------------------------------------------------------------------------------------------------
+    @_one_caller_at_a_time
     def fit(self, X, y=None, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None,
             chunk_rows=None, progress=False, optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
             weight_decay=0.0, lr_schedule="constant", power_t=0.5, tol=1e-4, n_iter_no_change=None,
@@ -294,7 +332,13 @@ class MLP:
         Raises
         ------
         DivergenceError
-            When a sample's loss is not finite; that sample's batch update is not applied.
+            At the first batch holding a sample whose loss is not finite, or whose update would leave a
+            parameter or optimiser-state value non-finite; that batch's update is not applied.
+        RuntimeError
+            When the model is already being trained by another caller.
+        KeyboardInterrupt
+            Ctrl-C lands between batches (within about 0.2 s): the parameters and the optimiser state are
+            those after the last complete batch, and the next ``fit`` trains on from there.
         """
         from .streaming import IterableSource, make_source
         epochs = check_int("epochs", epochs, minimum=1)
@@ -342,12 +386,14 @@ class MLP:
             opt = self.optimizer_state            # warm start: the state of the last fit goes on
         self.optimizer_state = opt
         history = History(backend=name, stop_reason=f"epochs: all {epochs} run")
+        interrupt = _guard.Interrupt()
         best_params, samples_seen = None, 0
         bar = TrainingProgress(epochs, source.n_rows) if progress else None
         try:
             for epoch in range(epochs):
                 reason, improved, n_seen = self._epoch(epoch, source, rng, shuffle, path, workspace, opt,
-                                                       batch_size, plan, samples_seen, sw, val, wtol, history, bar)
+                                                       batch_size, plan, samples_seen, sw, val, wtol, history, bar,
+                                                       interrupt)
                 samples_seen += n_seen
                 if restore_best and improved:
                     best_params, history.best_epoch = self.params.copy(), epoch
@@ -365,29 +411,18 @@ class MLP:
         return history
 
     def _epoch(self, epoch, source, rng, shuffle, path, workspace, opt, batch_size, plan, samples_seen, sw, val,
-               wtol, history, bar):
+               wtol, history, bar, interrupt):
         """One epoch, chunk by chunk, appended to ``history``: ``(stop reason or None, improved, rows seen)``."""
         t0 = time.perf_counter()
         lr = plan.lr_for_epoch(samples_seen)
         epoch_start = self.params.copy() if wtol is not None else None
         loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
         for chunk, order in source.epoch(rng, shuffle):
-            before = self.params.copy()
-            result = path.train_epoch(self.spec, self.params, chunk.X, chunk.Y, order, lr, batch_size,
-                                      workspace, opt, sample_weight=sw)
-            if result.bad_position >= 0:
-                k = result.bad_position
-                sample = chunk.first_row + int(order[k])
-                raise DivergenceError(
-                    f"loss is not finite at epoch {epoch}, sample {sample} (position {n_seen + k} in the "
-                    f"epoch's order); training stopped before that batch's update, the parameters are the "
-                    f"last finite ones. Try a smaller lr.", epoch, sample, n_seen + k, history)
-            if not np.isfinite(self.params).all():
-                self.params[...] = before
-                raise DivergenceError(
-                    f"parameters became non-finite during epoch {epoch} ({chunk.where}) although every loss "
-                    f"was finite; they were put back to their values before that chunk. Try a smaller lr.",
-                    epoch, -1, -1, history)
+            try:
+                result = _guard.train_chunk(path, history.backend, self.spec, self.params, opt, chunk.X, chunk.Y,
+                                            order, lr, batch_size, workspace, sw, interrupt)
+            except _guard.Diverged as d:
+                raise self._divergence(d, epoch, chunk, order, n_seen, batch_size, history) from None
             loss_sum += result.loss_sum
             n_seen += result.n_seen
             weight_sum += result.weight_sum
@@ -405,6 +440,19 @@ class MLP:
         max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
         reason, improved = plan.after_epoch(epoch, monitored, max_change)
         return reason, improved, n_seen
+
+    def _divergence(self, d, epoch, chunk, order, n_seen, batch_size, history) -> DivergenceError:
+        sample, position = chunk.first_row + int(order[d.position]), n_seen + d.position
+        where = f"epoch {epoch}, row {sample} (position {position} in the epoch's order)"
+        finite = "finite in float32" if self.dtype == np.float32 else "finite"
+        if d.update:
+            what = (f"the update of the batch that starts at {where} would leave parameters or optimiser "
+                    f"state that are not {finite}; it was not applied")
+        else:
+            what = f"the loss is not {finite} at {where}; that batch's update was not applied"
+        return DivergenceError(
+            f"training diverged: {what}. The parameters and the optimiser state are those after the last "
+            f"complete batch. Try a smaller lr.", epoch, sample, position, history, "update" if d.update else "loss")
 
     @staticmethod
     def _check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol):
@@ -427,10 +475,10 @@ class MLP:
             raise TypeError(f"sample_weight must be a numeric array, got dtype {arr.dtype}")
         if arr.shape != (n,):
             raise ValueError(f"sample_weight must have shape ({n},), one weight per row of X, got shape {arr.shape}")
+        _check_finite("sample_weight", arr, self.dtype)
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        bad = ~np.isfinite(arr) | (arr < 0)
-        if bad.any():
-            k = int(np.argmax(bad))
+        if (arr < 0).any():
+            k = int(np.argmax(arr < 0))
             raise ValueError(f"sample_weight must be finite and >= 0; row {k} has {arr[k].item()!r}")
         if not arr.sum(dtype=np.float64) > 0:
             raise ValueError("sample_weight must not be all zero")

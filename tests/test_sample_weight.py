@@ -60,7 +60,7 @@ def test_uniform_weights_change_nothing():
 @pytest.mark.parametrize("sw,exc,match", [
     (np.ones(9), ValueError, r"sample_weight must have shape \(10,\)"),
     (np.r_[np.ones(9), -1.0], ValueError, "finite and >= 0; row 9 has -1.0"),
-    (np.r_[np.nan, np.ones(9)], ValueError, "row 0 has nan"),
+    (np.r_[np.nan, np.ones(9)], ValueError, "sample_weight must be finite; row 0 holds NaN"),
     (np.zeros(10), ValueError, "must not be all zero"),
     (np.array(["a"] * 10), TypeError, "sample_weight must be a numeric array"),
 ])

@@ -25,7 +25,7 @@ def test_divergence_stops_with_the_last_finite_parameters(backend, batch_size):
     err = info.value
     assert np.isfinite(net.params).all()
     assert err.epoch == 0 and err.sample == err.position and err.position > 0
-    assert f"sample {err.sample}" in str(err) and "epoch 0" in str(err)
+    assert f"row {err.sample}" in str(err) and "epoch 0" in str(err)
     # the parameters are exactly those after the complete batches before the diverging sample
     n_done = (err.position // batch_size) * batch_size
     ref = fastmlp.MLP([2, 2, 1], activation="identity", seed=0)

@@ -129,3 +129,33 @@ def test_views_write_through_to_params():
     assert net.params[6 + 1] == -2.0
     assert [w.shape for w in net.weights] == [(2, 3), (3, 1)]
     assert [b.shape for b in net.biases] == [(3,), (1,)]
+
+
+@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("argument", ["X", "y", "validation_data", "sample_weight"])
+def test_values_beyond_float32s_range_are_refused_by_name(argument, backend):
+    """1e39 is a finite float64 but infinity in float32: a float32 model refuses it as bad input, naming the
+    argument, before any work (it used to surface later as a DivergenceError advising a smaller lr)."""
+    net = fastmlp.MLP([2, 3, 1], dtype="float32", seed=0)
+    before, state = net.params.copy(), net._rng.bit_generator.state
+    X, y = X_OK.copy(), Y_OK.copy()
+    kw = dict(backend=backend)
+    if argument == "X":
+        X[4, 1] = -1e39
+    elif argument == "y":
+        y[4] = 1e39
+    elif argument == "validation_data":
+        y_val = Y_OK.copy()
+        y_val[4] = 1e39
+        kw["validation_data"] = (X_OK, y_val)
+    else:
+        weights = np.ones(6)
+        weights[4] = 1e39
+        kw["sample_weight"] = weights
+    name = {"validation_data": r"validation_data\[1\]"}.get(argument, argument)
+    with pytest.raises(ValueError, match=rf"{name} must be finite in float32.*row 4 holds -?1e\+39"):
+        net.fit(X, y, **kw)
+    np.testing.assert_array_equal(net.params, before)
+    assert net._rng.bit_generator.state == state and net.optimizer_state is None
+    # the same values are fine in float64
+    fastmlp.MLP([2, 3, 1], seed=0).fit(X, y, lr=1e-90, **kw)

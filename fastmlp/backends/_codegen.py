@@ -130,7 +130,7 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
         # sum_k y_k (logsumexp(z) - z_k), with the max and sum the softmax just computed
         w("_lse = _m + math.log(_s)")
         w(f"loss = float({' + '.join(f'{y} * (_lse - {z})' for z, y in zip(zs, ys))})")
-    w("if not math.isfinite(loss):")
+    w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
     with w.indent():
         w("return loss_sum, n_seen, k, weight_sum")
     fp = spec.output_activation
@@ -439,7 +439,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                     w("loss += float(yj * (_m + math.log(_s) - zj))")
             if spec.loss != "cross_entropy":
                 w(f"loss = loss / {K}")
-            w("if not math.isfinite(loss):")
+            w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
             with w.indent():
                 w("return loss_sum, n_seen, k, weight_sum")
             w(f"for j in range({K}):")
@@ -540,6 +540,7 @@ def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weight
     w("import numpy as np")
     w("from numba import njit")
     w()
+    w("from fastmlp.backends._finite import is_finite")
     w("from fastmlp.backends._numba_config import JIT_OPTIONS")
     w()
     w(f"F = np.{dtype_name}")

@@ -19,6 +19,7 @@ from numba import njit
 
 from .._spec import ACTIVATIONS, LOSSES
 from ..optim import OPTIMIZERS
+from ._finite import is_finite
 from ._numba_config import JIT_OPTIONS
 
 RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
@@ -126,7 +127,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
                 row += float(r * r)
             row /= K
         losses[i] = row
-        if not math.isfinite(row):
+        if not is_finite(row):                    # on the bits: fast-math cannot remove it
             return i
         # delta[L] = dL/dz_L
         w = sw[i] if weighted else one

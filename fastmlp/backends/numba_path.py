@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import __version__
 from .._memory import aligned_zeros
-from . import _codegen, _numba_config
+from . import _codegen, _finite, _numba_config
 from .reference import EpochResult
 
 _MODULES = {}   # (spec, dtype name) -> imported kernel module
@@ -32,7 +32,7 @@ _MODULES = {}   # (spec, dtype name) -> imported kernel module
 
 def _generator_hash() -> str:
     h = hashlib.sha256()
-    for mod in (_codegen, _numba_config):
+    for mod in (_codegen, _finite, _numba_config):
         h.update(Path(mod.__file__).read_bytes())
     h.update(numba.__version__.encode())
     return h.hexdigest()[:12]
@@ -112,8 +112,12 @@ def prepare(spec, dtype, batch_size):
 
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
-                sample_weight=None) -> EpochResult:
-    """One epoch of SGD (or ``opt``'s rule) in place on ``params``, compiled; equals ``reference.train_epoch``."""
+                sample_weight=None, interrupt=None) -> EpochResult:
+    """One epoch of SGD (or ``opt``'s rule) in place on ``params``, compiled; equals ``reference.train_epoch``.
+
+    The whole ``order`` runs in one compiled call: ``interrupt`` is not looked at (``fastmlp._guard`` hands
+    this path short slices of the epoch instead), and only a non-finite loss is reported; a non-finite
+    update is the guard's to find."""
     from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)

@@ -207,13 +207,16 @@ def prepare(spec, dtype, batch_size):
 
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
-                sample_weight=None) -> EpochResult:
-    """One epoch of mini-batch SGD (or ``opt``'s rule) in place on ``params``; equals ``reference.train_epoch``."""
+                sample_weight=None, interrupt=None) -> EpochResult:
+    """One epoch of mini-batch SGD (or ``opt``'s rule) in place on ``params``; equals ``reference.train_epoch``.
+
+    ``interrupt.check()`` runs after each batch (Ctrl-C lands between batches); only a non-finite loss is
+    reported, a non-finite update is left to ``fastmlp._guard``."""
     from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     # overflow on the way to a non-finite loss is expected; it is reported as divergence, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
-        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight)
+        return _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight, interrupt)
 
 
 # Below this many weights in a layer the ctypes call into BLAS (~5 us of argument conversion) costs more than
@@ -238,7 +241,7 @@ def _gemm_tn(C, alpha, A, D, beta, scratch):
     C += scratch
 
 
-def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight):
+def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight, interrupt):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     W, b = views(spec, params)
     L = spec.n_layers
@@ -250,8 +253,9 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     rule = OPTIMIZERS.index(opt.name)
     decay = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)
     n = order.shape[0]
-    # in visiting order 0..n-1 a batch is a slice of X: a view, no gather
-    in_order = order[0] == 0 and order[-1] == n - 1 and n == X.shape[0] and bool(np.all(order[1:] > order[:-1]))
+    # when order is a run of consecutive rows (no shuffle), a batch is a slice of X: a view, no gather
+    first = int(order[0])
+    in_order = int(order[-1]) - first == n - 1 and bool(np.all(order[1:] > order[:-1]))
     loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
     WT = [Wl.T for Wl in W]
     for start in range(0, n, batch_size):
@@ -259,8 +263,8 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
         m = idx.shape[0]
         A, Ds, Yb, Z_out, losses = ws.block(m)
         if in_order:
-            A = [X[start:start + m], *A[1:]]
-            Yb = Y[start:start + m]
+            A = [X[first + start:first + start + m], *A[1:]]
+            Yb = Y[first + start:first + start + m]
         else:
             np.take(X, idx, axis=0, out=A[0])
             np.take(Y, idx, axis=0, out=Yb)
@@ -310,4 +314,6 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
                                     step_size, bc2_sqrt, is_weight and opt.weight_decay > 0)
             if l > 0:
                 D = D_prev
+        if interrupt is not None:
+            interrupt.check()                   # Ctrl-C: after a complete batch
     return EpochResult(loss_sum, n_seen, -1, weight_sum)

@@ -8,10 +8,16 @@ Where the contract is silent, this module decides:
 
 * Epoch loss: the sum of the per-sample losses, each computed in the forward pass before the update of the
   batch that holds the sample (the caller divides by the number of samples).
-* Divergence: the first sample (in visiting order) whose loss is not finite stops the epoch; the update of
-  its batch is not applied, so the parameters are those after the last complete batch.
+* Divergence: the epoch stops at the first batch that holds a sample whose loss is not finite, or whose
+  update would leave any parameter or optimiser-state value non-finite. That batch's update is not applied:
+  the parameters and the optimiser state are those after the last complete batch. ``bad_position`` is the
+  position of that sample, or of the batch's first sample when its update was the cause (``bad_update``).
 * float32 models: this path computes in Python floats (float64) and rounds the parameters to the model's
-  dtype when it writes them back.
+  dtype when it writes them back. "Finite" then means "finite in float32": a loss, parameter or state value
+  that float32 would round to infinity (``abs(x) >= FLOAT32_OVERFLOW``) counts as non-finite, so this path
+  never writes a value the model's dtype cannot hold.
+* Interrupts: ``interrupt.check()`` (``fastmlp._interrupt``) is called between samples and between batches,
+  where a ``KeyboardInterrupt`` leaves the parameters as after the last complete batch.
 
 Notation, per layer ``l = 0 .. L-1`` (the seed's derivation, generalised):
 
@@ -35,13 +41,27 @@ class EpochResult(NamedTuple):
     ``loss_sum`` is the sum of the per-sample losses of the samples trained on (each times its sample weight,
     when there are weights); ``n_seen`` their number; ``bad_position`` is the position in ``order`` of the
     first sample whose loss was not finite, or -1; ``weight_sum`` the sum of their weights (``n_seen`` without
-    weights), so that ``loss_sum / weight_sum`` is the epoch's (weighted) mean loss.
+    weights), so that ``loss_sum / weight_sum`` is the epoch's (weighted) mean loss. ``bad_update`` is true
+    when the path stopped because a batch's update would have made the parameters or the optimiser state
+    non-finite (``bad_position`` is then the batch's first position); only this path checks that itself, the
+    fast paths leave it to the caller (``fastmlp._guard``).
     """
 
     loss_sum: float
     n_seen: int
     bad_position: int
     weight_sum: float
+    bad_update: bool = False
+
+
+# float32 rounds every float64 of at least this magnitude to infinity: (2 - 2**-24) * 2**127, halfway
+# between float32's largest value and 2**128 (ties go to the even neighbour, 2**128, i.e. infinity).
+FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
+
+
+def finite_limit(dtype) -> float:
+    """Magnitudes below this are finite in ``dtype`` (float64: every finite float)."""
+    return FLOAT32_OVERFLOW if str(dtype) == "float32" else math.inf
 
 
 # --- activations: f(z) and f'(z), one sample, lists of floats --------------------------------------------
@@ -250,7 +270,7 @@ def step(w, g, q, lr, opt, m, v, adam_scale):
 
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
-                sample_weight=None) -> EpochResult:
+                sample_weight=None, interrupt=None) -> EpochResult:
     """One epoch of SGD (or another optimiser's rule), in place on ``params``: the contract's step and epoch.
 
     Batches are consecutive slices of ``order``. For each batch: for each of its samples, forward and loss
@@ -260,59 +280,88 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
 
     With ``sample_weight`` (one weight >= 0 per row of ``X``) a batch's loss and gradient are weighted means,
     ``sum_s w_s L_s / sum_s w_s``; a batch whose weights sum to 0 makes no update.
+
+    Divergence and interrupts: see the module's notes.
     """
     from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     m, v, t = opt.m.tolist(), opt.v.tolist(), int(opt.t[0])
     wd = opt.weight_decay
+    limit = finite_limit(params.dtype)                       # |x| < limit: finite in the model's dtype
     W, b = unpack(spec, params)
     rows = X.tolist()
     targets = Y.tolist()
     weights = None if sample_weight is None else [float(w) for w in sample_weight]
     order = [int(s) for s in order]
-    loss_sum, n_seen, bad, weight_sum = 0.0, 0, -1, 0.0
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        gW, gb = _zeros_like(W, b)
-        batch_loss, batch_weight = 0.0, 0.0
-        for k, s in enumerate(batch):
-            w_s = 1.0 if weights is None else weights[s]
-            z, a = forward(spec, W, b, rows[s])              # 1) forward pass
-            loss = sample_loss(spec, z, a, targets[s])       # 2) loss, before this batch's update
-            if not math.isfinite(loss):
-                bad = start + k                              # stop: this batch's update is not applied
+    loss_sum, n_seen, bad, weight_sum, bad_update = 0.0, 0, -1, 0.0, False
+    try:
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            gW, gb = _zeros_like(W, b)
+            batch_loss, batch_weight = 0.0, 0.0
+            for k, s in enumerate(batch):
+                if interrupt is not None:
+                    interrupt.check()                        # Ctrl-C: nothing of this batch is applied yet
+                w_s = 1.0 if weights is None else weights[s]
+                z, a = forward(spec, W, b, rows[s])          # 1) forward pass
+                loss = sample_loss(spec, z, a, targets[s])   # 2) loss, before this batch's update
+                if not abs(loss) < limit:
+                    bad = start + k                          # stop: this batch's update is not applied
+                    break
+                batch_loss += w_s * loss
+                batch_weight += w_s
+                dW, db = backward(spec, W, z, a, targets[s])  # 3) backward pass
+                _accumulate(gW, gb, dW, db, w_s)
+            if bad >= 0:
                 break
-            batch_loss += w_s * loss
-            batch_weight += w_s
-            dW, db = backward(spec, W, z, a, targets[s])     # 3) backward pass
-            _accumulate(gW, gb, dW, db, w_s)
-        if bad >= 0:
-            break
-        B = batch_weight                                     # len(batch) without weights
-        loss_sum += batch_loss
-        weight_sum += batch_weight
-        n_seen += len(batch)
-        if B == 0.0:
-            continue                                         # no weight, no update
-        t += 1                                               # updates made, Adam's bias correction
-        adam_scale = None
-        if opt.name == "adam":
-            beta1, beta2 = opt.betas
-            adam_scale = (lr / (1.0 - beta1 ** t), math.sqrt(1.0 - beta2 ** t))
-        q = 0                                                # position in params: the contract's layout
-        for l in range(spec.n_layers):                       # 4) update from the batch mean gradient
-            for i, row in enumerate(W[l]):
-                for j in range(len(row)):
-                    g = gW[l][i][j] / B                      # dL/dw, batch mean
-                    if wd:
-                        g = g + wd * row[j]                  # L2 on weights only
-                    row[j] = step(row[j], g, q, lr, opt, m, v, adam_scale)
-                    q += 1
-            for j in range(len(b[l])):
-                b[l][j] = step(b[l][j], gb[l][j] / B, q, lr, opt, m, v, adam_scale)
+            B = batch_weight                                 # len(batch) without weights
+            if B > 0.0:                                      # no weight, no update
+                before = _copy_state(W, b, m, v)
+                t += 1                                       # updates made, Adam's bias correction
+                _update(spec, W, b, gW, gb, B, lr, opt, m, v, t, wd)       # 4) the update
+                if not _all_below(limit, W, b, m, v):        # it would leave a non-finite value: undo it
+                    W, b, m, v = before
+                    t -= 1
+                    bad, bad_update = start, True
+                    break
+            loss_sum += batch_loss
+            weight_sum += batch_weight
+            n_seen += len(batch)
+            if interrupt is not None:
+                interrupt.check()                            # Ctrl-C: after a complete batch
+    finally:                                                 # the state after the last complete batch
+        params[:] = pack(W, b)
+        opt.m[:] = m
+        opt.v[:] = v
+        opt.t[0] = t
+    return EpochResult(loss_sum, n_seen, bad, weight_sum, bad_update)
+
+
+def _update(spec, W, b, gW, gb, B, lr, opt, m, v, t, wd):
+    """Every parameter's step from the batch mean gradient ``g / B``, in the contract's layout."""
+    adam_scale = None
+    if opt.name == "adam":
+        beta1, beta2 = opt.betas
+        adam_scale = (lr / (1.0 - beta1 ** t), math.sqrt(1.0 - beta2 ** t))
+    q = 0                                                    # position in params: the contract's layout
+    for l in range(spec.n_layers):
+        for i, row in enumerate(W[l]):
+            for j in range(len(row)):
+                g = gW[l][i][j] / B                          # dL/dw, batch mean
+                if wd:
+                    g = g + wd * row[j]                      # L2 on weights only
+                row[j] = step(row[j], g, q, lr, opt, m, v, adam_scale)
                 q += 1
-    params[:] = pack(W, b)
-    opt.m[:] = m
-    opt.v[:] = v
-    opt.t[0] = t
-    return EpochResult(loss_sum, n_seen, bad, weight_sum)
+        for j in range(len(b[l])):
+            b[l][j] = step(b[l][j], gb[l][j] / B, q, lr, opt, m, v, adam_scale)
+            q += 1
+
+
+def _copy_state(W, b, m, v) -> tuple:
+    return [[list(row) for row in W_l] for W_l in W], [list(b_l) for b_l in b], list(m), list(v)
+
+
+def _all_below(limit, W, b, m, v) -> bool:
+    """Whether every value is finite in the model's dtype (``abs(x) < limit``; NaN fails every comparison)."""
+    values = [x for W_l in W for row in W_l for x in row] + [x for b_l in b for x in b_l] + m + v
+    return all(abs(x) < limit for x in values)

@@ -1,0 +1,123 @@
+"""``MLP.fit`` of this checkout against another revision, side by side: what a change costs where users feel it.
+
+    python benchmarks/fit_ab.py --baseline 7781cba                      # W1-W4, float64, 7 rounds
+    python benchmarks/fit_ab.py --baseline HEAD~3 --workloads W2 W3 --dtype float32 --rounds 9
+    python benchmarks/fit_ab.py --baseline 7781cba --optimizer adam --activation tanh
+
+The baseline is checked out with ``git worktree`` into a temporary folder. Every round starts one fresh
+process per side, alternating which goes first; each process compiles (warm kernel cache, shared by both
+sides only when the kernel source is the same), then times ``fit`` for one epoch, ``--repeat`` times from the
+same start, and reports its median. The figure is the median over rounds of the per-round ratio
+``this / baseline`` (below 1: this checkout is faster), with its min-max: a ratio measured within one round is
+steadier on this shared machine than a ratio of medians. Times depend on numpy's BLAS for the numpy path
+(W4): the report names it (threadpoolctl, when installed) and whether ``OPENBLAS_CORETYPE`` forces its kernel.
+It exits non-zero if the two sides' parameters after the epoch differ by more than the contract's bound.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BOUNDS = {"float64": 1e-12, "float32": 1e-4}
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+from fastmlp.benchmarking.contenders import WORKLOADS, make_problem
+name, dtype, backend, repeat, optimizer, activation = sys.argv[1:7]
+w = WORKLOADS[name]
+if activation != "default":
+    w = w.__class__(w.name, w.layer_sizes, activation, w.loss, w.n_samples, w.batch_size, w.lr)
+net, X, Y = make_problem(w, dtype)
+start = net.params.copy()
+kw = dict(epochs=1, lr=w.lr, batch_size=w.batch_size, shuffle=False, backend=backend, optimizer=optimizer)
+net.fit(X[:256], Y[:256], **kw)                      # compile and warm up
+times = []
+for _ in range(int(repeat)):
+    net.params[:] = start
+    net.reset_optimizer()
+    t0 = time.perf_counter()
+    net.fit(X, Y, **kw)
+    times.append(time.perf_counter() - t0)
+import fastmlp
+print(json.dumps({"seconds": float(np.median(times)), "params": net.params.astype(float).tolist()[:4096],
+                  "package": fastmlp.__file__}))
+"""
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+        import numpy  # noqa: F401  (loads numpy's BLAS so that threadpoolctl sees it)
+    except ImportError:
+        return "threadpoolctl not installed (pip install 'fastmlp[bench]')"
+    rows = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    forced = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    return "; ".join(rows) + (f"; forced by {forced}" if forced else "; kernel chosen by OpenBLAS for this CPU")
+
+
+def run(tree: Path, args, workload, dtype) -> dict:
+    backend = "numpy" if workload == "W4" else "numba"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, workload, dtype, backend, str(args.repeat), args.optimizer,
+                          args.activation], env=env, capture_output=True, text=True, check=True, cwd=tree)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if not Path(got["package"]).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"the child imported fastmlp from {got['package']}, not from {tree}")
+    return got
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="a git revision of this repository")
+    parser.add_argument("--workloads", nargs="+", default=["W1", "W2", "W3", "W4"])
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--activation", default="default")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.repeat < 1:
+        parser.error("--rounds and --repeat must be >= 1")
+    base = Path(tempfile.mkdtemp(prefix="fastmlp-ab-")) / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
+                   check=True, capture_output=True)
+    status = 0
+    try:
+        print(f"baseline {args.baseline} vs this checkout; {args.dtype}, optimizer {args.optimizer}, "
+              f"activation {args.activation}; {args.rounds} rounds x {args.repeat} fits per process")
+        print(f"numpy BLAS: {blas_info()}")
+        print("| workload | this / baseline, median of rounds (min-max) | this, median s | baseline, median s |")
+        print("| --- | ---: | ---: | ---: |")
+        for workload in args.workloads:
+            ratios, mine, theirs = [], [], []
+            for r in range(args.rounds):
+                sides = [("this", ROOT), ("base", base)]
+                if r % 2:
+                    sides.reverse()
+                got = {name: run(tree, args, workload, args.dtype) for name, tree in sides}
+                mine.append(got["this"]["seconds"])
+                theirs.append(got["base"]["seconds"])
+                ratios.append(mine[-1] / theirs[-1])
+                a, b = got["this"]["params"], got["base"]["params"]
+                scale = max(abs(x) for x in b) or 1.0
+                if max(abs(x - y) for x, y in zip(a, b)) / scale > BOUNDS[args.dtype]:
+                    print(f"{workload}: the two sides' parameters differ beyond the contract's bound")
+                    status = 1
+            print(f"| {workload} | {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) | "
+                  f"{statistics.median(mine):.4f} | {statistics.median(theirs):.4f} |", flush=True)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
