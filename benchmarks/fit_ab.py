@@ -16,6 +16,7 @@ It exits non-zero if the two sides' parameters after the epoch differ by more th
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -55,9 +56,9 @@ print(json.dumps({"seconds": float(np.median(times)), "params": net.params.astyp
 def blas_info() -> str:
     try:
         from threadpoolctl import threadpool_info
-        import numpy  # noqa: F401  (loads numpy's BLAS so that threadpoolctl sees it)
     except ImportError:
         return "threadpoolctl not installed (pip install 'fastmlp[bench]')"
+    importlib.import_module("numpy")                 # loads numpy's BLAS, so that threadpoolctl sees it
     rows = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
             for i in threadpool_info() if i.get("user_api") == "blas"]
     forced = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}

@@ -28,13 +28,31 @@ def check_int(name, value, minimum=None) -> int:
     return value
 
 
-def check_positive_float(name, value) -> float:
+def check_real(name, value, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A finite real number (Python's or any numpy real scalar, never a bool) within the bounds given."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_short(value)} of type {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or too_low or too_high:
+        if low is not None and high is not None:
+            where = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            where = f"a finite number {'>' if low_open else '>='} {low:g}"
+        else:
+            where = f"a finite number {'<' if high_open else '<='} {high:g}"
+        raise ValueError(f"{name} must be {where}, got {value!r}")
     return value
+
+
+def check_positive_float(name, value) -> float:
+    return check_real(name, value, low=0.0, low_open=True)
+
+
+def check_seed(name, value):
+    """``None`` or an integer >= 0 (what ``numpy.random.default_rng`` takes, named in the error)."""
+    return None if value is None else check_int(name, value, minimum=0)
 
 
 def check_choice(name, value, choices):
@@ -53,18 +71,51 @@ def check_dtype(value) -> np.dtype:
     return dtype
 
 
-def make_spec(layer_sizes, activation, loss, output_activation) -> NetSpec:
-    """The network's :class:`NetSpec`, from the constructor's arguments, checked."""
-    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
-        raise TypeError(f"layer_sizes must be a sequence of integers such as [2, 2, 1], got {_short(layer_sizes)}")
+def check_layer_sizes(layer_sizes, name="layer_sizes") -> list:
+    """``[n0, ..., nL]`` from a list, a tuple or a 1-D integer array: at least two integers, each >= 1."""
+    if isinstance(layer_sizes, np.ndarray):
+        if layer_sizes.ndim != 1:
+            raise TypeError(f"{name} must be a sequence (list, tuple or 1-D array) of integers such as [2, 2, 1], "
+                            f"got an array of shape {layer_sizes.shape}")
+        layer_sizes = layer_sizes.tolist()
+    if not isinstance(layer_sizes, (list, tuple)):
+        raise TypeError(f"{name} must be a sequence (list, tuple or 1-D array) of integers such as [2, 2, 1], got "
+                        f"{_short(layer_sizes)}")
     sizes = list(layer_sizes)
     if len(sizes) < 2:
-        raise ValueError(f"layer_sizes must have at least two entries (inputs and outputs), got {_short(layer_sizes)}")
+        raise ValueError(f"{name} must have at least two entries (inputs and outputs), got {_short(layer_sizes)}")
     for k, n in enumerate(sizes):
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"layer_sizes[{k}] must be an integer, got {_short(n)} in {_short(layer_sizes)}")
+            raise TypeError(f"{name}[{k}] must be an integer, got {_short(n)} in {_short(layer_sizes)}")
         if n < 1:
-            raise ValueError(f"layer_sizes[{k}] must be >= 1, got {n} in {_short(layer_sizes)}")
+            raise ValueError(f"{name}[{k}] must be >= 1, got {n} in {_short(layer_sizes)}")
+    return [int(n) for n in sizes]
+
+
+def check_real_array(name, value, allow_bool=False) -> np.ndarray:
+    """``value`` as an array of real numbers: complex, date and time, string, object and (unless
+    ``allow_bool``: labels) boolean data are refused, naming the argument."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:       # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers ({e})") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; pass its real part "
+                         f"({name}.real) if that is what you mean")
+    if kind in "mM":
+        raise TypeError(f"{name} must hold real numbers, got {arr.dtype} (dates or durations); convert them to "
+                        "numbers first")
+    if kind == "b" and not allow_bool:
+        raise TypeError(f"{name} must hold numbers, got booleans; pass {name}.astype(float) if 0/1 is meant")
+    if kind not in "iufb":
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def make_spec(layer_sizes, activation, loss, output_activation) -> NetSpec:
+    """The network's :class:`NetSpec`, from the constructor's arguments, checked."""
+    sizes = check_layer_sizes(layer_sizes)
     check_choice("activation", activation, HIDDEN_ACTIVATIONS)
     check_choice("loss", loss, LOSSES)
     implied = LOSS_OUTPUT_ACTIVATION[loss]
@@ -83,20 +134,18 @@ def make_spec(layer_sizes, activation, loss, output_activation) -> NetSpec:
 
 def check_X(X, spec, dtype, name="X") -> np.ndarray:
     """``X`` as a C-contiguous ``(n, n0)`` array of ``dtype``, all finite."""
-    arr = np.asarray(X)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    arr = check_real_array(name, X)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (n_samples, {spec.n_inputs}), got shape {arr.shape}")
     if arr.shape[1] != spec.n_inputs:
         raise ValueError(f"{name} must have {spec.n_inputs} columns (layer_sizes[0]), got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
-    _check_finite(name, arr, dtype)
+    check_finite(name, arr, dtype)
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _check_finite(name, arr, dtype):
+def check_finite(name, arr, dtype):
     """Every value of ``arr`` finite once cast to ``dtype`` (1e39 is finite, but not in float32)."""
     with np.errstate(over="ignore", invalid="ignore"):
         cast = arr.astype(dtype, copy=False)
@@ -112,9 +161,7 @@ def _check_finite(name, arr, dtype):
 
 def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
     """Targets as a C-contiguous ``(n, nL)`` array of ``dtype``; class indices become one-hot rows."""
-    arr = np.asarray(y)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    arr = check_real_array(name, y, allow_bool=spec.loss != "mse")     # bool labels 0/1, never bool targets
     K = spec.n_outputs
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"{name} must have shape ({n_rows},) or ({n_rows}, {K}), got shape {arr.shape}")
@@ -123,7 +170,7 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
                          f"(shape {arr.shape})")
     if arr.ndim == 2 and arr.shape[1] != K:
         raise ValueError(f"{name} must have {K} columns (layer_sizes[-1]), got shape {arr.shape}")
-    _check_finite(name, arr, dtype)
+    check_finite(name, arr, dtype)
 
     if spec.loss == "cross_entropy":
         if arr.ndim == 1:
@@ -154,3 +201,18 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
             raise ValueError(f"{name} must hold labels 0 or 1 with loss='log_loss'; row {k} has "
                              f"{_short(arr[k].tolist())}")
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_sample_weight(sample_weight, n, dtype, name="sample_weight") -> np.ndarray:
+    """One weight >= 0 per row, finite in ``dtype``, not all zero: a new contiguous array of ``dtype``."""
+    arr = check_real_array(name, sample_weight)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one weight per row of X, got shape {arr.shape}")
+    check_finite(name, arr, dtype)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if (arr < 0).any():
+        k = int(np.argmax(arr < 0))
+        raise ValueError(f"{name} must be finite and >= 0; row {k} has {arr[k].item()!r}")
+    if not arr.sum(dtype=np.float64) > 0:
+        raise ValueError(f"{name} must not be all zero")
+    return arr

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int
+from ._validation import check_int, check_real
 
 
 def placement(n=1000, seed=0):
@@ -57,8 +57,7 @@ def _check_teacher_args(layer_sizes, activation, task, noise, seed):
         raise ValueError(f"task='binary' needs one output, got layer_sizes[-1]={spec.n_outputs}")
     if task == "multiclass" and spec.n_outputs < 2:
         raise ValueError(f"task='multiclass' needs at least 2 outputs, got layer_sizes[-1]={spec.n_outputs}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0 or noise == float("inf"):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    check_real("noise", noise, low=0.0)
     check_int("seed", seed, minimum=0)
     return spec
 

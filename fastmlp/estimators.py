@@ -37,7 +37,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import backends
-from ._validation import check_choice, check_dtype
+from ._validation import check_choice, check_dtype, check_finite, check_sample_weight
 from .model import MLP
 
 try:
@@ -333,18 +333,37 @@ class _BaseMLP(BaseEstimator):
             return self._train_now(X, y, sample_weight, callbacks, first, incremental, **encode)
 
     def _train_now(self, X, y, sample_weight, callbacks, first, incremental, **encode):
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
-        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
-        Y = self._encode(X, y, first, **encode)
-        self._start(X, Y, first)
-        return self._fit(X, Y, self._sample_weight(sample_weight, X.shape[0]), callbacks, incremental)
+        # Every argument is checked before the fitted model is touched; a check that fails leaves the estimator
+        # as it was (scikit-learn validates first too). What validation sets (n_features_in_, classes_, a new
+        # net_) is put back from this copy of the attributes.
+        saved = dict(self.__dict__)
+        try:
+            self._check_params()                  # on every call: partial_fit after set_params too
+            dtype = np.dtype(self.dtype)
+            X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
+            check_finite("X", X, dtype)
+            X = np.ascontiguousarray(X, dtype=dtype)
+            sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
+            if self.early_stopping and not incremental:
+                self._validation_rows(X.shape[0])
+            Y = self._encode(X, y, first, **encode)
+            self._start(X, Y, first)
+            return self._fit(X, Y, sample_weight, callbacks, incremental)
+        except (TypeError, ValueError):
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
-    def _hold_out(self, X, Y, sample_weight):
-        n = X.shape[0]
+    def _validation_rows(self, n) -> int:
         n_val = int(np.ceil(self.validation_fraction * n))
         if not 1 <= n_val < n:
             raise ValueError(f"validation_fraction={self.validation_fraction} leaves {n - n_val} of {n} rows "
                              "to train on")
+        return n_val
+
+    def _hold_out(self, X, Y, sample_weight):
+        n = X.shape[0]
+        n_val = self._validation_rows(n)
         perm = self.net_._rng.permutation(n)
         val, train = perm[:n_val], np.sort(perm[n_val:])
         sw = None if sample_weight is None else sample_weight[train]
@@ -359,11 +378,6 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = None
             self._plan = Plan(float(self.learning_rate_init), self._rule()[1], float(self.power_t),
                               float(self.tol), int(self.n_iter_no_change))
-
-    def _sample_weight(self, sample_weight, n):
-        if sample_weight is None:
-            return None
-        return self.net_._check_weights(sample_weight, n)
 
     def _predict_raw(self, X):
         check_is_fitted(self)
@@ -448,15 +462,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
         return value stops training.
         """
-        self._check_params()
         first = not (self.warm_start and hasattr(self, "net_"))
         return self._train(X, y, sample_weight, callbacks, first, incremental=False)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call."""
         first = not hasattr(self, "net_")
-        if first:
-            self._check_params()
         return self._train(X, y, sample_weight, None, first, incremental=True)
 
     def predict(self, X):
@@ -533,7 +544,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
         return value stops training.
         """
-        self._check_params()
         first = not (self.warm_start and hasattr(self, "net_"))
         return self._train(X, y, sample_weight, callbacks, first, incremental=False)
 
@@ -543,10 +553,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``classes`` (every label that will ever be seen) is required in the first call.
         """
         first = not hasattr(self, "net_")
-        if first:
-            self._check_params()
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
         return self._train(X, y, sample_weight, None, first, incremental=True, classes=classes)
 
     def predict_proba(self, X):

@@ -13,8 +13,8 @@ from . import _guard, backends
 from ._memory import aligned_copy, aligned_zeros
 from ._progress import TrainingProgress
 from .optim import OptimizerState
-from ._validation import (_check_finite, check_choice, check_dtype, check_int, check_positive_float, check_X,
-                          check_Y, make_spec)
+from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_real,
+                          check_sample_weight, check_seed, check_X, check_Y, make_spec)
 
 
 class DivergenceError(FloatingPointError):
@@ -167,7 +167,7 @@ class MLP:
                  dtype="float64", seed=None):
         self.spec = make_spec(layer_sizes, activation, loss, output_activation)
         self.dtype = check_dtype(dtype)
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
         self._rng = np.random.default_rng(seed)
         self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
         self.optimizer_state = None       # fastmlp.optim.OptimizerState of the last fit
@@ -346,8 +346,7 @@ class MLP:
         batch_size = check_int("batch_size", batch_size, minimum=1)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        if seed is not None:
-            check_int("seed", seed, minimum=0)
+        seed = check_seed("seed", seed)
         if backend is not None:
             check_choice("backend", backend, backends.CHOICES)
         if chunk_rows is not None:
@@ -359,29 +358,36 @@ class MLP:
             raise ValueError("give validation_data or validation_fraction, not both")
         if restore_best and validation_data is None and validation_fraction is None:
             raise ValueError("restore_best=True needs validation data (validation_data or validation_fraction)")
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
-        val = None
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            X_val = check_X(validation_data[0], self.spec, self.dtype, name="validation_data[0]")
-            val = (X_val, check_Y(validation_data[1], self.spec, self.dtype, X_val.shape[0],
-                                  name="validation_data[1]"))
-        sw = None
-        if sample_weight is not None:
-            if isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None:
-                raise ValueError("sample_weight needs in-memory arrays X and y")
-            sw = self._check_weights(sample_weight, np.shape(X)[0])
-        if validation_fraction is not None:
-            X, y, val, sw = self._split(X, y, validation_fraction, rng, sw)
-        source = make_source(X, y, self.spec, self.dtype, chunk_rows)
-        if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
-            raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
-                             "list or another re-iterable object to train for several epochs")
+        # nothing of the model changes until training starts: the generator that the hold-out draws from is
+        # put back when a later check fails
+        rng_state = self._rng.bit_generator.state
+        try:
+            rng = np.random.default_rng(seed) if seed is not None else self._rng
+            val = None
+            if validation_data is not None:
+                if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                    raise TypeError("validation_data must be a pair (X_val, y_val)")
+                X_val = check_X(validation_data[0], self.spec, self.dtype, name="validation_data[0]")
+                val = (X_val, check_Y(validation_data[1], self.spec, self.dtype, X_val.shape[0],
+                                      name="validation_data[1]"))
+            sw = None
+            if sample_weight is not None:
+                if isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None:
+                    raise ValueError("sample_weight needs in-memory arrays X and y")
+                sw = check_sample_weight(sample_weight, np.shape(X)[0], self.dtype)
+            if validation_fraction is not None:
+                X, y, val, sw = self._split(X, y, validation_fraction, rng, sw)
+            source = make_source(X, y, self.spec, self.dtype, chunk_rows)
+            if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
+                raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
+                                 "list or another re-iterable object to train for several epochs")
 
-        name = backends.choose(self.spec, batch_size) if backend in (None, "auto") else backend
-        path = backends.get(name)
-        workspace = path.prepare(self.spec, self.dtype, min(batch_size, source.chunk_rows or batch_size))
+            name = backends.choose(self.spec, batch_size) if backend in (None, "auto") else backend
+            path = backends.get(name)
+            workspace = path.prepare(self.spec, self.dtype, min(batch_size, source.chunk_rows or batch_size))
+        except BaseException:
+            self._rng.bit_generator.state = rng_state
+            raise
         if self.optimizer_state is not None and self.optimizer_state.same_settings(opt):
             opt = self.optimizer_state            # warm start: the state of the last fit goes on
         self.optimizer_state = opt
@@ -458,36 +464,17 @@ class MLP:
     def _check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol):
         from .schedule import SCHEDULES, Plan
         check_choice("lr_schedule", lr_schedule, SCHEDULES)
-        if isinstance(power_t, bool) or not isinstance(power_t, (int, float)) or not np.isfinite(power_t) \
-                or power_t < 0:
-            raise ValueError(f"power_t must be a finite number >= 0, got {power_t!r}")
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
-            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        power_t = check_real("power_t", power_t, low=0.0)
+        tol = check_real("tol", tol, low=0.0)
         if n_iter_no_change is not None:
             n_iter_no_change = check_int("n_iter_no_change", n_iter_no_change, minimum=1)
         if wtol is not None:
             wtol = check_positive_float("wtol", wtol)
         return Plan(lr, lr_schedule, float(power_t), float(tol), n_iter_no_change, wtol)
 
-    def _check_weights(self, sample_weight, n):
-        arr = np.asarray(sample_weight)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise TypeError(f"sample_weight must be a numeric array, got dtype {arr.dtype}")
-        if arr.shape != (n,):
-            raise ValueError(f"sample_weight must have shape ({n},), one weight per row of X, got shape {arr.shape}")
-        _check_finite("sample_weight", arr, self.dtype)
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if (arr < 0).any():
-            k = int(np.argmax(arr < 0))
-            raise ValueError(f"sample_weight must be finite and >= 0; row {k} has {arr[k].item()!r}")
-        if not arr.sum(dtype=np.float64) > 0:
-            raise ValueError("sample_weight must not be all zero")
-        return arr
-
     def _split(self, X, y, fraction, rng, sw=None):
         """Hold out ``ceil(fraction * n)`` rows, chosen by ``rng.permutation(n)``, as validation data."""
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be a number in (0, 1), got {fraction!r}")
+        fraction = check_real("validation_fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
         if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
             raise ValueError("validation_fraction needs in-memory arrays X and y; give validation_data "
                              "for data read out of core")

@@ -18,12 +18,10 @@ next (a warm start) and handed to the compiled loop, which updates it in place.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ._memory import aligned_copy, aligned_zeros
-from ._validation import check_choice, check_positive_float
+from ._validation import check_choice, check_positive_float, check_real
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 
@@ -39,15 +37,13 @@ class OptimizerState:
     def __init__(self, name, n_params, dtype, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.name = check_choice("optimizer", name, OPTIMIZERS)
         if name in ("momentum", "nesterov"):
-            _check_unit("momentum", momentum, open_low=True)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            momentum = check_real("momentum", momentum, low=0.0, high=1.0, low_open=True, high_open=True)
+        if not (isinstance(betas, (tuple, list, np.ndarray)) and len(betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for k, beta in enumerate(betas):
-            _check_unit(f"betas[{k}]", beta)
+        betas = tuple(check_real(f"betas[{k}]", beta, low=0.0, high=1.0, high_open=True)
+                      for k, beta in enumerate(betas))
         eps = check_positive_float("eps", eps)
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
-                or not math.isfinite(weight_decay) or weight_decay < 0:
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        weight_decay = check_real("weight_decay", weight_decay, low=0.0)
         dtype = np.dtype(dtype)
         self.momentum, self.betas, self.eps, self.weight_decay = float(momentum), tuple(map(float, betas)), eps, \
             float(weight_decay)
@@ -71,12 +67,6 @@ class OptimizerState:
     def same_settings(self, other) -> bool:
         return (self.name, self.momentum, self.betas, self.eps, self.weight_decay) == \
                (other.name, other.momentum, other.betas, other.eps, other.weight_decay)
-
-
-def _check_unit(name, value, open_low=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not (0 < value < 1 if open_low else 0 <= value < 1):
-        raise ValueError(f"{name} must be a number in {'(0, 1)' if open_low else '[0, 1)'}, got {value!r}")
 
 
 def sgd_state(n_params, dtype):

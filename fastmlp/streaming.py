@@ -18,13 +18,14 @@ file and the row range, before training on it, so the parameters are those after
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_X, check_Y
+from ._validation import check_real_array, check_X, check_Y
 
 DEFAULT_CHUNK_ROWS = 1 << 20
 
@@ -65,7 +66,11 @@ class ArraySource(_ChunkedSource):
             self.Y = check_Y(y, spec, dtype, self.X.shape[0])
             self.n_rows, self.chunk_rows = self.X.shape[0], self.X.shape[0]
         else:
-            _check_shapes(np.shape(X), np.shape(y), spec, "X", "y")
+            if not isinstance(X, np.ndarray):       # lists and other array-likes: in memory, read in chunks
+                X = check_real_array("X", X)
+            if not isinstance(y, np.ndarray):
+                y = check_real_array("y", y, allow_bool=spec.loss != "mse")
+            _check_shapes(X.shape, y.shape, spec, "X", "y")
             self.X, self.Y = X, y
             self.n_rows, self.chunk_rows = X.shape[0], chunk_rows
         self.n_chunks = -(-self.n_rows // self.chunk_rows)
@@ -121,8 +126,13 @@ class IterableSource:
 
     def __init__(self, chunks, spec, dtype):
         self.spec, self.dtype = spec, dtype
-        self.chunks = chunks
         self.reiterable = iter(chunks) is not chunks
+        # an empty iterable (or an iterator already used up) is an error before anything changes
+        first = next(iter(chunks), _END)
+        if first is _END:
+            raise ValueError("X: the iterable of (X, y) chunks is empty (an iterator already used up?); give at "
+                             "least one chunk")
+        self.chunks = chunks if self.reiterable else itertools.chain([first], chunks)
         self.n_rows = self.chunk_rows = None          # unknown until read
 
     def epoch(self, rng, shuffle):
@@ -138,6 +148,12 @@ class IterableSource:
             first_row += Xc.shape[0]
             n = Xc.shape[0]
             yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+        if first_row == 0:
+            raise ValueError("X: the iterable of (X, y) chunks gave no rows this epoch (a one-shot iterator can "
+                             "serve one epoch only)")
+
+
+_END = object()
 
 
 def _shuffled_chunks(source, rng, shuffle):

@@ -9,6 +9,8 @@ kernels directly to check that it is still there.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import config, njit, types
@@ -30,12 +32,10 @@ def _bits(typingctx, x):
     return types.int64(x), codegen
 
 
-@njit(**JIT_OPTIONS)
-def is_finite(x):
+def _is_finite(x):
     """``math.isfinite(x)`` for a float64 or float32 ``x`` (widened exactly), decided on its exponent bits."""
     return (_bits(np.float64(x)) & _EXPONENT) != _EXPONENT
 
 
-if config.DISABLE_JIT:        # the kernels run as plain Python: the bits are not needed there
-    import math
-    is_finite = math.isfinite   # noqa: F811
+# the kernels run as plain Python under NUMBA_DISABLE_JIT=1, where the bits are not needed
+is_finite = math.isfinite if config.DISABLE_JIT else njit(**JIT_OPTIONS)(_is_finite)
