@@ -15,23 +15,22 @@ multiply-adds per weight (an estimate, not measured here: ~1.5 cycles against th
 import time
 
 import numpy as np
-from numba import njit
 
 import fastmlp
-from fastmlp.backends._numba_config import JIT_OPTIONS
+from fastmlp.backends._numba_config import jit
 from fastmlp.benchmarking.contenders import WORKLOADS
 
 from bench_optimizers import interleaved        # beside this script: the optimisers' epochs, interleaved
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def sgd_update(p, g, lr, reps):
     for _ in range(reps):
         for q in range(p.shape[0]):
             p[q] = p[q] - lr * g[q]
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def adam_update(p, m, v, g, step_size, bc2_sqrt, beta1, beta2, eps, reps):
     for _ in range(reps):
         for q in range(p.shape[0]):
@@ -40,7 +39,7 @@ def adam_update(p, m, v, g, step_size, bc2_sqrt, beta1, beta2, eps, reps):
             p[q] = p[q] - step_size * (m[q] / (np.sqrt(v[q]) / bc2_sqrt + eps))
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def sqrt_div_only(out, m, v, bc2_sqrt, eps, reps):
     for _ in range(reps):
         for q in range(out.shape[0]):

@@ -2,8 +2,8 @@
 
     python benchmarks/startup.py [--runs 5]
 
-Cold: empty kernel caches (a new ``FASTMLP_CACHE_DIR`` each run for the generated kernels, and the same
-folder as ``NUMBA_CACHE_DIR`` for the numpy path's fused kernels), so the kernels are generated and compiled.
+Cold: empty kernel caches (a new ``FASTMLP_CACHE_DIR`` each run, which holds all of fastmlp's compiled code),
+so the kernels are generated and compiled.
 Warm: the caches of a previous run are present, so they are loaded. The interpreter's own start is
 not counted; everything fastmlp and Numba do is. Targets (issue 3): warm <= 0.5 s, cold <= 3 s.
 """
@@ -27,7 +27,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "backend": history.backe
 
 
 def once(cache_dir, backend):
-    env = dict(os.environ, FASTMLP_CACHE_DIR=cache_dir, NUMBA_CACHE_DIR=cache_dir)
+    env = dict(os.environ, FASTMLP_CACHE_DIR=cache_dir)
     out = subprocess.run([sys.executable, "-c", PROBE.format(backend=backend)], env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out)["seconds"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backends, datasets
-from .model import MLP
+from .model import MLP, DivergenceError
 
 SEED_NAMES = [  # the seed's names for W[0] row-major, b[0], W[1], b[1]
     "w11^(1)", "w12^(1)", "w21^(1)", "w22^(1)", "b11", "b12", "w11^(2)", "w21^(2)", "b21"]
@@ -81,9 +81,50 @@ def _layers(text):
     try:
         sizes = [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--layers must be comma-separated integers such as 16,64,64,1, "
-                                         f"got {text!r}") from None
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"must be two or more comma-separated integers >= 1 such as 16,64,64,1, "
+                                         f"got {text!r}")
     return sizes
+
+
+def _at_least(minimum):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def _real(minimum, strict):
+    """An argparse type: a finite number > ``minimum`` (``strict``) or >= it."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value) or (value <= minimum if strict else value < minimum):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {minimum:g}, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's conventions (``prog: error: ...``, exit 2), on one line, for every subcommand."""
+
+    def error(self, message):
+        self.exit(2, f"fastmlp: error: {message}\n")
+
+
+# What a user can get wrong: bad arguments (ValueError, TypeError from fastmlp's checks), files and folders that
+# are missing, unreadable or unwritable (OSError). Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, TypeError, OSError)
 
 
 def data_make(args) -> int:
@@ -100,12 +141,19 @@ def data_make(args) -> int:
 
 
 def train(args) -> int:
+    from .io import check_destination
     from .streaming import read_manifest
+    if args.save:
+        check_destination(args.save)           # before training: an unwritable --save is found now, not after
     manifest = read_manifest(args.folder)
-    task = manifest["params"]["task"]
-    layers = args.layers or manifest["params"]["layer_sizes"]
-    loss = args.loss or {"regression": "mse", "binary": "log_loss", "multiclass": "cross_entropy"}[task]
-    net = MLP(layers, activation=args.activation, loss=loss, dtype=args.dtype or manifest["dtype"],
+    generated = manifest.get("params", {})
+    if not (args.layers or "layer_sizes" in generated) or not (args.loss or "task" in generated):
+        raise ValueError(f"{args.folder}: the manifest does not say how the data were made; give --layers and "
+                         "--loss")
+    layers = args.layers or generated["layer_sizes"]
+    loss = args.loss or {"regression": "mse", "binary": "log_loss", "multiclass": "cross_entropy"}.get(
+        generated["task"], "mse")
+    net = MLP(layers, activation=args.activation, loss=loss, dtype=args.dtype or manifest.get("dtype", "float64"),
               seed=args.seed)
     print(f"training {net!r}\non {args.folder}: {manifest['rows']:,} rows, {args.epochs} epoch(s), lr {args.lr}, "
           f"batch {args.batch_size}, backend {args.backend or 'auto'}")
@@ -135,19 +183,19 @@ def _bench(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons by backpropagation.")
+    parser = _Parser(prog="fastmlp", description="Train multi-layer perceptrons by backpropagation.")
     parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="train the seed network on built-in data with every path")
-    p.add_argument("--rows", type=int, default=1000, help="students in the placement data (default 1000)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
-    p.add_argument("--lr", type=float, default=0.02, help="learning rate (default 0.02)")
+    p.add_argument("--rows", type=_at_least(1), default=1000, help="students in the placement data (default 1000)")
+    p.add_argument("--epochs", type=_at_least(1), default=10, help="epochs (default 10)")
+    p.add_argument("--lr", type=_real(0, strict=True), default=0.02, help="learning rate (default 0.02)")
     p.set_defaults(func=demo)
     p = sub.add_parser("bench", help="every path and every installed peer on the workloads, side by side")
     p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
     p.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated, from W1,W2,W3,W4")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
-    p.add_argument("--rounds", type=int, default=0, help="timed rounds per contender (default 5; quick 3)")
+    p.add_argument("--rounds", type=_at_least(1), default=None, help="timed rounds per contender (default 5; quick 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     p.add_argument("--out", default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
@@ -156,13 +204,13 @@ def main(argv=None) -> int:
     data_sub = p.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("make", help="write a data set folder (X.npy, y.npy, manifest.json)")
     p.add_argument("generator", choices=["teacher"])
-    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--rows", type=_at_least(1), required=True)
     p.add_argument("--layers", type=_layers, required=True, help="the teacher's layer sizes, e.g. 16,64,64,1")
     p.add_argument("--out", required=True, help="the folder to write")
     p.add_argument("--activation", default="tanh")
     p.add_argument("--task", default="regression", choices=["regression", "binary", "multiclass"])
-    p.add_argument("--noise", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", type=_real(0, strict=False), default=0.1)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=data_make)
@@ -172,16 +220,26 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=_layers, help="the student's layer sizes (default: the teacher's)")
     p.add_argument("--activation", default="relu")
     p.add_argument("--loss", choices=["mse", "log_loss", "cross_entropy"], help="default: from the task")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--epochs", type=_at_least(1), default=1)
+    p.add_argument("--lr", type=_real(0, strict=True), default=0.01)
+    p.add_argument("--batch-size", type=_at_least(1), default=1)
     p.add_argument("--backend", choices=["auto", "numba", "numpy", "python"])
     p.add_argument("--dtype", choices=["float32", "float64"], help="default: the data's")
-    p.add_argument("--chunk-rows", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk-rows", type=_at_least(1), default=None)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--no-shuffle", action="store_true")
     p.add_argument("--save", help="write the trained model here (fastmlp.load reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=train)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"fastmlp: error: {e}", file=sys.stderr)
+        return 2
+    except DivergenceError as e:
+        print(f"fastmlp: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fastmlp: interrupted", file=sys.stderr)
+        return 130

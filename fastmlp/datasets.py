@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from ._validation import check_dtype, check_int, check_real
 
 
 def placement(n=1000, seed=0):
@@ -116,7 +116,7 @@ def teacher(n, layer_sizes, activation="tanh", task="regression", noise=0.1, see
     """
     n = check_int("n", n, minimum=0)
     start = check_int("start", start, minimum=0)
-    dtype = np.dtype(dtype)
+    dtype = check_dtype(dtype)
     spec = _check_teacher_args(layer_sizes, activation, task, noise, seed)
     params = _teacher_params(spec, seed)
     Xs, ys = [], []
@@ -145,25 +145,59 @@ def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task=
     """
     import json
     import os
-    import sys
-    import time
+    import tempfile
     from pathlib import Path
 
+
     from ._validation import check_choice
+    # everything is checked before anything in the folder changes
     check_choice("generator", generator, ("teacher",))
     rows = check_int("rows", rows, minimum=1)
-    dtype = np.dtype(dtype)
+    dtype = check_dtype(dtype)
     spec = _check_teacher_args(layer_sizes, activation, task, noise, seed)
     params = _teacher_params(spec, seed)
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "manifest.json"
-    if manifest_path.exists():
-        manifest_path.unlink()            # the old data set is being replaced: never leave a stale manifest
     y_shape = (rows, spec.n_outputs) if task == "regression" else (rows,)
     y_dtype = np.int64 if task == "multiclass" else dtype
-    X_out = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=dtype, shape=(rows, spec.n_inputs))
-    y_out = np.lib.format.open_memmap(folder / "y.npy", mode="w+", dtype=y_dtype, shape=y_shape)
+    # new files under temporary names (never written through an existing X.npy, which may be a link), renamed
+    # into place once whole: until then the old data set, if any, is untouched
+    tmp = {}
+    for name in ("X", "y", "manifest"):
+        fd, tmp[name] = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        os.close(fd)
+    try:
+        X_out = np.lib.format.open_memmap(tmp["X"], mode="w+", dtype=dtype, shape=(rows, spec.n_inputs))
+        y_out = np.lib.format.open_memmap(tmp["y"], mode="w+", dtype=y_dtype, shape=y_shape)
+        _fill(X_out, y_out, spec, params, task, noise, seed, dtype, rows, progress)
+        del X_out, y_out
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "generator": generator,
+                    "params": {"layer_sizes": list(spec.layer_sizes), "activation": activation, "task": task,
+                               "noise": float(noise)},
+                    "seed": seed, "rows": rows, "dtype": dtype.name, "block_rows": BLOCK_ROWS,
+                    "X": {"file": "X.npy", "shape": [rows, spec.n_inputs], "dtype": dtype.name},
+                    "y": {"file": "y.npy", "shape": list(y_shape), "dtype": np.dtype(y_dtype).name}}
+        Path(tmp["manifest"]).write_text(json.dumps(manifest, indent=1))
+        # the swap: the old manifest goes first, so that no moment shows a manifest beside files it does not
+        # describe; the new one comes last (a folder without one is not a data set)
+        manifest_path.unlink(missing_ok=True)
+        os.replace(tmp["X"], folder / "X.npy")
+        os.replace(tmp["y"], folder / "y.npy")
+        os.replace(tmp["manifest"], manifest_path)
+    finally:
+        for name in tmp.values():
+            if os.path.exists(name):
+                os.unlink(name)
+    return manifest
+
+
+def _fill(X_out, y_out, spec, params, task, noise, seed, dtype, rows, progress):
+    """The teacher's rows, block by block, into the memory-mapped ``.npy`` files being written."""
+    import sys
+    import time
     t0 = time.perf_counter()
     n_blocks = (rows + BLOCK_ROWS - 1) // BLOCK_ROWS
     for k in range(n_blocks):
@@ -180,19 +214,8 @@ def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task=
             show(hi, rows, f"rows, {hi / (time.perf_counter() - t0):,.0f} rows/s")
     X_out.flush()
     y_out.flush()
-    del X_out, y_out
     if progress:
         print(file=sys.stderr)
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "generator": generator,
-                "params": {"layer_sizes": list(spec.layer_sizes), "activation": activation, "task": task,
-                           "noise": float(noise)},
-                "seed": seed, "rows": rows, "dtype": dtype.name, "block_rows": BLOCK_ROWS,
-                "X": {"file": "X.npy", "shape": [rows, spec.n_inputs], "dtype": dtype.name},
-                "y": {"file": "y.npy", "shape": list(y_shape), "dtype": np.dtype(y_dtype).name}}
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, manifest_path)
-    return manifest
 
 
 def _drop_pages(*arrays):

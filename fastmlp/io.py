@@ -22,14 +22,25 @@ A model file is an uncompressed ``.npz`` archive (``numpy.savez``) holding:
 The optimiser fields are what ``fit`` carries from one call to the next, so a loaded model goes on training
 exactly as the saved one would have (a round trip is exact to the bit).
 
-It is written to a temporary file in the same folder and renamed over the target, so a crash mid-write
-leaves the previous file whole. Loading checks every field; a truncated, corrupt or foreign file raises
-``ValueError`` naming the file and what is wrong. Arrays are loaded with ``allow_pickle=False``.
+It is written to a temporary file in the same folder (``.NAME.XXXXXXXX.tmp``) and renamed over the target,
+so a crash mid-write leaves the previous file whole; ``save`` and ``load`` remove such temporaries of the same
+name that are more than an hour old (left by a process that was killed).
+
+Loading trusts nothing in the file. It reads the archive member by member, each member's ``.npy`` header first:
+a member must be stored uncompressed (as ``numpy.savez`` writes it) and hold exactly the bytes its header
+declares, and the parameters and optimiser arrays must have the sizes that the declared network implies, all
+before anything is allocated, so a small file can never make it allocate more than the file's own size. Values
+are checked too: integer format version and layer sizes, finite parameters and optimiser state. Every error is
+a ``ValueError`` naming the file (``FileNotFoundError`` and ``PermissionError`` stay what they are). No pickle
+is ever loaded.
 """
 from __future__ import annotations
 
+import math
 import os
+import stat
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -43,10 +54,15 @@ _FIELDS = ("format", "format_version", "layer_sizes", "activation", "output_acti
 _OPT_FIELDS = ("optimizer", "optimizer_hyper", "optimizer_m", "optimizer_v", "optimizer_t")
 
 
+STALE_SECONDS = 3600          # a temporary file of save's older than this was left by a killed process
+_SMALL_MEMBER = 1 << 16       # bytes: every field but the parameters and the optimiser arrays is tiny
+
+
 def save(net, path) -> Path:
     """Write ``net`` to ``path`` (``.npz`` is not appended); returns the path."""
-    path = Path(path)
+    path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -75,42 +91,167 @@ def _optimizer_fields(net) -> dict:
                 optimizer_m=opt.m, optimizer_v=opt.v, optimizer_t=opt.t)
 
 
+def check_destination(path) -> Path:
+    """``path`` as a place ``save`` can write to, checked before any work (the CLI checks ``--save`` before it
+    trains): not a folder, and its nearest existing parent a folder this user may write in."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; give a file name to save the model to")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{path}: cannot be created, {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: cannot be written, {parent} is not writable")
+    return path
+
+
+def remove_stale_temporaries(path):
+    """Remove ``save``'s temporary files for ``path`` (``.NAME.XXXXXXXX.tmp``) older than ``STALE_SECONDS``
+    and owned by this user: what a process killed mid-save left behind."""
+    path = Path(path)
+    prefix = f".{path.name}."
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".tmp") and len(name) == len(prefix) + 8 + 4):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and now - st.st_mtime > STALE_SECONDS:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
 def load(path):
-    """The model saved at ``path`` by ``MLP.save``."""
+    """The model saved at ``path`` by ``MLP.save`` (see the module's notes on what is checked)."""
     from .model import MLP
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model file")
+    remove_stale_temporaries(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _FIELDS if k not in z.files]
-            if "format" not in z.files or str(z["format"]) != FORMAT:
-                raise ValueError(f"{path}: not a fastmlp model file (no 'format' = {FORMAT!r})")
-            if missing:
-                raise ValueError(f"{path}: missing fields {missing}")
-            fields = {k: z[k] for k in _FIELDS + _OPT_FIELDS if k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise ValueError(f"{path}: truncated or corrupt model file ({type(e).__name__}: {e})") from None
-    except ValueError as e:
-        if str(e).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: not a readable model file ({e})") from None
-    version = int(fields["format_version"])
-    if version not in READABLE_VERSIONS:
-        raise ValueError(f"{path}: format_version {version}, this fastmlp reads {READABLE_VERSIONS}")
-    if version >= 2 and any(k not in fields for k in _OPT_FIELDS):
-        raise ValueError(f"{path}: missing fields {[k for k in _OPT_FIELDS if k not in fields]}")
-    net = MLP([int(n) for n in fields["layer_sizes"]], activation=str(fields["activation"]),
-              loss=str(fields["loss"]), output_activation=str(fields["output_activation"]),
-              dtype=str(fields["dtype"]))
-    params = fields["params"]
-    if params.shape != net.params.shape or params.dtype != net.params.dtype:
-        raise ValueError(f"{path}: params of shape {params.shape} {params.dtype}, expected "
-                         f"{net.params.shape} {net.params.dtype} for layer_sizes {list(net.layer_sizes)}")
-    net.params[...] = params
-    if version >= 2 and str(fields["optimizer"]):
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path}: is a folder, not a model file") from None
+    with f:
+        try:
+            with zipfile.ZipFile(f) as archive:
+                fields = _Archive(path, archive, os.fstat(f.fileno()).st_size).fields()
+        except zipfile.BadZipFile:
+            raise ValueError(f"{path}: truncated or corrupt model file (not a readable .npz archive)") from None
+        except (EOFError, zipfile.LargeZipFile, RuntimeError, NotImplementedError) as e:
+            raise ValueError(f"{path}: truncated or corrupt model file ({type(e).__name__})") from None
+    net = MLP(fields["layer_sizes"], activation=fields["activation"], loss=fields["loss"],
+              output_activation=fields["output_activation"], dtype=fields["dtype"])
+    net.params[...] = fields["params"]
+    if fields["optimizer"]:
         net.optimizer_state = _load_optimizer(path, net, fields)
     return net
+
+
+class _Archive:
+    """The members of a model file, each read only after its header and size were checked."""
+
+    def __init__(self, path, archive, file_size):
+        self.path, self.archive, self.file_size = path, archive, file_size
+        self.names = {name[:-4] for name in archive.namelist() if name.endswith(".npy")}
+
+    def error(self, what) -> ValueError:
+        return ValueError(f"{self.path}: {what}")
+
+    def member(self, name, shape=None, dtype=None, max_bytes=_SMALL_MEMBER) -> np.ndarray:
+        """Member ``name``, checked against its header, the file and (when given) the expected shape and dtype
+        before it is read."""
+        if name not in self.names:
+            raise self.error(f"missing field {name!r}")
+        info = self.archive.getinfo(name + ".npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise self.error(f"field {name!r} is compressed; model files are written uncompressed (numpy.savez)")
+        if info.file_size > self.file_size:
+            raise self.error(f"field {name!r} declares {info.file_size} bytes, more than the file holds")
+        with self.archive.open(info) as fp:
+            try:
+                version = np.lib.format.read_magic(fp)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                got_shape, fortran, got_dtype = read_header(fp)
+            except ValueError:
+                raise self.error(f"field {name!r} is not a readable .npy array") from None
+            if got_dtype.hasobject:
+                raise self.error(f"field {name!r} holds Python objects; model files hold numbers and strings")
+            nbytes = math.prod(got_shape) * got_dtype.itemsize
+            if fp.tell() + nbytes != info.file_size:
+                raise self.error(f"field {name!r} declares shape {got_shape} {got_dtype}, which does not match "
+                                 f"its {info.file_size} bytes (truncated or corrupt)")
+            if shape is not None and (got_shape != shape or got_dtype != dtype):
+                raise self.error(f"{name} of shape {got_shape} {got_dtype}, expected {shape} {dtype}")
+            if nbytes > max_bytes:
+                raise self.error(f"field {name!r} has {nbytes} bytes, more than such a field can hold")
+            data = fp.read(nbytes)
+        if len(data) != nbytes:
+            raise self.error(f"field {name!r} is truncated")
+        return np.frombuffer(data, got_dtype).reshape(got_shape, order="F" if fortran else "C").copy()
+
+    def text(self, name) -> str:
+        value = self.member(name)
+        if value.shape != () or value.dtype.kind != "U":
+            raise self.error(f"field {name!r} must be a string, got {value.dtype} of shape {value.shape}")
+        return str(value)
+
+    def integer(self, name) -> int:
+        value = self.member(name)
+        if value.shape != () or value.dtype.kind not in "iu":
+            raise self.error(f"field {name!r} must be an integer, got {value.tolist()!r} ({value.dtype})")
+        return int(value)
+
+    def finite(self, name, shape, dtype, max_bytes) -> np.ndarray:
+        value = self.member(name, shape, np.dtype(dtype), max_bytes)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise self.error(f"field {name!r} holds NaN or infinity at index {int(np.argmin(np.isfinite(value)))}")
+        return value
+
+    def fields(self) -> dict:
+        from ._validation import check_dtype, check_layer_sizes, make_spec
+        if "format" not in self.names or self.text("format") != FORMAT:
+            raise self.error(f"not a fastmlp model file (no 'format' = {FORMAT!r})")
+        version = self.integer("format_version")
+        if version not in READABLE_VERSIONS:
+            raise self.error(f"format_version {version}, this fastmlp reads {READABLE_VERSIONS}")
+        out = {name: self.text(name) for name in ("activation", "output_activation", "loss", "dtype")}
+        sizes = self.member("layer_sizes")
+        if sizes.dtype.kind not in "iu":
+            raise self.error(f"layer_sizes must hold integers, got {sizes.tolist()!r} ({sizes.dtype})")
+        try:
+            out["layer_sizes"] = check_layer_sizes(sizes)
+            dtype = check_dtype(out["dtype"])
+            spec = make_spec(out["layer_sizes"], out["activation"], out["loss"], out["output_activation"])
+        except (TypeError, ValueError) as e:
+            raise self.error(e) from None
+        n, limit = spec.n_params, self.file_size
+        out["params"] = self.finite("params", (n,), dtype, limit)
+        out["optimizer"] = self.text("optimizer") if version >= 2 else ""
+        if out["optimizer"]:
+            from .optim import OPTIMIZERS
+            if out["optimizer"] not in OPTIMIZERS:
+                raise self.error(f"bad optimiser state (optimizer must be one of {OPTIMIZERS}, got "
+                                 f"{out['optimizer']!r})")
+            n_m = n if out["optimizer"] != "sgd" else 0
+            n_v = n if out["optimizer"] == "adam" else 0
+            out["optimizer_hyper"] = self.finite("optimizer_hyper", (5,), np.float64, 64)
+            out["optimizer_m"] = self.finite("optimizer_m", (n_m,), dtype, limit)
+            out["optimizer_v"] = self.finite("optimizer_v", (n_v,), dtype, limit)
+            t = self.finite("optimizer_t", (1,), np.int64, 8)
+            if t[0] < 0:
+                raise self.error(f"optimizer_t must be >= 0, got {int(t[0])}")
+            out["optimizer_t"] = t
+        return out
 
 
 def _load_optimizer(path, net, fields):

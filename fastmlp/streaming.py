@@ -98,8 +98,8 @@ class FolderSource(_ChunkedSource):
         self.spec, self.dtype = spec, dtype
         self.folder = Path(path)
         self.manifest = read_manifest(self.folder)
-        self.X_file = _NpyFile(self.folder / self.manifest["X"]["file"])
-        self.y_file = _NpyFile(self.folder / self.manifest["y"]["file"])
+        self.X_file = _NpyFile(member_path(self.folder, "X.file", self.manifest["X"]["file"]))
+        self.y_file = _NpyFile(member_path(self.folder, "y.file", self.manifest["y"]["file"]))
         rows = self.manifest["rows"]
         for f, key in ((self.X_file, "X"), (self.y_file, "y")):
             if f.shape[0] != rows:
@@ -182,7 +182,7 @@ def _check_shapes(X_shape, y_shape, spec, X_name, y_name):
 
 
 def read_manifest(folder) -> dict:
-    """The manifest of a data-set folder, checked: a missing or foreign one raises a clear error."""
+    """The manifest of a data-set folder, checked against :func:`check_manifest`'s schema."""
     folder = Path(folder)
     path = folder / "manifest.json"
     if not folder.is_dir():
@@ -193,15 +193,101 @@ def read_manifest(folder) -> dict:
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise ValueError(f"{path}: not valid JSON ({type(e).__name__} at position {getattr(e, 'pos', '?')})") \
+            from None
+    return check_manifest(manifest, folder)
+
+
+_DATA_DTYPES = ("float32", "float64", "int64", "int32")
+_PARAMS = {"layer_sizes": "sizes", "activation": "text", "task": "text", "noise": "real"}
+
+
+def check_manifest(manifest, folder) -> dict:
+    """The manifest schema, in one place (``datasets.write`` writes it, ``FolderSource`` and the CLI read it).
+
+    Required: ``format`` (``"fastmlp-dataset"``), ``format_version`` (1), ``rows`` (int >= 1), and ``X`` and
+    ``y``, each ``{"file": a file name in the folder, "shape": [rows, ...], "dtype": one of _DATA_DTYPES}``.
+    Optional, as ``datasets.write`` writes them: ``generator``, ``seed``, ``dtype``, ``block_rows`` and
+    ``params`` (``layer_sizes``, ``activation``, ``task``, ``noise``). Every error names the folder, the key,
+    the value and what was expected."""
     from .datasets import FORMAT, FORMAT_VERSION
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a fastmlp data-set manifest (format {manifest.get('format')!r} "
-                         f"if a dict)" if isinstance(manifest, dict) else f"{path}: not a fastmlp manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format_version {manifest.get('format_version')!r}, this fastmlp reads "
-                         f"{FORMAT_VERSION}")
+
+    def fail(key, value, expected):
+        shown = "missing" if value is _MISSING else f"{_short(value)}"
+        raise ValueError(f"{folder}: manifest.json: {key!r} is {shown}; expected {expected}")
+
+    def integer(value, key, minimum):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            fail(key, value, f"an integer >= {minimum}")
+        return value
+
+    if not isinstance(manifest, dict):
+        fail("(the whole file)", manifest, "a JSON object")
+    if manifest.get("format", _MISSING) != FORMAT:
+        fail("format", manifest.get("format", _MISSING), f"{FORMAT!r} (not a fastmlp data-set manifest)")
+    version = manifest.get("format_version", _MISSING)
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        fail("format_version", version, f"{FORMAT_VERSION}, the version this fastmlp reads")
+    rows = integer(manifest.get("rows", _MISSING), "rows", 1)
+    for name in ("X", "y"):
+        entry = manifest.get(name, _MISSING)
+        if not isinstance(entry, dict):
+            fail(name, entry, '{"file": ..., "shape": [...], "dtype": ...}')
+        file = entry.get("file", _MISSING)
+        if not isinstance(file, str):
+            fail(f"{name}.file", file, "the name of a file in the folder")
+        shape = entry.get("shape", _MISSING)
+        ndims = (2,) if name == "X" else (1, 2)
+        if not (isinstance(shape, list) and len(shape) in ndims and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape) and shape[0] == rows):
+            fail(f"{name}.shape", shape, f"a list of {' or '.join(map(str, ndims))} integers >= 1 starting with "
+                                         f"rows ({rows})")
+        if entry.get("dtype", _MISSING) not in _DATA_DTYPES:
+            fail(f"{name}.dtype", entry.get("dtype", _MISSING), f"one of {_DATA_DTYPES}")
+    for key, check in (("seed", 0), ("block_rows", 1)):
+        if key in manifest:
+            integer(manifest[key], key, check)
+    if "dtype" in manifest and manifest["dtype"] not in ("float32", "float64"):
+        fail("dtype", manifest["dtype"], "'float32' or 'float64'")
+    if "generator" in manifest and not isinstance(manifest["generator"], str):
+        fail("generator", manifest["generator"], "a string")
+    if "params" in manifest:
+        params = manifest["params"]
+        if not isinstance(params, dict):
+            fail("params", params, "an object with layer_sizes, activation, task and noise")
+        for key, kind in _PARAMS.items():
+            value = params.get(key, _MISSING)
+            ok = {"sizes": lambda v: isinstance(v, list) and len(v) >= 2 and all(
+                      isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in v),
+                  "text": lambda v: isinstance(v, str),
+                  "real": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0}[kind](value)
+            if not ok:
+                fail(f"params.{key}", value, {"sizes": "a list of integers >= 1", "text": "a string",
+                                              "real": "a number >= 0"}[kind])
     return manifest
+
+
+_MISSING = object()
+
+
+def _short(value, limit=60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def member_path(folder, key, name) -> Path:
+    """The file a manifest names, which must lie in the folder: a plain file name (no ``/``, ``..`` or
+    absolute path), and not a symlink leading out of it."""
+    folder = Path(folder)
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)):
+        raise ValueError(f"{folder}: manifest.json: {key!r} is {_short(name)}; expected the name of a file in the "
+                         "folder (no '/', '..' or absolute path)")
+    root = os.path.realpath(folder)
+    real = os.path.realpath(folder / name)
+    if os.path.commonpath([root, real]) != root:
+        raise ValueError(f"{folder}: {name} is a symlink leading out of the folder; the files of a data set must "
+                         "lie in its folder")
+    return Path(real)
 
 
 class _NpyFile:
@@ -211,19 +297,22 @@ class _NpyFile:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: missing")
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: not a regular file")
         with open(self.path, "rb") as f:
             try:
                 version = np.lib.format.read_magic(f)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, fortran, dtype = read_header(f)
-            except ValueError as e:
-                raise ValueError(f"{self.path}: not a readable .npy file ({e})") from None
+            except (ValueError, EOFError):
+                # numpy's message quotes the file's first bytes: never echo a file that was refused
+                raise ValueError(f"{self.path}: not a readable .npy file (no valid .npy header)") from None
             self.offset = f.tell()
         if fortran:
             raise ValueError(f"{self.path}: Fortran-ordered arrays are not read; save it C-ordered")
-        if dtype.hasobject:
-            raise ValueError(f"{self.path}: holds Python objects, expected numbers")
+        if dtype.kind not in "iuf":
+            raise ValueError(f"{self.path}: holds {dtype} values, expected real numbers (integers or floats)")
         self.shape, self.dtype = tuple(shape), dtype
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         expected = self.offset + self.shape[0] * self.row_bytes

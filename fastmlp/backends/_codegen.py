@@ -326,14 +326,14 @@ def _emit_scalar_kernel(w, spec, name, args, batched, opt, weighted=False):
     # every return inside the loop also hands back the parameters as they were before that sample's update
     text = text.replace("return loss_sum, n_seen, k, weight_sum",
                         f"return loss_sum, n_seen, k, weight_sum, ({params_tuple},)")
-    w("@njit(**JIT_OPTIONS)")
+    w("@jit")
     w(f"def _{name}_body({args}):")
     w.lines.extend(text.split("\n"))
     with w.indent():
         w(f"return loss_sum, n_seen, -1, weight_sum, ({params_tuple},)")
     w()
     w()
-    w("@njit(**JIT_OPTIONS)")
+    w("@jit")
     w(f"def {name}({args}):")
     with w.indent():
         w(f"loss_sum, n_seen, bad, weight_sum, q = _{name}_body({args})")
@@ -362,7 +362,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
     def a_at(l, i):
         return f"X[s, {i}]" if l == 0 else f"a[{A[l]} + {i}]"
 
-    w("@njit(**JIT_OPTIONS)")
+    w("@jit")
     w(f"def {name}({args}):")
     with w.indent():
         _emit_opt_prologue(w, opt)
@@ -538,10 +538,9 @@ def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weight
     w("import math")
     w()
     w("import numpy as np")
-    w("from numba import njit")
     w()
     w("from fastmlp.backends._finite import is_finite")
-    w("from fastmlp.backends._numba_config import JIT_OPTIONS")
+    w("from fastmlp.backends._numba_config import jit")
     w()
     w(f"F = np.{dtype_name}")
     w()

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import config, njit, types
+from numba import config, types
 from numba.extending import intrinsic
 
-from ._numba_config import JIT_OPTIONS
+from ._numba_config import jit
 
 _EXPONENT = 0x7FF0000000000000      # a float64's exponent bits
 
@@ -38,4 +38,4 @@ def _is_finite(x):
 
 
 # the kernels run as plain Python under NUMBA_DISABLE_JIT=1, where the bits are not needed
-is_finite = math.isfinite if config.DISABLE_JIT else njit(**JIT_OPTIONS)(_is_finite)
+is_finite = math.isfinite if config.DISABLE_JIT else jit(_is_finite)

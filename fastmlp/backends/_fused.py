@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
 
 from .._spec import ACTIVATIONS, LOSSES
 from ..optim import OPTIMIZERS
 from ._finite import is_finite
-from ._numba_config import JIT_OPTIONS
+from ._numba_config import jit
 
 RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
 MOMENTUM, NESTEROV, ADAM = (OPTIMIZERS.index(name) for name in ("momentum", "nesterov", "adam"))
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def _sigmoid(z, one):
     e = math.exp(-abs(z))                 # one exp(-|z|): never overflows
     return (one if z >= 0 else e) / (one + e)
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def _f(z, act, zero, one):
     """``f(z)`` of a hidden activation (every activation but softmax)."""
     if act == RELU:
@@ -45,7 +44,7 @@ def _f(z, act, zero, one):
     return z
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def _fprime(a, act, zero, one):
     """``f'(z)`` of a hidden activation, written with ``a = f(z)``."""
     if act == RELU:
@@ -57,7 +56,7 @@ def _fprime(a, act, zero, one):
     return one
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def bias_act(Z, b, act):
     """``Z <- f(Z + b)`` in place, row by row; ``act`` a hidden activation's code."""
     zero, one = Z.dtype.type(0.0), Z.dtype.type(1.0)
@@ -67,7 +66,7 @@ def bias_act(Z, b, act):
             Z[i, j] = _f(Z[i, j] + b[j], act, zero, one)
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def act_backward(D, A, act, gb):
     """``D <- D * f'(z)`` in place, with ``f'`` written from ``a = f(z)`` (``A``); ``gb <- column sums of D``."""
     zero, one = D.dtype.type(0.0), D.dtype.type(1.0)
@@ -80,7 +79,7 @@ def act_backward(D, A, act, gb):
             gb[j] += d
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
     """The output layer of a batch, row by row: ``Z <- Z + b`` (kept: ``z_L``), ``A <- f(Z)``, ``losses[i]``
     (float64), and ``D <- dL/dz_L`` (times ``sw[i]`` when ``sw`` is not empty), ``gb <-`` its column sums.
@@ -144,14 +143,14 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
     return -1
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def axpy(y, alpha, x):
     """``y <- y + alpha x`` in place (1-d)."""
     for j in range(y.shape[0]):
         y[j] += alpha * x[j]
 
 
-@njit(**JIT_OPTIONS)
+@jit
 def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, decay):
     """One update of ``P`` (a flat block of a layer's weights or biases) from its mean gradient ``gscale * G``
     by ``rule`` (momentum, nesterov or adam, the codes of ``fastmlp.optim.OPTIMIZERS``), in one pass over

@@ -1,7 +1,8 @@
-"""Numba policy, in one place: every kernel of fastmlp is compiled with these options.
+"""Numba policy, in one place: every kernel of fastmlp is compiled with these options, through :func:`jit`.
 
-* ``cache=True``: compiled code is kept on disk beside the kernel's source, so a second process starts
-  without compiling (see ``numba_path`` for where generated sources live and how upgrades invalidate them).
+* Caching: compiled code is kept on disk, so a second process starts without compiling, in fastmlp's own cache
+  folder (``_cache``: never beside the installed source, never in a folder others can write; see
+  ``numba_path`` for where generated sources live and how upgrades invalidate them).
 * ``fastmath``: a subset of LLVM's fast-math flags. ``reassoc`` lets LLVM vectorise the dot-product
   reductions of the backward pass, ``contract`` fuses multiply-adds; together they move results by about
   1e-15 relative per epoch, well inside the contract's bounds (1e-12 after one epoch), which the equivalence
@@ -12,4 +13,10 @@
 """
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
-JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
+JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
+
+
+def jit(function):
+    """``function`` compiled with ``JIT_OPTIONS`` (``numba.njit``), cached by fastmlp (``_cache.jit``)."""
+    from ._cache import jit as cached_jit
+    return cached_jit(**JIT_OPTIONS)(function)

@@ -2,13 +2,14 @@
 
 It computes ``reference.train_epoch``. The kernels are generated per network shape and dtype by
 ``_codegen`` (sizes and offsets as literals, so LLVM unrolls and vectorises), written to a cache folder,
-imported, and compiled by Numba with ``cache=True`` (options in ``_numba_config``). Their dispatchers are
+imported, and compiled by Numba and cached (``_numba_config.jit``). Their dispatchers are
 made once per process, when the shape is first seen, and kept in ``_MODULES``.
 
-Where the sources live: ``$FASTMLP_CACHE_DIR`` or ``~/.cache/fastmlp`` (``$XDG_CACHE_HOME/fastmlp``), in a
-folder named after the package version and a hash of the generator's and the Numba policy's own source, so
-an upgrade, or any change to how kernels are written, starts a fresh folder: no stale kernel is ever loaded.
-Numba's compiled cache sits beside each source and is keyed by it.
+Where the sources live: under fastmlp's cache folder (``_cache.cache_root``: ``$FASTMLP_CACHE_DIR``, or
+``~/.cache/fastmlp``, or a private temporary folder), in a folder named after the package version and a hash of
+the generator's and the Numba policy's own source, so an upgrade, or any change to how kernels are written,
+starts a fresh folder: no stale kernel is ever loaded. Numba's compiled code for them is kept by ``_cache``,
+keyed by each source. Without any usable cache folder the kernels are built in memory.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 import numba  # noqa: F401  (ImportError here makes the path unavailable)
@@ -24,7 +26,7 @@ import numpy as np
 
 from .. import __version__
 from .._memory import aligned_zeros
-from . import _codegen, _finite, _numba_config
+from . import _cache, _codegen, _finite, _numba_config
 from .reference import EpochResult
 
 _MODULES = {}   # (spec, dtype name) -> imported kernel module
@@ -32,56 +34,65 @@ _MODULES = {}   # (spec, dtype name) -> imported kernel module
 
 def _generator_hash() -> str:
     h = hashlib.sha256()
-    for mod in (_codegen, _finite, _numba_config):
+    for mod in (_cache, _codegen, _finite, _numba_config):
         h.update(Path(mod.__file__).read_bytes())
     h.update(numba.__version__.encode())
     return h.hexdigest()[:12]
 
 
-def cache_dir() -> Path:
-    """The folder of generated kernel sources for this version of fastmlp."""
-    root = os.environ.get("FASTMLP_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "fastmlp")
-    return Path(root) / f"kernels-{__version__}-{_generator_hash()}"
+def cache_dir():
+    """The folder of generated kernel sources for this version of fastmlp, or None when compiled code is not
+    cached on disk (``_cache.cache_root``)."""
+    root = _cache.cache_root()
+    if root is None:
+        return None
+    return _cache.check_private_dir(root / f"kernels-{__version__}-{_generator_hash()}")
 
 
 def _write_once(path: Path, text: str):
     """Write ``text`` to ``path`` unless it holds exactly that: a rewrite would change the file's time stamp
     and make Numba throw its compiled cache away. Written to a temporary file and renamed, so a reader
-    never sees half a file."""
-    if path.exists() and path.read_text() == text:
+    never sees half a file. The name is a hash of the text, so a file that holds anything else is damaged: it is
+    moved aside (with a warning) and written anew."""
+    data = text.encode()
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = None
+    if old == data:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if old is not None:
+        _cache.quarantine([path], "a kernel source that does not match its name")
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 
 def kernels(spec, dtype, opt_key=("sgd", False), weighted=False):
     """The kernel module for ``spec``, ``dtype``, the optimiser ``opt_key`` (name, weight decay on?) and
-    sample weights or not: generated, written and imported on first use."""
+    sample weights or not: generated, written and imported on first use (built in memory, compiled anew in
+    each process, when there is no cache folder)."""
     dtype_name = np.dtype(dtype).name
     key = (spec, dtype_name, opt_key, weighted)
     module = _MODULES.get(key)
     if module is None:
         source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", opt=opt_key,
                                    weighted=weighted)
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        name = f"k{digest}"
-        path = cache_dir() / f"{name}.py"
-        try:
-            _write_once(path, source)
-        except OSError:   # read-only home: a private folder still lets this process run (and cache)
-            path = Path(tempfile.mkdtemp(prefix="fastmlp-kernels-")) / f"{name}.py"
-            _write_once(path, source)
+        name = f"k{hashlib.sha256(source.encode()).hexdigest()[:16]}"
         mod_name = f"fastmlp._kernels.{name}"
-        module_spec = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        module_spec.loader.exec_module(module)
+        folder = cache_dir()
+        if folder is None:
+            module = types.ModuleType(mod_name)
+            sys.modules[mod_name] = module
+            exec(compile(source, f"<fastmlp kernels {name}>", "exec"), module.__dict__)
+        else:
+            path = folder / f"{name}.py"
+            _write_once(path, source)
+            module_spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[mod_name] = module
+            module_spec.loader.exec_module(module)
         _MODULES[key] = module
     return module
 

@@ -298,14 +298,16 @@ def plot(report, path) -> bool:
 
 
 def main(args) -> int:
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     workloads = [w.strip() for w in args.workloads.split(",")]
     for w in workloads:
         if w not in WORKLOADS:
-            raise SystemExit(f"fastmlp bench: unknown workload {w!r}; expected some of {', '.join(WORKLOADS)}")
+            raise ValueError(f"--workloads: unknown workload {w!r}; expected some of {', '.join(WORKLOADS)}")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
-    rounds = args.rounds if args.rounds else (3 if args.quick else 5)
+    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 5)
+    if rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {rounds}")
     t0 = time.perf_counter()
     try:
         report = run(workloads, dtypes, rounds, quick=args.quick, sweep=not args.no_sweep)

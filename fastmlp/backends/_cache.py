@@ -1,0 +1,190 @@
+"""Where fastmlp's compiled code lives on disk, and whether it is trusted: one place for both.
+
+Numba's own ``cache=True`` puts compiled code beside the source (``__pycache__`` of the installed package) or
+in ``~/.cache/numba``, fails at import when neither is writable (a read-only install and home), and loads its
+index files, which are pickles, from wherever it finds them. fastmlp compiles with :func:`jit` instead: the
+same Numba compilation, with a cache of fastmlp's own under :func:`cache_root`:
+
+1. ``$FASTMLP_CACHE_DIR``, else ``$XDG_CACHE_HOME/fastmlp`` or ``~/.cache/fastmlp``;
+2. when that cannot be created or written, ``<tempdir>/fastmlp-<uid>``: one folder per user, reused by every
+   process (made 0700, its owner checked);
+3. when neither can be used, no on-disk cache at all: everything works, compiled anew in each process.
+
+A cache folder that another user could write (group- or world-writable, or owned by someone else) is refused
+with :class:`CacheError`, which says how to fix it: Numba's index files are pickles, and a planted one would
+run code in this user's process. (The temporary fallback is skipped with a warning instead.) A corrupt cached
+file (Numba's index or data, or a generated kernel source) is moved aside with a warning naming it, and
+rebuilt; if it is corrupt again in the same process, :class:`CacheError` names the cache folder.
+
+``NUMBA_CACHE_DIR`` does not move fastmlp's cache; ``FASTMLP_CACHE_DIR`` does. The classes used from
+``numba.core.caching`` (``FunctionCache``, ``CompileResultCacheImpl``, the locator base classes, ``NullCache``)
+and the dispatcher's ``_cache`` attribute exist unchanged from Numba 0.58 to 0.68; ``tests/test_cache.py``
+checks that compiled code really lands here.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from numba import njit
+from numba.core.caching import (CompileResultCacheImpl, FunctionCache, NullCache, _CacheLocator,
+                                _SourceFileBackedLocatorMixin)
+from numba.core.dispatcher import Dispatcher
+
+
+class CacheError(RuntimeError):
+    """fastmlp's compiled-code cache cannot be used safely (the message says why and how to fix it)."""
+
+
+class _Unusable(Exception):
+    """A cache folder that cannot be created or written (not unsafe: the next candidate is tried)."""
+
+
+def check_private_dir(path: Path) -> Path:
+    """``path`` as a folder only this user can write: made 0700 when missing; refused when it is a symlink or
+    not a folder (:class:`_Unusable`), or when others could write it (:class:`CacheError`)."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError as e:
+        raise _Unusable(f"cannot create cache folder {path} ({e.strerror})") from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise _Unusable(f"cache folder {path} is not a folder (or is a symlink)")
+    if st.st_uid != os.geteuid():
+        raise CacheError(f"cache folder {path} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()}): its "
+                         "compiled files are pickles that another user could plant; set FASTMLP_CACHE_DIR to a "
+                         "folder of your own")
+    if st.st_mode & 0o022:
+        raise CacheError(f"cache folder {path} is group- or world-writable (mode {stat.S_IMODE(st.st_mode):o}): its "
+                         f"compiled files are pickles that others could plant; run `chmod go-w {path}` or set "
+                         "FASTMLP_CACHE_DIR to a private folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise _Unusable(f"cache folder {path} is not writable")
+    return path
+
+
+_ROOTS = {}     # (the environment that decides) -> root, so that tests that change it get a fresh answer
+
+
+def cache_root():
+    """The folder of fastmlp's compiled code for this user (see the module's notes), or None."""
+    env = tuple(os.environ.get(k) for k in ("FASTMLP_CACHE_DIR", "XDG_CACHE_HOME", "HOME", "TMPDIR"))
+    if env not in _ROOTS:
+        _ROOTS[env] = _find_root()
+    return _ROOTS[env]
+
+
+def _find_root():
+    explicit = os.environ.get("FASTMLP_CACHE_DIR")
+    if explicit:
+        first = Path(explicit)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        first = Path(base) / "fastmlp"
+    try:
+        return check_private_dir(first)
+    except _Unusable as e:
+        reason = str(e)
+    fallback = Path(tempfile.gettempdir()) / f"fastmlp-{os.geteuid()}"
+    try:
+        root = check_private_dir(fallback)
+    except (_Unusable, CacheError) as e:
+        warnings.warn(f"fastmlp: {reason}, and {e}; compiled code is not cached on disk (each process compiles "
+                      "anew). Set FASTMLP_CACHE_DIR to a writable folder of your own.", RuntimeWarning, stacklevel=3)
+        return None
+    if explicit:
+        warnings.warn(f"fastmlp: {reason}; compiled code is cached in {root} instead", RuntimeWarning, stacklevel=3)
+    return root
+
+
+def quarantine(paths, why):
+    """Move corrupt cache files aside (``NAME.<time>.corrupt``), with a warning naming them."""
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    moved = []
+    for p in paths:
+        try:
+            os.replace(p, f"{p}.{stamp}.corrupt")
+            moved.append(str(p))
+        except OSError:
+            pass
+    warnings.warn(f"fastmlp: corrupt cache file(s) {moved} ({why}): moved aside, rebuilding", RuntimeWarning,
+                  stacklevel=3)
+
+
+class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
+    """Numba's files for a function of ``py_file``: ``<cache_root>/numba/<folder>_<hash of its path>``."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(cache_root() / "numba" / self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def ensure_cache_path(self):
+        check_private_dir(Path(self._cache_path).parent)
+        check_private_dir(Path(self._cache_path))
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if cache_root() is None or not os.path.isfile(py_file):
+            return None
+        locator = cls(py_func, py_file)
+        try:
+            locator.ensure_cache_path()
+        except _Unusable:
+            return None
+        return locator
+
+
+class _Impl(CompileResultCacheImpl):
+    _locator_classes = [_Locator]
+
+
+_REBUILT = set()     # index files moved aside in this process: corrupt again means an error
+
+
+class _FunctionCache(FunctionCache):
+    _impl_class = _Impl
+
+    def load_overload(self, sig, target_context):
+        base = Path(self._cache_path) / self._impl.filename_base
+        files = [p for p in Path(self._cache_path).glob(self._impl.filename_base + "*")
+                 if p.suffix in (".nbi", ".nbc")]
+        for p in files:                     # a file others could have written is never unpickled
+            st = p.lstat()
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                raise CacheError(f"cache file {p} is not a private file of yours; delete {self._cache_path}")
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as e:              # EOFError, UnpicklingError, ValueError, ...: a damaged file
+            if str(base) in _REBUILT:
+                raise CacheError(f"the compiled-code cache in {self._cache_path} is corrupt again after a rebuild "
+                                 f"({type(e).__name__}); delete that folder") from None
+            _REBUILT.add(str(base))
+            quarantine(files, type(e).__name__)
+            return None                     # Numba compiles, and saves fresh files
+
+
+def jit(**options):
+    """``numba.njit(**options)`` with fastmlp's cache (``options`` must not set ``cache``)."""
+    def decorate(function):
+        dispatcher = njit(cache=False, **options)(function)
+        if not isinstance(dispatcher, Dispatcher):        # NUMBA_DISABLE_JIT=1: the plain function
+            return dispatcher
+        cache = NullCache()
+        if cache_root() is not None and os.path.isfile(function.__code__.co_filename):
+            try:
+                cache = _FunctionCache(function)
+            except CacheError:
+                raise
+            except RuntimeError:                          # Numba: "no locator available"
+                pass
+        dispatcher._cache = cache
+        return dispatcher
+    return decorate

@@ -1,0 +1,117 @@
+"""fastmlp's compiled-code cache (``fastmlp/backends/_cache.py``): always a writable home, never a folder others
+can write, corrupt files moved aside and rebuilt. Each case runs a fresh process, as a user would meet it."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing is compiled")
+
+_PROBE = ("import numpy as np, fastmlp; X = np.random.default_rng(0).standard_normal((8, 3));"
+          "net = fastmlp.MLP([3, 1], seed=0); net.predict(X); net.fit(X, X.sum(1), backend='numba');"
+          "net.fit(X, X.sum(1), backend='numpy', batch_size=4);"
+          "fastmlp.MLP([3, 40, 1], seed=0).fit(X, X.sum(1), backend='numba');"
+          "from fastmlp.backends import _fused; print(_fused.bias_act._cache.cache_path)")
+
+
+def _run(env, code=_PROBE):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMLP_", "NUMBA_CACHE", "XDG_"))} | env
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_a_read_only_home_uses_one_private_temporary_folder(tmp_path):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")                            # ~/.cache cannot be made: as good as a read-only home, for root too
+    env = {"HOME": str(home), "TMPDIR": str(tmp_path)}
+    r = _run(env)
+    assert r.returncode == 0, r.stderr
+    private = tmp_path / f"fastmlp-{os.geteuid()}"
+    assert r.stdout.strip().startswith(str(private / "numba"))   # the package's own kernels too, not its install
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert list(private.glob("kernels-*/k*.py"))
+    entries = sorted(p.name for p in tmp_path.iterdir())
+    assert _run(env).returncode == 0                 # the next process reuses it: no new folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == entries
+
+
+def test_no_usable_folder_at_all_still_works_without_a_disk_cache(tmp_path):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    not_a_folder = tmp_path / "tmp-is-a-file"
+    not_a_folder.write_text("")
+    r = _run({"HOME": str(home), "FASTMLP_CACHE_DIR": str(not_a_folder / "cache")},
+             code=f"import tempfile; tempfile.tempdir = {str(not_a_folder)!r}; " + _PROBE)
+    assert r.returncode == 0, r.stderr
+    assert "not cached on disk" in r.stderr and r.stdout.strip() == "None"
+
+
+def test_the_cache_never_lands_beside_the_installed_source(tmp_path):
+    import fastmlp
+    package = os.path.dirname(fastmlp.__file__)
+    r = _run({"FASTMLP_CACHE_DIR": str(tmp_path / "c")})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().startswith(str(tmp_path / "c")) and not r.stdout.strip().startswith(package)
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_a_cache_folder_others_can_write_is_refused(tmp_path, mode):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(mode)
+    r = _run({"FASTMLP_CACHE_DIR": str(cache)})
+    assert r.returncode != 0 and "group- or world-writable" in r.stderr and "chmod go-w" in r.stderr
+    assert not list(cache.rglob("*.nbi")) and not list(cache.rglob("*.py"))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_a_cache_folder_owned_by_someone_else_is_refused(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    os.chown(cache, 65534, 65534)
+    r = _run({"FASTMLP_CACHE_DIR": str(cache)})
+    assert r.returncode != 0 and "owned by uid 65534" in r.stderr and "FASTMLP_CACHE_DIR" in r.stderr
+
+
+@pytest.mark.parametrize("target, damage", [("kernels-*/k*.py", b"\xff\xfe garbage"), ("numba/*/*.nbi", b""),
+                                            ("numba/*/*.nbi", b"xx"), ("numba/*/*.nbc", b""),
+                                            ("numba/*/*.nbc", b"junk")])
+def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(tmp_path, target, damage):
+    cache = tmp_path / "c"
+    env = {"FASTMLP_CACHE_DIR": str(cache)}
+    assert _run(env).returncode == 0
+    files = list(cache.glob(target))
+    assert files
+    for p in files:
+        p.write_bytes(p.read_bytes() + damage if target.endswith(".py") else damage)
+    r = _run(env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "corrupt cache file" in r.stderr and files[0].name in r.stderr      # a warning naming the file
+    assert list(cache.rglob("*.corrupt"))
+    r = _run(env)                                                                # rebuilt: the next process is quiet
+    assert r.returncode == 0 and "corrupt" not in r.stderr, r.stderr[-3000:]
+
+
+def test_a_cache_file_corrupt_again_after_the_rebuild_is_an_error_naming_the_folder(tmp_path, monkeypatch):
+    from numba.core import caching
+
+    from fastmlp.backends import _cache
+    monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path / "c"))
+
+    def broken(self, key):
+        raise EOFError("damaged")
+    monkeypatch.setattr(caching.IndexDataCacheFile, "load", broken)
+
+    def f(x):
+        return x + 1
+    code = compile("def g(x):\n    return x + 1\n", str(tmp_path / "g.py"), "exec")
+    (tmp_path / "g.py").write_text("def g(x):\n    return x + 1\n")
+    namespace = {}
+    exec(code, namespace)
+    g = _cache.jit()(namespace["g"])
+    with pytest.warns(RuntimeWarning, match="corrupt cache file"):
+        assert g(1) == 2
+    g2 = _cache.jit()(namespace["g"])
+    with pytest.raises(_cache.CacheError, match=f"{tmp_path / 'c'}.* corrupt again"):
+        g2(2.5)
