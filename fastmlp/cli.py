@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backends, datasets
+from .backends import CacheError
 from .model import MLP, DivergenceError
 
 SEED_NAMES = [  # the seed's names for W[0] row-major, b[0], W[1], b[1]
@@ -124,7 +125,14 @@ class _Parser(argparse.ArgumentParser):
 
 # What a user can get wrong: bad arguments (ValueError, TypeError from fastmlp's checks), files and folders that
 # are missing, unreadable or unwritable (OSError). Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, TypeError, OSError)
+USER_ERRORS = (ValueError, TypeError, OSError, CacheError)
+
+
+def _path(text):
+    """An argparse type: a path that is not empty (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def data_make(args) -> int:
@@ -141,10 +149,10 @@ def data_make(args) -> int:
 
 
 def train(args) -> int:
-    from .io import check_destination
+    from .io import probe_destination
     from .streaming import read_manifest
-    if args.save:
-        check_destination(args.save)           # before training: an unwritable --save is found now, not after
+    if args.save is not None:
+        probe_destination(args.save)           # before training: an unwritable --save is found now, not after
     manifest = read_manifest(args.folder)
     generated = manifest.get("params", {})
     if not (args.layers or "layer_sizes" in generated) or not (args.loss or "task" in generated):
@@ -167,7 +175,7 @@ def train(args) -> int:
         print(f"  epoch {e + 1}: loss {loss_e:.6g}, {manifest['rows'] / s:,.0f} samples/s, {s:.1f} s")
     print(f"total {seconds:.1f} s, {manifest['rows'] * args.epochs / seconds:,.0f} samples/s, "
           f"peak memory {_peak_mib():.0f} MiB")
-    if args.save:
+    if args.save is not None:
         print(f"saved to {net.save(args.save)}")
     return 0
 
@@ -197,7 +205,7 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     p.add_argument("--rounds", type=_at_least(1), default=None, help="timed rounds per contender (default 5; quick 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
-    p.add_argument("--out", default="bench-results", help="folder for bench.json, bench.md, bench.png")
+    p.add_argument("--out", type=_path, default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("data", help="make synthetic data sets on disk")
@@ -206,7 +214,7 @@ def main(argv=None) -> int:
     p.add_argument("generator", choices=["teacher"])
     p.add_argument("--rows", type=_at_least(1), required=True)
     p.add_argument("--layers", type=_layers, required=True, help="the teacher's layer sizes, e.g. 16,64,64,1")
-    p.add_argument("--out", required=True, help="the folder to write")
+    p.add_argument("--out", type=_path, required=True, help="the folder to write")
     p.add_argument("--activation", default="tanh")
     p.add_argument("--task", default="regression", choices=["regression", "binary", "multiclass"])
     p.add_argument("--noise", type=_real(0, strict=False), default=0.1)
@@ -216,7 +224,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=data_make)
 
     p = sub.add_parser("train", help="train from a data set folder, a chunk at a time")
-    p.add_argument("folder")
+    p.add_argument("folder", type=_path)
     p.add_argument("--layers", type=_layers, help="the student's layer sizes (default: the teacher's)")
     p.add_argument("--activation", default="relu")
     p.add_argument("--loss", choices=["mse", "log_loss", "cross_entropy"], help="default: from the task")
@@ -228,7 +236,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk-rows", type=_at_least(1), default=None)
     p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--no-shuffle", action="store_true")
-    p.add_argument("--save", help="write the trained model here (fastmlp.load reads it)")
+    p.add_argument("--save", type=_path, help="write the trained model here (fastmlp.load reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=train)
     args = parser.parse_args(argv)

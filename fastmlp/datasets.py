@@ -166,12 +166,20 @@ def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task=
     # new files under temporary names (never written through an existing X.npy, which may be a link), renamed
     # into place once whole: until then the old data set, if any, is untouched
     tmp = {}
+    umask = os.umask(0)
+    os.umask(umask)
     for name in ("X", "y", "manifest"):
         fd, tmp[name] = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~umask)             # as a plain open() would make them: readable by others
         os.close(fd)
     try:
-        X_out = np.lib.format.open_memmap(tmp["X"], mode="w+", dtype=dtype, shape=(rows, spec.n_inputs))
-        y_out = np.lib.format.open_memmap(tmp["y"], mode="w+", dtype=y_dtype, shape=y_shape)
+        try:
+            X_out = np.lib.format.open_memmap(tmp["X"], mode="w+", dtype=dtype, shape=(rows, spec.n_inputs))
+            y_out = np.lib.format.open_memmap(tmp["y"], mode="w+", dtype=y_dtype, shape=y_shape)
+        except (OSError, ValueError) as e:
+            size = rows * (spec.n_inputs * dtype.itemsize + int(np.prod(y_shape[1:])) * np.dtype(y_dtype).itemsize)
+            raise OSError(getattr(e, "errno", None), f"{folder}: cannot make files of {rows:,} rows "
+                          f"({size:,} bytes) there ({e})") from None
         _fill(X_out, y_out, spec, params, task, noise, seed, dtype, rows, progress)
         del X_out, y_out
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "generator": generator,

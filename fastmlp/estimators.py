@@ -346,6 +346,10 @@ class _BaseMLP(BaseEstimator):
             sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
             if self.early_stopping and not incremental:
                 self._validation_rows(X.shape[0])
+            if not first and list(self.net_.layer_sizes[1:-1]) != self._hidden_sizes():
+                raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
+                                 f"{tuple(self.net_.layer_sizes[1:-1])}; a warm start or partial_fit goes on "
+                                 "training the same network (set warm_start=False to start anew)")
             Y = self._encode(X, y, first, **encode)
             self._start(X, Y, first)
             return self._fit(X, Y, sample_weight, callbacks, incremental)

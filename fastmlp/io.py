@@ -94,6 +94,8 @@ def _optimizer_fields(net) -> dict:
 def check_destination(path) -> Path:
     """``path`` as a place ``save`` can write to, checked before any work (the CLI checks ``--save`` before it
     trains): not a folder, and its nearest existing parent a folder this user may write in."""
+    if not str(path):
+        raise ValueError("the path to save the model to is empty")
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give a file name to save the model to")
@@ -104,6 +106,20 @@ def check_destination(path) -> Path:
         raise NotADirectoryError(f"{path}: cannot be created, {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: cannot be written, {parent} is not writable")
+    return path
+
+
+def probe_destination(path) -> Path:
+    """:func:`check_destination`, then the real test: the folder is made and a temporary file written in it and
+    removed (what the CLI does before it trains, so that ``--save`` cannot fail only after the training)."""
+    path = check_destination(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OSError(e.errno, f"{path}: cannot be written ({e.strerror})") from None
     return path
 
 
@@ -135,12 +151,16 @@ def load(path):
     path = Path(path)
     remove_stale_temporaries(path)
     try:
-        f = open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)      # a FIFO must not hang us
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such model file") from None
-    except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a folder, not a model file") from None
-    with f:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{path}: is a folder, not a model file")
+        raise ValueError(f"{path}: not a regular file (a device or a pipe?), not a model file")
+    with os.fdopen(fd, "rb") as f:
         try:
             with zipfile.ZipFile(f) as archive:
                 fields = _Archive(path, archive, os.fstat(f.fileno()).st_size).fields()
@@ -184,6 +204,8 @@ class _Archive:
                 got_shape, fortran, got_dtype = read_header(fp)
             except ValueError:
                 raise self.error(f"field {name!r} is not a readable .npy array") from None
+            if any(n < 0 for n in got_shape):
+                raise self.error(f"field {name!r} declares a negative size, shape {got_shape}")
             if got_dtype.hasobject:
                 raise self.error(f"field {name!r} holds Python objects; model files hold numbers and strings")
             nbytes = math.prod(got_shape) * got_dtype.itemsize

@@ -169,7 +169,12 @@ class MLP:
         self.dtype = check_dtype(dtype)
         self.seed = check_seed("seed", seed)
         self._rng = np.random.default_rng(seed)
-        self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
+        try:
+            self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
+        except (MemoryError, ValueError):
+            raise ValueError(f"layer_sizes {list(self.spec.layer_sizes)} means {self.spec.n_params:,} parameters "
+                             f"({self.spec.n_params * self.dtype.itemsize:,} bytes), more than can be allocated "
+                             "here") from None
         self.optimizer_state = None       # fastmlp.optim.OptimizerState of the last fit
         self._training = threading.Lock()  # held by fit: one caller trains a model at a time
         self._init_params()

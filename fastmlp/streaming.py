@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -190,12 +191,31 @@ def read_manifest(folder) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; a data-set folder is made by fastmlp.datasets.write "
                                 "(or `fastmlp data make`)")
+    text = _read_small_file(path, MANIFEST_MAX_BYTES)
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({type(e).__name__} at position {getattr(e, 'pos', '?')})") \
             from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a fastmlp manifest (nested too deeply)") from None
     return check_manifest(manifest, folder)
+
+
+MANIFEST_MAX_BYTES = 1 << 20        # a manifest is a few hundred bytes
+
+
+def _read_small_file(path, max_bytes) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (a FIFO, a device or a huge file is refused before
+    it is read: none of them can hang or exhaust memory here)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path}: not a regular file")
+        if st.st_size > max_bytes:
+            raise ValueError(f"{path}: {st.st_size} bytes, more than a manifest holds ({max_bytes})")
+        return f.read(max_bytes + 1)
 
 
 _DATA_DTYPES = ("float32", "float64", "int64", "int32")
@@ -279,7 +299,8 @@ def member_path(folder, key, name) -> Path:
     """The file a manifest names, which must lie in the folder: a plain file name (no ``/``, ``..`` or
     absolute path), and not a symlink leading out of it."""
     folder = Path(folder)
-    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)):
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)
+            or len(name.encode("utf-8", "surrogatepass")) > 255):
         raise ValueError(f"{folder}: manifest.json: {key!r} is {_short(name)}; expected the name of a file in the "
                          "folder (no '/', '..' or absolute path)")
     root = os.path.realpath(folder)
@@ -299,7 +320,10 @@ class _NpyFile:
             raise FileNotFoundError(f"{self.path}: missing")
         if not self.path.is_file():
             raise ValueError(f"{self.path}: not a regular file")
-        with open(self.path, "rb") as f:
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError(f"{self.path}: not a regular file")
             try:
                 version = np.lib.format.read_magic(f)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
@@ -313,6 +337,8 @@ class _NpyFile:
             raise ValueError(f"{self.path}: Fortran-ordered arrays are not read; save it C-ordered")
         if dtype.kind not in "iuf":
             raise ValueError(f"{self.path}: holds {dtype} values, expected real numbers (integers or floats)")
+        if len(shape) == 0:
+            raise ValueError(f"{self.path}: holds a single value (shape ()), expected one row per sample")
         self.shape, self.dtype = tuple(shape), dtype
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         expected = self.offset + self.shape[0] * self.row_bytes

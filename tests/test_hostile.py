@@ -406,15 +406,15 @@ def test_load_a_folder_or_a_missing_file(tmp_path):
 
 
 def test_load_keeps_a_permission_error(tmp_path, monkeypatch):
-    import builtins
+    import os
     path = _model_file(tmp_path)
-    real_open = builtins.open
+    real_open = os.open
 
-    def refuse(file, *args, **kwargs):
+    def refuse(file, *args, **kwargs):          # as a file of another user's would (root reads any file)
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(file, *args, **kwargs)
-    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(PermissionError, match="Permission denied"):
         fastmlp.load(path)
 
@@ -425,3 +425,95 @@ def test_a_round_trip_still_exact(tmp_path):
     loaded = fastmlp.load(net.save(tmp_path / "m.npz"))
     np.testing.assert_array_equal(loaded.params, net.params)
     np.testing.assert_array_equal(loaded.optimizer_state.v, net.optimizer_state.v)
+
+
+# --- found by a second hostile read (issue 14 re-audit) --------------------------------------------------------
+
+def test_special_files_are_refused_without_hanging_or_reading_them(tmp_path, folder):
+    import os
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        fastmlp.load(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        fastmlp.load("/dev/zero")
+    (folder / "manifest.json").unlink()
+    os.mkfifo(folder / "manifest.json")
+    with pytest.raises(ValueError, match="not a regular file"):
+        MLP([3, 1]).fit(str(folder), backend="python")
+
+
+def test_a_huge_or_deeply_nested_manifest_is_refused(folder):
+    (folder / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="manifest"):
+        MLP([3, 1]).fit(str(folder), backend="python")
+    (folder / "manifest.json").write_bytes(b" " * (2 << 20))
+    with pytest.raises(ValueError, match="more than a manifest holds"):
+        MLP([3, 1]).fit(str(folder), backend="python")
+
+
+def test_a_0d_member_and_an_overlong_member_name(folder):
+    np.save(folder / "X.npy", np.float32(1.0))
+    with pytest.raises(ValueError, match="X.npy: holds a single value"):
+        MLP([3, 1]).fit(str(folder), backend="python")
+    _edit(folder, lambda m: m["X"].__setitem__("file", "x" * 5000))
+    with pytest.raises(ValueError, match="'X.file' is"):
+        MLP([3, 1]).fit(str(folder), backend="python")
+
+
+def test_data_sets_stay_readable_by_others(tmp_path):
+    import os
+    import stat
+    umask = os.umask(0o022)
+    try:
+        fastmlp.datasets.write(tmp_path / "ds", 5, [3, 1])
+    finally:
+        os.umask(umask)
+    for name in ("X.npy", "y.npy", "manifest.json"):
+        assert stat.S_IMODE((tmp_path / "ds" / name).stat().st_mode) == 0o644
+
+
+def test_a_negative_shape_in_a_model_member(tmp_path):
+    path = _model_file(tmp_path)
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (-1, -3), }"
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    _rewrite_member(path, "params.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    with pytest.raises(ValueError, match=f"{path}: field 'params' declares a negative size"):
+        fastmlp.load(path)
+
+
+def test_a_network_too_large_to_allocate_names_layer_sizes():
+    with pytest.raises(ValueError, match=r"^layer_sizes \[3, 1000000, 1000000, 1\] means 1,000,00"):
+        MLP([3, 10**6, 10**6, 1])
+
+
+def test_a_warm_start_with_other_hidden_sizes_is_refused():
+    pytest.importorskip("sklearn")
+    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, backend="python",
+                               random_state=0)
+    with pytest.warns():
+        reg.fit(X3, Y3)
+    with pytest.raises(ValueError, match="hidden_layer_sizes=.7,. differs from the fitted network's"):
+        reg.set_params(hidden_layer_sizes=(7,)).fit(X3, Y3)
+
+
+@pytest.mark.parametrize("argv", [["data", "make", "teacher", "--rows", "5", "--layers", "3,1", "--out", ""],
+                                  ["train", "DATA", "--save", ""], ["train", "DATA", "--save", "/proc/nope/m.npz"]])
+def test_cli_empty_and_unwritable_paths_before_any_work(tmp_path, argv):
+    fastmlp.datasets.write(tmp_path / "data", 20, [3, 1], seed=0)
+    r = _cli(*[tmp_path / "data" if a == "DATA" else a for a in argv], cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("fastmlp: error: ") and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "epoch 1" not in r.stdout and not (tmp_path / "X.npy").exists()
+
+
+def test_cli_a_refused_cache_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    env = {**os.environ, "FASTMLP_CACHE_DIR": str(cache)}
+    r = subprocess.run([sys.executable, "-m", "fastmlp", "demo", "--rows", "20", "--epochs", "1"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("fastmlp: error: cache folder") and "chmod go-w" in r.stderr

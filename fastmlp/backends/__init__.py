@@ -21,6 +21,12 @@ _MODULES = {
 }
 
 BACKENDS = tuple(_MODULES)
+
+
+class CacheError(RuntimeError):
+    """fastmlp's compiled-code cache cannot be used safely (the message says why and how to fix it; see
+    ``_cache``). Defined here, where importing it does not import Numba."""
+
 CHOICES = BACKENDS + ("auto",)
 
 

@@ -35,25 +35,26 @@ from numba.core.caching import (CompileResultCacheImpl, FunctionCache, NullCache
                                 _SourceFileBackedLocatorMixin)
 from numba.core.dispatcher import Dispatcher
 
-
-class CacheError(RuntimeError):
-    """fastmlp's compiled-code cache cannot be used safely (the message says why and how to fix it)."""
+from . import CacheError
 
 
-class _Unusable(Exception):
+class Unusable(Exception):
     """A cache folder that cannot be created or written (not unsafe: the next candidate is tried)."""
 
 
 def check_private_dir(path: Path) -> Path:
     """``path`` as a folder only this user can write: made 0700 when missing; refused when it is a symlink or
-    not a folder (:class:`_Unusable`), or when others could write it (:class:`CacheError`)."""
+    not a folder (:class:`Unusable`), or when others could write it (:class:`CacheError`)."""
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         st = os.lstat(path)
     except OSError as e:
-        raise _Unusable(f"cannot create cache folder {path} ({e.strerror})") from None
+        raise Unusable(f"cannot create cache folder {path} ({e.strerror})") from None
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise _Unusable(f"cache folder {path} is not a folder (or is a symlink)")
+        raise Unusable(f"cache folder {path} is not a folder (or is a symlink)")
+    if st.st_uid == 0 != os.geteuid() and not st.st_mode & 0o022:
+        # root's own folder (an administrator's shared cache, say): safe, but not ours to write
+        raise Unusable(f"cache folder {path} belongs to root and is not writable by you")
     if st.st_uid != os.geteuid():
         raise CacheError(f"cache folder {path} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()}): its "
                          "compiled files are pickles that another user could plant; set FASTMLP_CACHE_DIR to a "
@@ -63,8 +64,22 @@ def check_private_dir(path: Path) -> Path:
                          f"compiled files are pickles that others could plant; run `chmod go-w {path}` or set "
                          "FASTMLP_CACHE_DIR to a private folder")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise _Unusable(f"cache folder {path} is not writable")
+        raise Unusable(f"cache folder {path} is not writable")
     return path
+
+
+def read_regular_file(path, max_bytes):
+    """The bytes of ``path`` when it is a regular file (no symlink, FIFO or device) of at most ``max_bytes``;
+    None when it is missing or anything else (the caller moves it aside)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        return f.read(max_bytes + 1)
 
 
 _ROOTS = {}     # (the environment that decides) -> root, so that tests that change it get a fresh answer
@@ -87,12 +102,12 @@ def _find_root():
         first = Path(base) / "fastmlp"
     try:
         return check_private_dir(first)
-    except _Unusable as e:
+    except Unusable as e:
         reason = str(e)
     fallback = Path(tempfile.gettempdir()) / f"fastmlp-{os.geteuid()}"
     try:
         root = check_private_dir(fallback)
-    except (_Unusable, CacheError) as e:
+    except (Unusable, CacheError) as e:
         warnings.warn(f"fastmlp: {reason}, and {e}; compiled code is not cached on disk (each process compiles "
                       "anew). Set FASTMLP_CACHE_DIR to a writable folder of your own.", RuntimeWarning, stacklevel=3)
         return None
@@ -110,7 +125,11 @@ def quarantine(paths, why):
             os.replace(p, f"{p}.{stamp}.corrupt")
             moved.append(str(p))
         except OSError:
-            pass
+            try:                                  # a folder, say, that cannot be renamed over: out of the way
+                os.unlink(p)
+                moved.append(str(p))
+            except OSError:
+                pass
     warnings.warn(f"fastmlp: corrupt cache file(s) {moved} ({why}): moved aside, rebuilding", RuntimeWarning,
                   stacklevel=3)
 
@@ -137,7 +156,7 @@ class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
         locator = cls(py_func, py_file)
         try:
             locator.ensure_cache_path()
-        except _Unusable:
+        except Unusable:
             return None
         return locator
 

@@ -14,11 +14,11 @@ keyed by each source. Without any usable cache folder the kernels are built in m
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import sys
 import tempfile
 import types
+import warnings
 from pathlib import Path
 
 import numba  # noqa: F401  (ImportError here makes the path unavailable)
@@ -46,7 +46,13 @@ def cache_dir():
     root = _cache.cache_root()
     if root is None:
         return None
-    return _cache.check_private_dir(root / f"kernels-{__version__}-{_generator_hash()}")
+    folder = root / f"kernels-{__version__}-{_generator_hash()}"
+    try:
+        return _cache.check_private_dir(folder)
+    except _cache.Unusable as e:
+        warnings.warn(f"fastmlp: {e}; kernels are built in memory (compiled anew in each process)", RuntimeWarning,
+                      stacklevel=3)
+        return None
 
 
 def _write_once(path: Path, text: str):
@@ -55,13 +61,10 @@ def _write_once(path: Path, text: str):
     never sees half a file. The name is a hash of the text, so a file that holds anything else is damaged: it is
     moved aside (with a warning) and written anew."""
     data = text.encode()
-    try:
-        old = path.read_bytes()
-    except FileNotFoundError:
-        old = None
+    old = _cache.read_regular_file(path, len(data))
     if old == data:
         return
-    if old is not None:
+    if old is not None or os.path.lexists(path):
         _cache.quarantine([path], "a kernel source that does not match its name")
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
@@ -87,12 +90,14 @@ def kernels(spec, dtype, opt_key=("sgd", False), weighted=False):
             sys.modules[mod_name] = module
             exec(compile(source, f"<fastmlp kernels {name}>", "exec"), module.__dict__)
         else:
+            # compiled from the text just checked against the file, never from a .pyc (which nobody checks); the
+            # file name lets Numba find the source, and so its cache
             path = folder / f"{name}.py"
             _write_once(path, source)
-            module_spec = importlib.util.spec_from_file_location(mod_name, path)
-            module = importlib.util.module_from_spec(module_spec)
+            module = types.ModuleType(mod_name)
+            module.__file__ = str(path)
             sys.modules[mod_name] = module
-            module_spec.loader.exec_module(module)
+            exec(compile(source, str(path), "exec"), module.__dict__)
         _MODULES[key] = module
     return module
 
