@@ -57,6 +57,8 @@ def main():
         replay.fit(Xr, yr, epochs=full_epochs, **kw)
     if rest:
         replay.fit(Xr[:rest], yr[:rest], epochs=1, **kw)
+    if replay.optimizer_state is None:       # the interrupt came before the first batch: nothing was trained
+        replay.optimizer_state = net.optimizer_state.__class__(optimizer, replay.spec.n_params, replay.dtype)
     same = bool(np.array_equal(net.params, replay.params)
                 and np.array_equal(net.optimizer_state.m, replay.optimizer_state.m)
                 and np.array_equal(net.optimizer_state.v, replay.optimizer_state.v))

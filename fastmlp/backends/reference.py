@@ -289,8 +289,6 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     wd = opt.weight_decay
     limit = finite_limit(params.dtype)                       # |x| < limit: finite in the model's dtype
     W, b = unpack(spec, params)
-    rows = X.tolist()
-    targets = Y.tolist()
     weights = None if sample_weight is None else [float(w) for w in sample_weight]
     order = [int(s) for s in order]
     loss_sum, n_seen, bad, weight_sum, bad_update = 0.0, 0, -1, 0.0, False
@@ -303,14 +301,15 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
                 if interrupt is not None:
                     interrupt.check()                        # Ctrl-C: nothing of this batch is applied yet
                 w_s = 1.0 if weights is None else weights[s]
-                z, a = forward(spec, W, b, rows[s])          # 1) forward pass
-                loss = sample_loss(spec, z, a, targets[s])   # 2) loss, before this batch's update
+                x, y = X[s].tolist(), Y[s].tolist()          # one row as floats (not all rows up front)
+                z, a = forward(spec, W, b, x)                # 1) forward pass
+                loss = sample_loss(spec, z, a, y)            # 2) loss, before this batch's update
                 if not abs(loss) < limit:
                     bad = start + k                          # stop: this batch's update is not applied
                     break
                 batch_loss += w_s * loss
                 batch_weight += w_s
-                dW, db = backward(spec, W, z, a, targets[s])  # 3) backward pass
+                dW, db = backward(spec, W, z, a, y)          # 3) backward pass
                 _accumulate(gW, gb, dW, db, w_s)
             if bad >= 0:
                 break
