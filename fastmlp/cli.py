@@ -201,7 +201,8 @@ def main(argv=None) -> int:
     p.set_defaults(func=demo)
     p = sub.add_parser("bench", help="every path and every installed peer on the workloads, side by side")
     p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
-    p.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated, from W1,W2,W3,W4")
+    p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W4",
+                   help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W4")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     p.add_argument("--rounds", type=_at_least(1), default=None, help="timed rounds per contender (default 5; quick 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")

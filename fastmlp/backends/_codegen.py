@@ -73,17 +73,14 @@ def _act(name, z):
     return {
         "identity": z,
         "relu": f"({z} if {z} > F(0.0) else F(0.0))",
-        "tanh": f"math.tanh({z})",
+        "tanh": f"vtanh({z})",
+        "sigmoid": f"vsigmoid({z})",
     }[name]
 
 
 def _emit_act(w, name, z, a):
-    """Statements setting ``a = f(z)``; sigmoid needs a temporary (one exp(-|z|), never overflows)."""
-    if name == "sigmoid":
-        w(f"_e = math.exp(-abs({z}))")
-        w(f"{a} = (F(1.0) if {z} >= F(0.0) else _e) / (F(1.0) + _e)")
-    else:
-        w(f"{a} = {_act(name, z)}")
+    """The statement setting ``a = f(z)`` (tanh and sigmoid: ``_vmath``'s vectorisable forms)."""
+    w(f"{a} = {_act(name, z)}")
 
 
 def _fprime(name, a):
@@ -107,7 +104,7 @@ def _emit_softmax(w, zs, outs):
         w(f"_m = {z} if {z} > _m else _m")
     w("_s = F(0.0)")
     for z, o in zip(zs, outs):
-        w(f"{o} = math.exp({z} - _m)")
+        w(f"{o} = vexp({z} - _m)")
         w(f"_s += {o}")
     for o in outs:
         w(f"{o} = {o} / _s")
@@ -124,7 +121,7 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
         w(f"loss = float({' + '.join(terms)}) / {K}")
     elif spec.loss == "log_loss":
         # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
-        terms = [f"(max({z}, F(0.0)) + math.log1p(math.exp(-abs({z}))) - {y} * {z})" for z, y in zip(zs, ys)]
+        terms = [f"(max({z}, F(0.0)) + math.log1p(vexp(-abs({z}))) - {y} * {z})" for z, y in zip(zs, ys)]
         w(f"loss = float({' + '.join(terms)}) / {K}")
     else:
         # sum_k y_k (logsumexp(z) - z_k), with the max and sum the softmax just computed
@@ -411,7 +408,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                     w("_s = F(0.0)")
                     w(f"for j in range({n_out}):")
                     with w.indent():
-                        w(f"_o = math.exp(a[{A[l + 1]} + j] - _m)")
+                        w(f"_o = vexp(a[{A[l + 1]} + j] - _m)")
                         w(f"a[{A[l + 1]} + j] = _o")
                         w("_s += _o")
                     w(f"for j in range({n_out}):")
@@ -434,7 +431,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                     w("rj = yj - oj")
                     w("loss += float(rj * rj)")
                 elif spec.loss == "log_loss":
-                    w("loss += float(max(zj, F(0.0)) + math.log1p(math.exp(-abs(zj))) - yj * zj)")
+                    w("loss += float(max(zj, F(0.0)) + math.log1p(vexp(-abs(zj))) - yj * zj)")
                 else:
                     w("loss += float(yj * (_m + math.log(_s) - zj))")
             if spec.loss != "cross_entropy":
@@ -541,6 +538,7 @@ def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weight
     w()
     w("from fastmlp.backends._finite import is_finite")
     w("from fastmlp.backends._numba_config import jit")
+    w("from fastmlp.backends._vmath import vexp, vsigmoid, vtanh")
     w()
     w(f"F = np.{dtype_name}")
     w()

@@ -20,16 +20,11 @@ from .._spec import ACTIVATIONS, LOSSES
 from ..optim import OPTIMIZERS
 from ._finite import is_finite
 from ._numba_config import jit
+from ._vmath import vexp, vsigmoid, vtanh
 
 RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
 MOMENTUM, NESTEROV, ADAM = (OPTIMIZERS.index(name) for name in ("momentum", "nesterov", "adam"))
-
-
-@jit
-def _sigmoid(z, one):
-    e = math.exp(-abs(z))                 # one exp(-|z|): never overflows
-    return (one if z >= 0 else e) / (one + e)
 
 
 @jit
@@ -38,9 +33,9 @@ def _f(z, act, zero, one):
     if act == RELU:
         return z if z > zero else zero
     if act == TANH:
-        return math.tanh(z)
+        return vtanh(z)
     if act == SIGMOID:
-        return _sigmoid(z, one)
+        return vsigmoid(z)
     return z
 
 
@@ -101,7 +96,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
                 mx = Z[i, k] if Z[i, k] > mx else mx
             s = zero
             for k in range(K):
-                e = math.exp(Z[i, k] - mx)
+                e = vexp(Z[i, k] - mx)
                 A[i, k] = e
                 s += e
             for k in range(K):
@@ -118,7 +113,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
         elif loss == LOG_LOSS:                    # mean_k softplus(z) - y z
             for k in range(K):
                 z = Z[i, k]
-                row += float((z if z > zero else zero) + math.log1p(math.exp(-abs(z))) - Y[i, k] * z)
+                row += float((z if z > zero else zero) + math.log1p(vexp(-abs(z))) - Y[i, k] * z)
             row /= K
         else:                                     # mean_k (y - a)^2
             for k in range(K):

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import __version__
 from .._memory import aligned_zeros
-from . import _cache, _codegen, _finite, _numba_config
+from . import _cache, _codegen, _finite, _numba_config, _vmath
 from .reference import EpochResult
 
 _MODULES = {}   # (spec, dtype name) -> imported kernel module
@@ -34,7 +34,7 @@ _MODULES = {}   # (spec, dtype name) -> imported kernel module
 
 def _generator_hash() -> str:
     h = hashlib.sha256()
-    for mod in (_cache, _codegen, _finite, _numba_config):
+    for mod in (_cache, _codegen, _finite, _numba_config, _vmath):
         h.update(Path(mod.__file__).read_bytes())
     h.update(numba.__version__.encode())
     return h.hexdigest()[:12]

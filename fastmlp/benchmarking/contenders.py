@@ -46,7 +46,10 @@ W1 = Workload("W1", (2, 2, 1), "identity", "mse", 100_000)
 W2 = Workload("W2", (16, 64, 64, 1), "relu", "mse", 50_000)
 W3 = Workload("W3", (784, 256, 128, 10), "relu", "cross_entropy", 5_000)
 W4 = Workload("W4", (784, 256, 128, 10), "relu", "cross_entropy", 60_000, batch_size=128)
-WORKLOADS = {w.name: w for w in (W1, W2, W3, W4)}
+# W2 with the smooth activations, so that no activation's speed is hidden by the choice of workloads (issue 21)
+W2T = Workload("W2-tanh", (16, 64, 64, 1), "tanh", "mse", 50_000)
+W2S = Workload("W2-sigmoid", (16, 64, 64, 1), "sigmoid", "mse", 50_000)
+WORKLOADS = {w.name: w for w in (W1, W2, W2T, W2S, W3, W4)}
 
 
 def make_problem(w: Workload, dtype, n=None, seed=0):

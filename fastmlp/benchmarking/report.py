@@ -1,4 +1,5 @@
-"""``fastmlp bench``: every path and every installed peer on the workloads W1-W4, side by side.
+"""``fastmlp bench``: every path and every installed peer on the workloads W1-W4 (and W2 with tanh and with
+sigmoid), side by side.
 
 For each workload and dtype: every contender's agreement with the reference is checked on a slice (a
 mismatch stops the run with a non-zero exit), each is warmed up (its first call, compile included, is
@@ -23,9 +24,10 @@ from .contenders import WORKLOADS, agreement, contenders, make_problem
 
 BOUNDS = {"float64": 1e-12, "float32": 1e-4}          # the contract's one-epoch bounds
 PEERS = ("jax-scan", "jax-step", "sklearn", "torch")
-QUICK_ROWS = {"W1": 20_000, "W2": 4_000, "W3": 300, "W4": 2_560}
-REFERENCE_ROWS = {"W1": 5_000, "W2": 200, "W3": 4, "W4": 128}   # the pure-Python path is timed on a slice
-QUICK_REFERENCE_ROWS = {"W1": 2_000, "W2": 50, "W3": 2, "W4": 8}
+QUICK_ROWS = {"W1": 20_000, "W2": 4_000, "W2-tanh": 4_000, "W2-sigmoid": 4_000, "W3": 300, "W4": 2_560}
+# the pure-Python path is timed on a slice
+REFERENCE_ROWS = {"W1": 5_000, "W2": 200, "W2-tanh": 200, "W2-sigmoid": 200, "W3": 4, "W4": 128}
+QUICK_REFERENCE_ROWS = {"W1": 2_000, "W2": 50, "W2-tanh": 50, "W2-sigmoid": 50, "W3": 2, "W4": 8}
 SWEEP_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
 
@@ -99,8 +101,8 @@ def measure(w, dtype, names, rounds, n=None, check=True, quick=False, say=print)
     return results
 
 
-def run(workloads=("W1", "W2", "W3", "W4"), dtypes=("float64", "float32"), rounds=5, quick=False, sweep=True,
-        say=print) -> dict:
+def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("float64", "float32"), rounds=5,
+        quick=False, sweep=True, say=print) -> dict:
     report = {"fastmlp": __version__, "machine": machine(), "quick": quick, "rounds": rounds,
               "ceilings": ceilings(quick), "workloads": {}, "sweep": {}}
     say(_ceilings_line(report["ceilings"]))
