@@ -6,12 +6,12 @@ and NaN. Worst errors measured (ulps of the correctly rounded result, as ``math`
 function   float64    float32
 =========  =========  =========
 exp        1.0        1.0
-tanh       3.0        0.0
-sigmoid    2.0        1.0
+tanh       3.0        2.0
+sigmoid    2.0        2.0
 =========  =========  =========
 
-(float32 arguments are computed in float64 with shorter polynomials and rounded once.) The bounds asserted
-below are those figures."""
+(float32 arguments are computed in float32, with float32 constants and shorter polynomials.) The bounds
+asserted below are those figures."""
 import math
 
 import numpy as np
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(__import__("os").environ.get("NUMBA_DISABLE_JIT"
                                 reason="the compiled functions are what is tested")
 
 WORST_ULPS = {("exp", "float64"): 1.0, ("tanh", "float64"): 3.0, ("sigmoid", "float64"): 2.0,
-              ("exp", "float32"): 1.0, ("tanh", "float32"): 0.0, ("sigmoid", "float32"): 1.0}
+              ("exp", "float32"): 1.0, ("tanh", "float32"): 2.0, ("sigmoid", "float32"): 2.0}
 
 
 def _loops():

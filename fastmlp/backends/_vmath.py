@@ -17,9 +17,8 @@ vectorised like any other.
 * ``vsigmoid(x)``: ``e = exp(-|x|)``, ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below, the stable
   form of the contract (one division); never overflows.
 
-float32 arguments are widened to float64, computed with shorter polynomials (to 5e-10 relative, far below
-float32's 6e-8 half-ulp), and rounded once at the end (the kernels' float32 work stays float32 everywhere else);
-a float64 vector holds half as many lanes, still far faster than a call.
+float32 arguments are computed in float32 (``exp32``, ``tanh32``, ``sigmoid32``: the same algorithms, with
+float32 constants and shorter polynomials), so a vector holds 16 lanes, not 8.
 
 Accuracy, from ``tests/test_vmath.py`` (a dense sweep of the whole range, extremes, subnormals and signed
 zeros, against ``math``): worst errors are stated there in ulps and asserted.
@@ -81,13 +80,6 @@ def _expm1_poly(r):
 
 
 @njit(**_OPTIONS)
-def _expm1_poly_short(r):
-    """expm1(r) for |r| <= ln2/2 to 2e-10 relative (Taylor to r^9): enough for a float32 result."""
-    p = ((((((C9 * r + C8) * r + C7) * r + C6) * r + C5) * r + C4) * r + C3) * r + C2
-    return r + r * r * p
-
-
-@njit(**_OPTIONS)
 def _reduce(x):
     """``(n, r)`` with ``x = n ln2 + r``, ``|r| <= ln2/2`` (x already clamped to the finite range)."""
     n = np.floor(x * LOG2E + 0.5)
@@ -119,16 +111,6 @@ def _expm1_tanh(x):
 
 
 @njit(**_OPTIONS)
-def _expm1_tanh_short(x):
-    """``_expm1_tanh`` to 5e-10 relative (Taylor to r^11 over 0 <= r < ln2): enough for a float32 result."""
-    n = np.floor(x * LOG2E)
-    r = (x - n * LN2_HI) - n * LN2_LO
-    p = ((((((((C11 * r + C10) * r + C9) * r + C8) * r + C7) * r + C6) * r + C5) * r + C4) * r + C3) * r + C2
-    scale = _pow2(np.int64(n))
-    return scale * (r + r * r * p) + (scale - 1.0)
-
-
-@njit(**_OPTIONS)
 def tanh64(x):
     """tanh(x) of a float64."""
     a = abs(x)
@@ -138,37 +120,73 @@ def tanh64(x):
 
 
 @njit(**_OPTIONS)
-def exp_for32(x):
-    """exp(x) of a float32 widened to float64, with the shorter polynomial (float32's range is narrower too)."""
-    xc = 89.0 if x > 89.0 else (-104.0 if x < -104.0 else x)
-    n, r = _reduce(xc)
-    return (_expm1_poly_short(r) + 1.0) * _pow2(n)
-
-
-@njit(**_OPTIONS)
-def tanh_for32(x):
-    """tanh(x) of a float32 widened to float64 (TANH_ONE is far beyond float32's 9.01)."""
-    a = abs(x)
-    a = TANH_ONE if a > TANH_ONE else a
-    em = _expm1_tanh_short(2.0 * a)
-    return math.copysign(em / (em + 2.0), x)
-
-
-@njit(**_OPTIONS)
-def sigmoid_for32(x):
-    e = exp_for32(-abs(x))
-    return (1.0 if x >= 0.0 else e) / (1.0 + e)
-
-
-@njit(**_OPTIONS)
 def sigmoid64(x):
     """1 / (1 + exp(-x)) of a float64, in the stable form."""
     e = exp64(-abs(x))
     return (1.0 if x >= 0.0 else e) / (1.0 + e)
 
 
-# What the kernels call: the float64 functions, and for float32 the same widened and rounded once. Called from
-# Python (or from kernels run as Python under NUMBA_DISABLE_JIT=1), the library's functions stand in.
+# --- float32, computed in float32 (16 lanes a vector, not 8) ----------------------------------------------------
+
+F32 = np.float32
+LN2_HI_32 = F32(0.693145751953125)       # ln 2 to 12 bits: n * LN2_HI_32 exact for |n| < 2^11
+LN2_LO_32 = F32(1.428606765330187e-06)   # ln 2 - LN2_HI_32
+LOG2E_32 = F32(LOG2E)
+D2, D3, D4, D5, D6, D7, D8, D9, D10 = (F32(1.0 / math.factorial(k)) for k in range(2, 11))
+
+
+@intrinsic
+def _from_bits32(typingctx, bits):
+    """The float32 whose IEEE-754 bit pattern is the int32 ``bits``."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@njit(**_OPTIONS)
+def _pow2_32(k):
+    """2.0 ** k as a float32, for an integer -126 <= k <= 127."""
+    return _from_bits32(np.int32((k + 127) << 23))
+
+
+@njit(**_OPTIONS)
+def exp32(x):
+    """exp(x) of a float32 in float32: |r| <= ln2/2, Taylor to r^7 (5e-9 relative)."""
+    xc = F32(89.0) if x > F32(89.0) else (F32(-104.0) if x < F32(-104.0) else x)      # NaN passes through
+    n = np.floor(xc * LOG2E_32 + F32(0.5))
+    r = (xc - n * LN2_HI_32) - n * LN2_LO_32
+    p = ((((D7 * r + D6) * r + D5) * r + D4) * r + D3) * r + D2
+    k = np.int32(n)
+    half = k >> 1                            # both factors normal: results down to float32's subnormals
+    return (r + r * r * p + F32(1.0)) * _pow2_32(half) * _pow2_32(k - half)
+
+
+@njit(**_OPTIONS)
+def tanh32(x):
+    """tanh(x) of a float32 in float32: expm1(2|x|) reduced with n = floor (0 <= r < ln2, no cancellation),
+    Taylor to r^10 (7e-9 relative); exactly +-1 beyond 9.02."""
+    a = abs(x)
+    a = F32(9.02) if a > F32(9.02) else a
+    y = F32(2.0) * a
+    n = np.floor(y * LOG2E_32)
+    r = (y - n * LN2_HI_32) - n * LN2_LO_32
+    p = (((((((D10 * r + D9) * r + D8) * r + D7) * r + D6) * r + D5) * r + D4) * r + D3) * r + D2
+    scale = _pow2_32(np.int32(n))
+    em = scale * (r + r * r * p) + (scale - F32(1.0))
+    return math.copysign(em / (em + F32(2.0)), x)
+
+
+@njit(**_OPTIONS)
+def sigmoid32(x):
+    e = exp32(-abs(x))
+    return (F32(1.0) if x >= F32(0.0) else e) / (F32(1.0) + e)
+
+
+# What the kernels call: the float64 or the float32 functions, by the argument's type. Called from Python (or from
+# kernels run as Python under NUMBA_DISABLE_JIT=1), the library's functions stand in.
 
 def vexp(x):
     """exp(x), vectorisable in compiled code."""
@@ -186,16 +204,15 @@ def vsigmoid(x):
     return 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
 
 
-def _typed(f64, for32):
+def _typed(f64, f32):
     def implementation(x):
         if x == types.float32:
-            return lambda x: np.float32(for32(np.float64(x)))
+            return lambda x: f32(x)
         if isinstance(x, types.Float):
             return lambda x: f64(x)
         return None
     return implementation
 
 
-for _python, _f64, _for32 in ((vexp, exp64, exp_for32), (vtanh, tanh64, tanh_for32),
-                              (vsigmoid, sigmoid64, sigmoid_for32)):
-    overload(_python, jit_options=_OPTIONS)(_typed(_f64, _for32))
+for _python, _f64, _f32 in ((vexp, exp64, exp32), (vtanh, tanh64, tanh32), (vsigmoid, sigmoid64, sigmoid32)):
+    overload(_python, jit_options=_OPTIONS)(_typed(_f64, _f32))
