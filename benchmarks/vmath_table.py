@@ -19,16 +19,7 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_vmath  # noqa: E402  (the test's sweep and references)
 
-from fastmlp.backends._numba_config import FASTMATH  # noqa: E402
 from fastmlp.backends._vmath import vexp, vsigmoid, vtanh  # noqa: E402
-
-
-def _loop(f):
-    @njit(fastmath=FASTMATH)
-    def apply(x, out):
-        for i in range(x.shape[0]):
-            out[i] = f(x[i])
-    return apply
 
 
 @njit
@@ -56,7 +47,7 @@ def ns_per_element(loop, x, rounds=9, reps=200):
 def worst_ulps(name, dtype):
     x = test_vmath._sweep(np.dtype(dtype))
     out = np.empty_like(x)
-    _loop(FUNCTIONS[name][0])(x, out)
+    test_vmath.make_loop(FUNCTIONS[name][0])(x, out)
     with np.errstate(over="ignore"):
         ref = np.array([test_vmath.REFERENCE[name](float(v)) for v in x]).astype(dtype)
     finite = np.isfinite(ref)
@@ -72,7 +63,8 @@ def main() -> int:
         for dtype in ("float64", "float32"):
             x = np.random.default_rng(0).uniform(-5, 5, 4096).astype(dtype)
             ulps, n = worst_ulps(name, dtype)
-            ours, theirs = ns_per_element(_loop(fast), x), ns_per_element(_loop(library), x)
+            ours = ns_per_element(test_vmath.make_loop(fast), x)
+            theirs = ns_per_element(test_vmath.make_loop(library), x)
             print(f"| {name} | {dtype} | {ulps:.1f} ({n:,}) | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |",
                   flush=True)
     return 0

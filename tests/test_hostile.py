@@ -171,7 +171,8 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, argv):
     fastmlp.datasets.write(tmp_path / "data", 20, [3, 1], seed=0)
     subs = {"MISSING": tmp_path / "missing", "EMPTY": tmp_path / "empty", "OUT": tmp_path / "out",
             "NOT_A_DATASET_FILE": tmp_path / "file", "DATA": tmp_path / "data",
-            "NOT_A_DATASET_FILE/sub": tmp_path / "file" / "sub", "NOT_A_DATASET_FILE/m.npz": tmp_path / "file" / "m.npz"}
+            "NOT_A_DATASET_FILE/sub": tmp_path / "file" / "sub",
+            "NOT_A_DATASET_FILE/m.npz": tmp_path / "file" / "m.npz"}
     r = _cli(*[subs.get(a, a) for a in argv], cwd=tmp_path)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("fastmlp: error: "), r.stderr
@@ -238,7 +239,8 @@ def test_an_error_never_echoes_the_bytes_of_a_refused_file(folder, content):
     (lambda m: m.pop("X"), "X"), (lambda m: m.pop("rows"), "rows"), (lambda m: m["X"].pop("file"), "X.file"),
     (lambda m: m.__setitem__("rows", "10"), "rows"), (lambda m: m.__setitem__("X", ["X.npy"]), "X"),
     (lambda m: m["X"].__setitem__("file", 5), "X.file"), (lambda m: m["X"].__setitem__("shape", "10,3"), "X.shape"),
-    (lambda m: m["y"].__setitem__("dtype", "complex128"), "y.dtype"), (lambda m: m.__setitem__("params", None), "params"),
+    (lambda m: m["y"].__setitem__("dtype", "complex128"), "y.dtype"),
+    (lambda m: m.__setitem__("params", None), "params"),
     (lambda m: m["params"].__setitem__("layer_sizes", [3.5, 1]), "params.layer_sizes"),
     (lambda m: m.__setitem__("format_version", 1.5), "format_version"), (lambda m: m.__setitem__("seed", -1), "seed"),
 ])

@@ -25,19 +25,21 @@ WORST_ULPS = {("exp", "float64"): 1.0, ("tanh", "float64"): 3.0, ("sigmoid", "fl
               ("exp", "float32"): 1.0, ("tanh", "float32"): 2.0, ("sigmoid", "float32"): 2.0}
 
 
-def _loops():
-    from fastmlp.backends._vmath import vexp, vsigmoid, vtanh
-    # each applied in a loop, the way the kernels call them (and the way LLVM vectorises them), under the
-    # kernels' fast-math flags
+def make_loop(f):
+    """``f`` applied in a loop, the way the kernels call it (and the way LLVM vectorises it), under the kernels'
+    fast-math flags."""
     from fastmlp.backends._numba_config import FASTMATH
 
-    def make(f):
-        @njit(fastmath=FASTMATH)
-        def apply(x, out):
-            for i in range(x.shape[0]):
-                out[i] = f(x[i])
-        return apply
-    return {"exp": make(vexp), "tanh": make(vtanh), "sigmoid": make(vsigmoid)}
+    @njit(fastmath=FASTMATH)
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = f(x[i])
+    return apply
+
+
+def _loops():
+    from fastmlp.backends._vmath import vexp, vsigmoid, vtanh
+    return {"exp": make_loop(vexp), "tanh": make_loop(vtanh), "sigmoid": make_loop(vsigmoid)}
 
 
 def _exp(v):

@@ -55,13 +55,15 @@ C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13, C14, C15, C16, C17, C18 = (
 
 @intrinsic
 def _from_bits(typingctx, bits):
-    """The float64 whose IEEE-754 bit pattern is the int64 ``bits``."""
-    if bits != types.int64:
+    """The float whose IEEE-754 bit pattern is ``bits``: float64 from an int64, float32 from an int32."""
+    target = {types.int64: (types.float64, ir.DoubleType()), types.int32: (types.float32, ir.FloatType())}
+    if bits not in target:
         return None
+    float_type, llvm_type = target[bits]
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
+        return builder.bitcast(args[0], llvm_type)
+    return float_type(bits), codegen
 
 
 @njit(**_OPTIONS)
@@ -135,21 +137,10 @@ LOG2E_32 = F32(LOG2E)
 D2, D3, D4, D5, D6, D7, D8, D9, D10 = (F32(1.0 / math.factorial(k)) for k in range(2, 11))
 
 
-@intrinsic
-def _from_bits32(typingctx, bits):
-    """The float32 whose IEEE-754 bit pattern is the int32 ``bits``."""
-    if bits != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
 @njit(**_OPTIONS)
 def _pow2_32(k):
     """2.0 ** k as a float32, for an integer -126 <= k <= 127."""
-    return _from_bits32(np.int32((k + 127) << 23))
+    return _from_bits(np.int32((k + 127) << 23))
 
 
 @njit(**_OPTIONS)
