@@ -16,7 +16,6 @@ It exits non-zero if the two sides' parameters after the epoch differ by more th
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -24,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from fastmlp.benchmarking.report import blas
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = {"float64": 1e-12, "float32": 1e-4}
@@ -51,18 +52,6 @@ import fastmlp
 print(json.dumps({"seconds": float(np.median(times)), "params": net.params.astype(float).tolist()[:4096],
                   "package": fastmlp.__file__}))
 """
-
-
-def blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed (pip install 'fastmlp[bench]')"
-    importlib.import_module("numpy")                 # loads numpy's BLAS, so that threadpoolctl sees it
-    rows = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
-            for i in threadpool_info() if i.get("user_api") == "blas"]
-    forced = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    return "; ".join(rows) + (f"; forced by {forced}" if forced else "; kernel chosen by OpenBLAS for this CPU")
 
 
 def run(tree: Path, args, workload, dtype) -> dict:
@@ -95,7 +84,7 @@ def main(argv=None) -> int:
     try:
         print(f"baseline {args.baseline} vs this checkout; {args.dtype}, optimizer {args.optimizer}, "
               f"activation {args.activation}; {args.rounds} rounds x {args.repeat} fits per process")
-        print(f"numpy BLAS: {blas_info()}")
+        print(f"numpy's BLAS: {blas()}")
         print("| workload | this / baseline, median of rounds (min-max) | this, median s | baseline, median s |")
         print("| --- | ---: | ---: | ---: |")
         for workload in args.workloads:

@@ -105,6 +105,7 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
         quick=False, sweep=True, say=print) -> dict:
     report = {"fastmlp": __version__, "machine": machine(), "quick": quick, "rounds": rounds,
               "ceilings": ceilings(quick), "workloads": {}, "sweep": {}}
+    say(f"numpy's BLAS: {report['machine']['blas']}")
     say(_ceilings_line(report["ceilings"]))
     for wname in workloads:
         w = WORKLOADS[wname]
@@ -136,13 +137,34 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
 def machine() -> dict:
     import numba
     info = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "platform": platform.platform(), "cpu": _cpu_name(), "cores": _cores()}
+            "platform": platform.platform(), "cpu": _cpu_name(), "cores": _cores(), "blas": blas()}
     for mod in ("jax", "sklearn", "torch"):
         try:
             info[mod] = __import__(mod).__version__
         except ImportError:
             pass
     return info
+
+
+BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                  "MKL_NUM_THREADS")
+
+
+def blas() -> str:
+    """numpy's BLAS as threadpoolctl sees it (library, version, kernel architecture, threads), and the environment
+    variables that force its kernel or threads: what the numpy path's figures depend on."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        found = "unknown (threadpoolctl is not installed: pip install 'fastmlp[bench]')"
+    else:
+        rows = [f"{i.get('internal_api')} {i.get('version')}, {i.get('architecture')} kernels, "
+                f"{i.get('num_threads')} threads" for i in threadpool_info() if i.get("user_api") == "blas"]
+        found = "; ".join(rows) or "none found"
+    import os
+    forced = [f"{k}={os.environ[k]}" for k in BLAS_VARIABLES if k in os.environ]
+    return found + (f" (set in the environment: {', '.join(forced)})" if forced
+                    else " (kernel chosen by the library for this CPU)")
 
 
 def _cpu_name():
@@ -228,6 +250,8 @@ def markdown(report) -> str:
     out = [f"fastmlp {report['fastmlp']}; {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy "
            f"{m['numpy']}, numba {m['numba']}" + "".join(f", {k} {m[k]}" for k in ("jax", "sklearn", "torch")
                                                          if k in m) + ".",
+           "",
+           f"numpy's BLAS: {m.get('blas', 'not recorded')}.",
            "",
            f"Ceilings: matmul {c['matmul_gflops_float64']:.1f} GFLOP/s (float64), {c['matmul_gflops_float32']:.1f} "
            f"(float32); memory copy {c['memory_gbs']:.1f} GB/s. Median of {report['rounds']} rounds, interleaved.",
