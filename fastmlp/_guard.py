@@ -81,6 +81,7 @@ class Interrupt:
 
     def __init__(self):
         self.pending = self.raised_safely = self._installed = False
+        self.defer = True
 
     def check(self):
         if self.pending:
@@ -89,7 +90,7 @@ class Interrupt:
             raise KeyboardInterrupt
 
     def _handler(self, signum, frame):
-        if self.pending:                             # a second Ctrl-C: stop now, the caller restores a snapshot
+        if self.pending or not self.defer:           # a second Ctrl-C: stop now, the caller restores a snapshot
             raise KeyboardInterrupt
         self.pending = True
 
@@ -143,12 +144,22 @@ def train_chunk(path, backend, spec, params, opt, X, Y, order, lr, batch_size, w
     ``KeyboardInterrupt`` (state as after the last complete batch)."""
     run = _Run(path, spec, params, opt, X, Y, order, lr, batch_size, workspace, sample_weight, interrupt)
     n = order.shape[0]
-    rows = slice_batches(backend, spec, batch_size, opt.name) * batch_size
-    per_snapshot = max(1, round(SNAPSHOT_SECONDS / SLICE_SECONDS))
+    batches = slice_batches(backend, spec, batch_size, opt.name)
+    rows = batches * batch_size
+    # A batch that alone takes longer than a slice: a snapshot before each one, and Ctrl-C is not deferred but
+    # raised at once (on the numpy and reference paths, mid-batch; the snapshot is then put back).
+    huge = batches == 1 and backend in _NS_PER_PARAM_ROW
+    per_snapshot = 1 if huge else max(1, round(SNAPSHOT_SECONDS / SLICE_SECONDS))
     snapshot = _State(params, opt)
     total, snap_lo = EpochResult(0.0, 0, -1, 0.0), 0
+    interrupt.defer = True
     with interrupt:
         try:
+            # Load (or compile) the path's kernels first, with Ctrl-C deferred: an exception raised inside Numba's
+            # compiler comes out as a confusing TypingError. A Ctrl-C meanwhile lands right after, nothing trained.
+            run(0, 0)
+            interrupt.check()
+            interrupt.defer = not huge
             for k, lo in enumerate(range(0, n, rows)):
                 if k % per_snapshot == 0:
                     if not state_is_finite(params, opt):
@@ -197,9 +208,10 @@ class _Run:
         if finite:
             return r
         saved.restore()
-        if hi - lo <= self.batch_size:
+        n_batches = -(-(hi - lo) // self.batch_size)      # the last one may be short
+        if n_batches <= 1:
             raise Diverged(lo, True)
-        mid = lo + (hi - lo) // self.batch_size // 2 * self.batch_size
+        mid = lo + n_batches // 2 * self.batch_size
         return _add(self.replay(lo, mid), self.replay(mid, hi))
 
     def locate(self, snapshot, lo, hi):

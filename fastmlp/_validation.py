@@ -215,4 +215,6 @@ def check_sample_weight(sample_weight, n, dtype, name="sample_weight") -> np.nda
         raise ValueError(f"{name} must be finite and >= 0; row {k} has {arr[k].item()!r}")
     if not arr.sum(dtype=np.float64) > 0:
         raise ValueError(f"{name} must not be all zero")
-    return arr
+    # Only ratios of weights matter (weighted means); scaled by a power of two, exactly, so that the largest is in
+    # [0.5, 1): a batch's sum of float32 weights near float32's top can then not overflow.
+    return np.ldexp(arr, -int(np.frexp(arr.max())[1])).astype(dtype, copy=False)

@@ -192,3 +192,50 @@ def test_the_fused_output_pass_sees_a_non_finite_loss():
         out = _fused.output_layer(Z, np.zeros(3, dtype), Y, np.empty_like(Z), np.empty_like(Z), np.empty(3, dtype),
                                   np.empty(4), np.empty(0, dtype), 0, 0)
         assert out == 2
+
+
+# --- found by a hostile read of this module (issue 13 audit) ---------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("batch_size", [3, 4])
+def test_an_overflowing_update_in_a_chunks_short_last_batches(backend, batch_size):
+    """Chunks of 7 rows: the last batch is short, so a bisection over the last two batches has an odd end; the
+    update overflow in it is found, not a RecursionError or IndexError."""
+    X = np.random.default_rng(0).uniform(-1, 1, (14, 3))
+    y = np.zeros(14)
+    y[13] = 1e200                            # a loss of 1e400: non-finite
+    y[12] = 1e150                            # a finite loss of 1e300, whose update overflows
+    results = {}
+    for path in ("python", backend):
+        net = fastmlp.MLP([3, 4, 1], seed=0)
+        with pytest.raises(fastmlp.DivergenceError) as info:
+            net.fit(X, y, chunk_rows=7, batch_size=batch_size, lr=1e10, shuffle=False, backend=path)
+        results[path] = (info.value.sample, info.value.position, info.value.reason, net.params.copy())
+    assert results["python"][:3] == results[backend][:3]
+    assert rel_diff(results[backend][3], results["python"][3]) <= BOUND_F64_ONE_EPOCH
+
+
+@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+def test_non_finite_parameters_before_training_diverge_at_the_first_batch(backend):
+    X, y = np.ones((6, 3)), np.ones(6)
+    net = fastmlp.MLP([3, 4, 1], seed=0)
+    net.params[2] = np.nan
+    with pytest.raises(fastmlp.DivergenceError) as info:
+        net.fit(X, y, backend=backend, shuffle=False)
+    assert info.value.position == 0 and info.value.epoch == 0
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_float32_weights_near_the_top_of_the_range_train_as_the_reference(backend):
+    """Only ratios of weights matter: weights of 1e38 in float32 (a batch's sum would overflow) train as
+    weights of 1 do."""
+    X = np.random.default_rng(0).uniform(-1, 1, (16, 3)).astype(np.float32)
+    y = X.sum(1)
+    runs = {}
+    for path, weights in (("python", np.full(16, 1e38)), (backend, np.full(16, 1e38)), (backend, np.ones(16))):
+        net = fastmlp.MLP([3, 4, 1], dtype="float32", seed=0)
+        net.fit(X, y, batch_size=8, backend=path, sample_weight=weights, shuffle=False)
+        runs[(path, weights[0])] = net.params.copy()
+    assert np.isfinite(runs[(backend, 1e38)]).all()
+    assert rel_diff(runs[(backend, 1e38)], runs[("python", 1e38)]) <= BOUND_F32_ONE_EPOCH
+    assert rel_diff(runs[(backend, 1e38)], runs[(backend, 1.0)]) <= BOUND_F32_ONE_EPOCH

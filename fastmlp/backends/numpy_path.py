@@ -202,6 +202,21 @@ class Workspace:
         return self._blocks[m]
 
 
+def _warm(spec, dt):
+    """Each fused kernel called once on empty blocks, with the argument types training passes, so that loading
+    (or compiling) happens before the first batch, not inside one (see ``fastmlp._guard``: Ctrl-C is deferred
+    while it happens, and acted on at once after it)."""
+    F = dt.type
+    act = [_spec.ACTIVATIONS.index(spec.layer_activation(l)) for l in range(spec.n_layers)]
+    empty2, empty1, rows = np.empty((0, 1), dt), np.empty(0, dt), np.empty(0, np.float64)
+    _fused.bias_act(empty2, empty1, act[0])
+    _fused.act_backward(empty2, empty2, act[0], empty1)
+    _fused.output_layer(empty2, empty1, empty2, empty2, empty2, empty1, rows, empty1, act[-1],
+                        _spec.LOSSES.index(spec.loss))
+    _fused.axpy(empty1, F(0.0), empty1)
+    _fused.opt_step(empty1, empty1, F(1.0), empty1, empty1, 1, F(0.0), np.zeros(5, dt), F(0.0), F(1.0), False)
+
+
 def prepare(spec, dtype, batch_size):
     return Workspace(spec, dtype, batch_size)
 
@@ -253,6 +268,9 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     rule = OPTIMIZERS.index(opt.name)
     decay = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)
     n = order.shape[0]
+    if n == 0:                                  # nothing to train: the guard's warm-up call (fastmlp._guard)
+        _warm(spec, params.dtype)
+        return EpochResult(0.0, 0, -1, 0.0)
     # when order is a run of consecutive rows (no shuffle), a batch is a slice of X: a view, no gather
     first = int(order[0])
     in_order = int(order[-1]) - first == n - 1 and bool(np.all(order[1:] > order[:-1]))
