@@ -209,12 +209,13 @@ def _read_small_file(path, max_bytes) -> bytes:
     """The bytes of a regular file of at most ``max_bytes`` (a FIFO, a device or a huge file is refused before
     it is read: none of them can hang or exhaust memory here)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
+    st = os.fstat(fd)                          # before fdopen, which refuses a folder without naming it
+    if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+        os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{path}: not a regular file")
-        if st.st_size > max_bytes:
-            raise ValueError(f"{path}: {st.st_size} bytes, more than a manifest holds ({max_bytes})")
+        raise ValueError(f"{path}: {st.st_size} bytes, more than a manifest holds ({max_bytes})")
+    with os.fdopen(fd, "rb") as f:
         return f.read(max_bytes + 1)
 
 
@@ -321,9 +322,10 @@ class _NpyFile:
         if not self.path.is_file():
             raise ValueError(f"{self.path}: not a regular file")
         fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"{self.path}: not a regular file")
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ValueError(f"{self.path}: not a regular file")
             try:
                 version = np.lib.format.read_magic(f)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)

@@ -115,3 +115,15 @@ def test_a_cache_file_corrupt_again_after_the_rebuild_is_an_error_naming_the_fol
     g2 = _cache.jit()(namespace["g"])
     with pytest.raises(_cache.CacheError, match=f"{tmp_path / 'c'}.* corrupt again"):
         g2(2.5)
+
+
+def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tmp_path):
+    cache = tmp_path / "c"
+    env = {"FASTMLP_CACHE_DIR": str(cache)}
+    assert _run(env).returncode == 0
+    source = next(cache.glob("kernels-*/k*.py"))
+    source.unlink()
+    source.mkdir()
+    r = _run(env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "corrupt cache file" in r.stderr and source.is_file()

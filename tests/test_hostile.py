@@ -519,3 +519,13 @@ def test_cli_a_refused_cache_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "fastmlp", "demo", "--rows", "20", "--epochs", "1"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("fastmlp: error: cache folder") and "chmod go-w" in r.stderr
+
+
+def test_a_folder_where_a_manifest_or_a_kernel_source_should_be(folder, tmp_path):
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").mkdir()
+    with pytest.raises(ValueError, match=f"{folder / 'manifest.json'}: not a regular file"):
+        MLP([3, 1]).fit(str(folder), backend="python")
+    from fastmlp.backends import _cache
+    (tmp_path / "k.py").mkdir()
+    assert _cache.read_regular_file(tmp_path / "k.py", 100) is None      # moved aside by the caller, then rebuilt
