@@ -141,12 +141,12 @@ def check_X(X, spec, dtype, name="X") -> np.ndarray:
         raise ValueError(f"{name} must have {spec.n_inputs} columns (layer_sizes[0]), got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
-    check_finite(name, arr, dtype)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.ascontiguousarray(check_finite(name, arr, dtype))
 
 
-def check_finite(name, arr, dtype):
-    """Every value of ``arr`` finite once cast to ``dtype`` (1e39 is finite, but not in float32)."""
+def check_finite(name, arr, dtype) -> np.ndarray:
+    """Every value of ``arr`` finite once cast to ``dtype`` (1e39 is finite, but not in float32); returns that
+    cast (``arr`` itself when it already has ``dtype``), so callers need not cast again."""
     with np.errstate(over="ignore", invalid="ignore"):
         cast = arr.astype(dtype, copy=False)
     finite = np.isfinite(cast)
@@ -157,6 +157,7 @@ def check_finite(name, arr, dtype):
             raise ValueError(f"{name} must be finite in {np.dtype(dtype).name}, the model's dtype; row {row} "
                              f"holds {value!r}, beyond its range (largest {np.finfo(dtype).max:.4g})")
         raise ValueError(f"{name} must be finite; row {row} holds NaN or infinity: {_short(arr[row].tolist())}")
+    return cast
 
 
 def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
@@ -208,8 +209,7 @@ def check_sample_weight(sample_weight, n, dtype, name="sample_weight") -> np.nda
     arr = check_real_array(name, sample_weight)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), one weight per row of X, got shape {arr.shape}")
-    check_finite(name, arr, dtype)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    arr = np.ascontiguousarray(check_finite(name, arr, dtype))
     if (arr < 0).any():
         k = int(np.argmax(arr < 0))
         raise ValueError(f"{name} must be finite and >= 0; row {k} has {arr[k].item()!r}")

@@ -341,8 +341,7 @@ class _BaseMLP(BaseEstimator):
             self._check_params()                  # on every call: partial_fit after set_params too
             dtype = np.dtype(self.dtype)
             X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
-            check_finite("X", X, dtype)
-            X = np.ascontiguousarray(X, dtype=dtype)
+            X = np.ascontiguousarray(check_finite("X", X, dtype))
             sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
             if self.early_stopping and not incremental:
                 self._validation_rows(X.shape[0])

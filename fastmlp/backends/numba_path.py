@@ -84,20 +84,17 @@ def kernels(spec, dtype, opt_key=("sgd", False), weighted=False):
                                    weighted=weighted)
         name = f"k{hashlib.sha256(source.encode()).hexdigest()[:16]}"
         mod_name = f"fastmlp._kernels.{name}"
+        # Compiled from the text itself, checked against the file, never from a .pyc (which nobody checks). The
+        # file's name lets Numba find the source, and so its cache; without a cache folder there is no file.
         folder = cache_dir()
-        if folder is None:
-            module = types.ModuleType(mod_name)
-            sys.modules[mod_name] = module
-            exec(compile(source, f"<fastmlp kernels {name}>", "exec"), module.__dict__)
-        else:
-            # compiled from the text just checked against the file, never from a .pyc (which nobody checks); the
-            # file name lets Numba find the source, and so its cache
-            path = folder / f"{name}.py"
-            _write_once(path, source)
-            module = types.ModuleType(mod_name)
-            module.__file__ = str(path)
-            sys.modules[mod_name] = module
-            exec(compile(source, str(path), "exec"), module.__dict__)
+        filename = f"<fastmlp kernels {name}>"
+        if folder is not None:
+            filename = str(folder / f"{name}.py")
+            _write_once(Path(filename), source)
+        module = types.ModuleType(mod_name)
+        module.__file__ = filename
+        sys.modules[mod_name] = module
+        exec(compile(source, filename, "exec"), module.__dict__)
         _MODULES[key] = module
     return module
 
