@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import open_regular
+
 FORMAT = "fastmlp-model"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -150,16 +152,12 @@ def load(path):
     from .model import MLP
     path = Path(path)
     remove_stale_temporaries(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a model file")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)      # a FIFO must not hang us
+        fd = open_regular(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such model file") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(f"{path}: is a folder, not a model file")
-        raise ValueError(f"{path}: not a regular file (a device or a pipe?), not a model file")
     with os.fdopen(fd, "rb") as f:
         try:
             with zipfile.ZipFile(f) as archive:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import stat
 from pathlib import Path
 
 import numpy as np
 
+from ._files import open_regular, read_small_file
 from ._validation import check_real_array, check_X, check_Y
 
 DEFAULT_CHUNK_ROWS = 1 << 20
@@ -191,7 +191,7 @@ def read_manifest(folder) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; a data-set folder is made by fastmlp.datasets.write "
                                 "(or `fastmlp data make`)")
-    text = _read_small_file(path, MANIFEST_MAX_BYTES)
+    text = read_small_file(path, MANIFEST_MAX_BYTES, what="a manifest")
     try:
         manifest = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -203,20 +203,6 @@ def read_manifest(folder) -> dict:
 
 
 MANIFEST_MAX_BYTES = 1 << 20        # a manifest is a few hundred bytes
-
-
-def _read_small_file(path, max_bytes) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes`` (a FIFO, a device or a huge file is refused before
-    it is read: none of them can hang or exhaust memory here)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    st = os.fstat(fd)                          # before fdopen, which refuses a folder without naming it
-    if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
-        os.close(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path}: not a regular file")
-        raise ValueError(f"{path}: {st.st_size} bytes, more than a manifest holds ({max_bytes})")
-    with os.fdopen(fd, "rb") as f:
-        return f.read(max_bytes + 1)
 
 
 _DATA_DTYPES = ("float32", "float64", "int64", "int32")
@@ -319,13 +305,7 @@ class _NpyFile:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: missing")
-        if not self.path.is_file():
-            raise ValueError(f"{self.path}: not a regular file")
-        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise ValueError(f"{self.path}: not a regular file")
-        with os.fdopen(fd, "rb") as f:
+        with os.fdopen(open_regular(self.path), "rb") as f:
             try:
                 version = np.lib.format.read_magic(f)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)

@@ -35,6 +35,7 @@ from numba.core.caching import (CompileResultCacheImpl, FunctionCache, NullCache
                                 _SourceFileBackedLocatorMixin)
 from numba.core.dispatcher import Dispatcher
 
+from .._files import read_small_file
 from . import CacheError
 
 
@@ -69,18 +70,12 @@ def check_private_dir(path: Path) -> Path:
 
 
 def read_regular_file(path, max_bytes):
-    """The bytes of ``path`` when it is a regular file (no symlink, FIFO or device) of at most ``max_bytes``;
-    None when it is missing or anything else (the caller moves it aside)."""
+    """The bytes of ``path`` when it is a regular file (no symlink, folder, FIFO or device) of at most
+    ``max_bytes``; None when it is missing or anything else (the caller moves it aside)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return read_small_file(path, max_bytes, follow_symlinks=False)
+    except (OSError, ValueError):
         return None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:      # checked before fdopen, which refuses folders
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as f:
-        return f.read(max_bytes + 1)
 
 
 _ROOTS = {}     # (the environment that decides) -> root, so that tests that change it get a fresh answer
