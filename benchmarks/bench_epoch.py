@@ -10,9 +10,9 @@ Under ``--benchmark-disable`` the data are cut to a few hundred rows so the suit
 """
 import pytest
 
+from fastmlp.backends import BOUNDS
 from fastmlp.benchmarking.contenders import WORKLOADS, agreement, contenders, make_problem
 
-BOUNDS = {"float64": 1e-12, "float32": 1e-4}   # the contract's one-epoch bounds
 PER_SAMPLE = ["W1", "W2", "W2-tanh", "W2-sigmoid", "W3"]
 BATCHED = ["W4"]
 

@@ -1,6 +1,6 @@
 """fastmlp: multi-layer perceptrons trained by backpropagation, with a Numba-compiled per-sample loop.
 
-Three paths compute the same training (``docs/contract.md``): ``"python"``, the readable reference;
+Three paths compute the same training (``docs/contract.md``): ``"reference"`` (alias ``"python"``), the readable one;
 ``"numba"``, the compiled per-sample loop; ``"numpy"``, mini-batches through matrix products.
 ``MLPRegressor`` and ``MLPClassifier`` (``fastmlp.estimators``) are scikit-learn estimators around ``MLP``.
 """

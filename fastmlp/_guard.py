@@ -34,7 +34,7 @@ except ImportError:                                  # not CPython: the public m
 
 import numpy as np
 
-from .backends.reference import EpochResult
+from .backends import EpochResult
 
 _SIGINT = int(signal.SIGINT)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 # Codes are positions in these tuples; kernels receive the codes, never the names.
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softmax")
 HIDDEN_ACTIVATIONS = ACTIVATIONS[:4]
@@ -74,6 +76,39 @@ class NetSpec:
     @property
     def n_params(self) -> int:
         return self.offsets[-1][2]
+
+    @property
+    def shapes(self) -> tuple:
+        """``((n_l, n_{l+1}), ...)``: the shape of ``W[l]`` for each layer."""
+        return tuple(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+
+    def split(self, params) -> tuple:
+        """``(W, b)``: lists of ``W[l]`` (shape ``(n_l, n_{l+1})``) and ``b[l]``, views of the flat ``params``.
+
+        The one place that reads the contract's layout (``offsets``); ``join`` is its inverse.
+        """
+        W = [params[w0:b0].reshape(shape) for (w0, b0, _), shape in zip(self.offsets, self.shapes)]
+        b = [params[b0:b1] for (_, b0, b1) in self.offsets]
+        return W, b
+
+    def join(self, W, b, dtype=np.float64) -> np.ndarray:
+        """The flat vector of ``dtype`` in the contract's layout from per-layer ``W[l]`` and ``b[l]`` (arrays or
+        nested lists of the shapes ``split`` gives)."""
+        params = np.empty(self.n_params, dtype)
+        for (w0, b0, b1), shape, W_l, b_l in zip(self.offsets, self.shapes, W, b):
+            params[w0:b0] = np.asarray(W_l).reshape(-1)
+            params[b0:b1] = np.asarray(b_l).reshape(-1)
+        return params
+
+    def locate(self, q: int) -> str:
+        """The name of ``params[q]``: ``"W[l][i, j]"`` or ``"b[l][j]"`` (for messages that say what differs)."""
+        for l, ((w0, b0, b1), (_, n_out)) in enumerate(zip(self.offsets, self.shapes)):
+            if q < b0:
+                i, j = divmod(q - w0, n_out)
+                return f"W[{l}][{i}, {j}]"
+            if q < b1:
+                return f"b[{l}][{q - b0}]"
+        raise IndexError(f"params has {self.n_params} entries, not {q + 1}")
 
     @property
     def key(self) -> str:

@@ -83,11 +83,11 @@ def _teacher_params(spec, seed):
 
 def _teacher_block(spec, params, task, noise, seed, k, dtype):
     """Block ``k`` (rows ``k * BLOCK_ROWS`` onwards): inputs, targets; always whole, always the same."""
-    from .backends import numpy_path
+    from .backends.numpy import arrays
     rng = np.random.default_rng([seed, 1, k])
     X = rng.standard_normal((BLOCK_ROWS, spec.n_inputs))
     eps = rng.standard_normal((BLOCK_ROWS, spec.n_outputs))
-    Z, A = numpy_path.forward(spec, params, X)
+    Z, A = arrays.forward(spec, params, X)
     out = A[-1] + noise * eps
     if task == "regression":
         y = out

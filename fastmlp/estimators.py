@@ -416,7 +416,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Seeds the initial weights, the sample order and the validation split.
     verbose : bool, default False
         Show a progress bar (epoch, samples/s, loss) while training.
-    backend : {"auto", "numba", "numpy", "python"}, default "auto"
+    backend : {"auto", "numba", "numpy", "reference"}, default "auto"
         fastmlp's path (``MLP.fit``).
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the parameters and of all computation.

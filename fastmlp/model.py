@@ -221,14 +221,12 @@ class MLP:
     @property
     def weights(self) -> list:
         """``W[l]`` of shape ``(n_l, n_{l+1})``, views into ``params``."""
-        return [self.params[w0:b0].reshape(n_in, n_out)
-                for (w0, b0, _), n_in, n_out in zip(self.spec.offsets, self.spec.layer_sizes[:-1],
-                                                     self.spec.layer_sizes[1:])]
+        return self.spec.split(self.params)[0]
 
     @property
     def biases(self) -> list:
         """``b[l]`` of shape ``(n_{l+1},)``, views into ``params``."""
-        return [self.params[b0:b1] for (_, b0, b1) in self.spec.offsets]
+        return self.spec.split(self.params)[1]
 
     def __repr__(self):
         return (f"MLP(layer_sizes={list(self.layer_sizes)}, activation={self.activation!r}, "
@@ -243,27 +241,27 @@ class MLP:
     # --- evaluation -------------------------------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
         """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses."""
-        from .backends import numpy_path
+        from .backends.numpy import arrays
         X = check_X(X, self.spec, self.dtype)
-        _, A = numpy_path.forward(self.spec, self.params, X)
+        _, A = arrays.forward(self.spec, self.params, X)
         return A[-1]
 
     def loss(self, X, y) -> float:
         """Mean per-sample loss over the rows of ``X``."""
-        from .backends import numpy_path
+        from .backends.numpy import arrays
         X = check_X(X, self.spec, self.dtype)
         Y = check_Y(y, self.spec, self.dtype, X.shape[0])
-        return float(numpy_path.per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
+        return float(arrays.per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
 
     def gradients(self, X, y) -> tuple:
         """``(dW, db)``: gradient of the mean loss over the rows of ``X`` at the current parameters.
 
         Lists shaped like ``weights`` and ``biases``; the parameters are left unchanged.
         """
-        from .backends import numpy_path
+        from .backends.numpy import arrays
         X = check_X(X, self.spec, self.dtype)
         Y = check_Y(y, self.spec, self.dtype, X.shape[0])
-        dW, db, _ = numpy_path.gradients(self.spec, self.params, X, Y)
+        dW, db, _ = arrays.gradients(self.spec, self.params, X, Y)
         return dW, db
 
     # --- training ------------------------------------------------------------------------------------------------

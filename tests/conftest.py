@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, settings
 
 from fastmlp import backends
 
-# The contract's agreement bounds: max|p_comp - p_ref| / max|p_ref|.
-BOUND_F64_ONE_EPOCH = 1e-12
-BOUND_F64_MANY_EPOCHS = 1e-9      # after 20 epochs
-BOUND_F32_ONE_EPOCH = 1e-4        # float32 path vs the float64 reference from the same rounded params
+# The contract's agreement bounds, max|p_comp - p_ref| / max|p_ref|, from their one home (backends.BOUNDS).
+BOUND_F64_ONE_EPOCH = backends.BOUNDS["float64"]
+BOUND_F64_MANY_EPOCHS = backends.BOUNDS["float64_20_epochs"]      # after 20 epochs
+BOUND_F32_ONE_EPOCH = backends.BOUNDS["float32"]   # float32 path vs the float64 reference from the same rounded params
 
 FAST_PATHS = ["numba", "numpy"]
 
@@ -68,12 +68,4 @@ def describe_diff(spec, comp, ref) -> str:
     comp = np.asarray(comp, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     q = int(np.argmax(np.abs(comp - ref)))
-    for l, (w0, b0, b1) in enumerate(spec.offsets):
-        if q < b0:
-            i, j = divmod(q - w0, spec.layer_sizes[l + 1])
-            where = f"W[{l}][{i}, {j}]"
-            break
-        if q < b1:
-            where = f"b[{l}][{q - b0}]"
-            break
-    return f"largest difference at {where}: comp {comp[q]!r} vs ref {ref[q]!r} (params[{q}])"
+    return f"largest difference at {spec.locate(q)}: comp {comp[q]!r} vs ref {ref[q]!r} (params[{q}])"

@@ -12,7 +12,7 @@ _PROBE = ("import numpy as np, fastmlp; X = np.random.default_rng(0).standard_no
           "net = fastmlp.MLP([3, 1], seed=0); net.predict(X); net.fit(X, X.sum(1), backend='numba');"
           "net.fit(X, X.sum(1), backend='numpy', batch_size=4);"
           "fastmlp.MLP([3, 40, 1], seed=0).fit(X, X.sum(1), backend='numba');"
-          "from fastmlp.backends import _fused; print(_fused.bias_act._cache.cache_path)")
+          "from fastmlp.backends.numpy import _fused; print(_fused.bias_act._cache.cache_path)")
 
 
 def _run(env, code=_PROBE):

@@ -13,7 +13,8 @@ import pytest
 
 import fastmlp
 from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_ONE_EPOCH, describe_diff, rel_diff
-from fastmlp.backends import _codegen, numba_path
+from fastmlp.backends import numba as numba_path
+from fastmlp.backends.numba import _codegen
 from fastmlp.optim import sgd_state
 from fastmlp.streaming import ArraySource
 
@@ -184,7 +185,7 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
 
 
 def test_the_fused_output_pass_sees_a_non_finite_loss():
-    from fastmlp.backends import _fused
+    from fastmlp.backends.numpy import _fused
     for dtype in (np.float64, np.float32):
         Z = np.zeros((4, 3), dtype)
         Y = np.zeros((4, 3), dtype)

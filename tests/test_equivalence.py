@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from conftest import (BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, BOUND_F64_ONE_EPOCH, describe_diff,
                       make_data, rel_diff, run_path)
-from fastmlp.backends import _codegen
+from fastmlp.backends.numba import _codegen
 from fastmlp._validation import make_spec
 from strategies import LOSS_OUTPUTS, specs
 
@@ -27,8 +27,8 @@ def compare(comp, spec, *, n, epochs, batch_size, shuffle, dtype, seed, lr=0.05)
     rng = np.random.default_rng(seed)
     limit = np.sqrt(6.0 / (np.array(spec.layer_sizes[:-1]) + np.array(spec.layer_sizes[1:])))
     params = rng.uniform(-1.0, 1.0, spec.n_params)
-    for (w0, b0, _), lim in zip(spec.offsets, limit):     # Glorot-sized weights keep 20 epochs tame
-        params[w0:b0] *= lim
+    for W_l, lim in zip(spec.split(params)[0], limit):    # Glorot-sized weights keep 20 epochs tame
+        W_l *= lim
     X, Y = make_data(spec, n, rng)
     orders = [rng.permutation(n) if shuffle else np.arange(n) for _ in range(epochs)]
     bound = BOUND_F64_ONE_EPOCH if epochs == 1 else BOUND_F64_MANY_EPOCHS

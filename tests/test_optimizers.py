@@ -72,7 +72,7 @@ def test_reference_equals_pytorch(rule, weight_decay, batch_size):
     ours = run("python", spec, params, X, Y, orders, lr, batch_size,
                OptimizerState(rule, spec.n_params, np.float64, momentum=0.7, weight_decay=weight_decay))
 
-    W, b = fastmlp.backends.numpy_path.views(spec, params.copy())
+    W, b = spec.split(params.copy())
     Wt = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in W]
     bt = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in b]
     groups = [{"params": Wt, "weight_decay": weight_decay}, {"params": bt, "weight_decay": 0.0}]

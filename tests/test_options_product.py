@@ -87,7 +87,8 @@ def test_numpy_path_gemm_routes(monkeypatch, route, dtype, optimizer, weight_dec
     # The numpy path makes C <- beta C + alpha A.T @ delta one of two ways: one GEMM call into numpy's bundled
     # OpenBLAS (layers of GEMM_MIN_WEIGHTS weights and more), or matmul with alpha and beta applied by hand
     # (small layers, and numpy builds without that library). Both here on every option, whatever the size.
-    from fastmlp.backends import _blas, numpy_path
+    from fastmlp.backends import numpy as numpy_path
+    from fastmlp.backends.numpy import _blas
     if route == "blas":
         if _blas._GEMM is None:
             pytest.skip("numpy's bundled OpenBLAS is not found here")

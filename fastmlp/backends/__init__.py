@@ -1,38 +1,94 @@
-"""The registry of training paths.
+"""The training paths, and the one protocol each implements.
 
-Every path is a module with the same entry points:
+Three paths compute the contract's training (``docs/contract.md``), each a package of its own:
 
-* ``train_epoch(spec, params, X, Y, order, lr, batch_size, workspace) -> EpochResult``: one epoch of the
-  contract's SGD, in place on ``params``;
-* ``prepare(spec, dtype, batch_size) -> workspace``: what a fit allocates once and hands to every epoch.
+* ``reference`` (alias ``"python"``): the specification, pure Python, one derivative a line;
+* ``numba``: the whole epoch, per-sample loop included, in one compiled call (kernels from ``numba/_codegen``);
+* ``numpy``: mini-batches through BLAS matrix products, with the elementwise work in compiled passes
+  (``numpy/_fused``); ``numpy/arrays`` also serves ``MLP.predict``, ``loss`` and ``gradients``.
 
-``reference`` is the specification; the others must agree with it within the contract's bounds.
-Modules are imported on first use, so ``import fastmlp`` does not pay for Numba unless it is used.
+The modules beside them are the Numba infrastructure both compiled paths share: ``_numba_config`` (the flags,
+one place), ``_cache`` (where compiled code is kept, and how it is checked), ``_vmath`` (vectorisable exp, tanh,
+sigmoid) and ``_finite`` (a finiteness test no fast-math flag removes).
+
+Every path is a module implementing :class:`Path`; the registry below maps backend names to them. Modules are
+imported on first use, so ``import fastmlp`` does not pay for Numba until a compiled path is used.
 """
 from __future__ import annotations
 
 import importlib
+from typing import NamedTuple, Protocol
 
-# backend name -> module (relative to this package)
+import numpy as np
+
+
+class EpochResult(NamedTuple):
+    """What one call of a path's ``train_epoch`` reports.
+
+    ``loss_sum`` is the sum of the per-sample losses of the samples trained on (each times its sample weight,
+    when there are weights); ``n_seen`` their number; ``bad_position`` is the position in ``order`` of the
+    first sample whose loss was not finite, or -1; ``weight_sum`` the sum of their weights (``n_seen`` without
+    weights), so that ``loss_sum / weight_sum`` is the epoch's (weighted) mean loss. ``bad_update`` is true
+    when the path stopped because a batch's update would have made the parameters or the optimiser state
+    non-finite (``bad_position`` is then the batch's first position); only this path checks that itself, the
+    fast paths leave it to the caller (``fastmlp._guard``).
+    """
+
+    loss_sum: float
+    n_seen: int
+    bad_position: int
+    weight_sum: float
+    bad_update: bool = False
+
+
+class Path(Protocol):
+    """What every path module provides (``reference`` is the specification; the others must agree with it
+    within ``BOUNDS``)."""
+
+    def prepare(self, spec, dtype, batch_size: int):
+        """The workspace one fit allocates once and hands to every ``train_epoch`` call."""
+
+    def train_epoch(self, spec, params: np.ndarray, X: np.ndarray, Y: np.ndarray, order: np.ndarray, lr: float,
+                    batch_size: int, workspace=None, opt=None, sample_weight: np.ndarray | None = None,
+                    interrupt=None) -> EpochResult:
+        """One epoch of the contract's training, in place on ``params`` (and on ``opt``'s state).
+
+        ``X`` (n, n0) and ``Y`` (n, nL) are C-contiguous arrays of ``params.dtype``; ``order`` (int64) the rows
+        to visit, batches of ``batch_size`` consecutive entries; ``opt`` an ``optim.OptimizerState`` (plain SGD
+        when None); ``sample_weight`` one weight per row of ``X`` or None; ``interrupt`` an
+        ``_guard.Interrupt`` whose ``check()`` a path may call between batches."""
+
+
+# The contract's agreement bounds, max|p_path - p_reference| / max|p_reference| (docs/contract.md): one epoch in
+# float64; twenty epochs in float64; one epoch of a float32 model against the float64 reference from the same
+# rounded parameters. Tests, the benchmarks and the demo all read them here.
+BOUNDS = {"float64": 1e-12, "float64_20_epochs": 1e-9, "float32": 1e-4}
+
+# backend name -> package (relative to this one)
 _MODULES = {
-    "python": "reference",
-    "numpy": "numpy_path",
-    "numba": "numba_path",
+    "reference": "reference",
+    "numpy": "numpy",
+    "numba": "numba",
 }
+ALIASES = {"python": "reference"}     # the reference's first name, kept
 
 BACKENDS = tuple(_MODULES)
+CHOICES = BACKENDS + tuple(ALIASES) + ("auto",)
 
 
 class CacheError(RuntimeError):
     """fastmlp's compiled-code cache cannot be used safely (the message says why and how to fix it; see
     ``_cache``). Defined here, where importing it does not import Numba."""
 
-CHOICES = BACKENDS + ("auto",)
+
+def canonical(name: str) -> str:
+    """The registry's name for ``name`` (``"python"`` is ``"reference"``)."""
+    return ALIASES.get(name, name)
 
 
-def get(name: str):
-    """The module of the path called ``name`` (one of ``BACKENDS``)."""
-    return importlib.import_module(f".{_MODULES[name]}", __name__)
+def get(name: str) -> Path:
+    """The module of the path called ``name`` (one of ``BACKENDS`` or ``ALIASES``)."""
+    return importlib.import_module(f".{_MODULES[canonical(name)]}", __name__)
 
 
 def available(name: str) -> bool:
@@ -51,15 +107,12 @@ def available(name: str) -> bool:
 # machine, `report.measure` as the sweep of `fastmlp bench` uses it; docs/performance.md), numpy over numba:
 #   [16, 64, 64, 1]      (5,184 MACs/sample): batch 32 0.85x, batch 64 1.20x, batch 128 1.16x
 #   [784, 256, 128, 10] (234,752 MACs/sample): batch 1 0.44x, batch 2 1.04x, batch 4 1.52x
-# Both crossovers sit between 1.7e5 and 3.3e5 MACs per batch; the threshold is put at 3e5. (The numpy path
-# needs Numba too, for its fused elementwise passes; "not available" means a broken install.)
+# Both crossovers sit between 1.7e5 and 3.3e5 MACs per batch; the threshold is put at 3e5. Both paths need
+# Numba (the numpy path for its fused passes), so this is a choice of speed, never of availability.
 AUTO_NUMPY_MIN_BATCH_MACS = 300_000
 
 
 def choose(spec, batch_size: int) -> str:
     """The path ``backend="auto"`` picks for this network and batch size (see the crossover above)."""
-    macs = batch_size * sum(a * b for a, b in zip(spec.layer_sizes[:-1], spec.layer_sizes[1:]))
-    numba_ok = available("numba")
-    if batch_size >= 2 and (macs >= AUTO_NUMPY_MIN_BATCH_MACS or not numba_ok):
-        return "numpy"
-    return "numba" if numba_ok else "numpy"
+    macs = batch_size * sum(n_in * n_out for n_in, n_out in spec.shapes)
+    return "numpy" if batch_size >= 2 and macs >= AUTO_NUMPY_MIN_BATCH_MACS else "numba"

@@ -2,7 +2,7 @@
 
 * Caching: compiled code is kept on disk, so a second process starts without compiling, in fastmlp's own cache
   folder (``_cache``: never beside the installed source, never in a folder others can write; see
-  ``numba_path`` for where generated sources live and how upgrades invalidate them).
+  ``backends/numba`` for where generated sources live and how upgrades invalidate them).
 * ``fastmath``: a subset of LLVM's fast-math flags. ``reassoc`` lets LLVM vectorise the dot-product
   reductions of the backward pass, ``contract`` fuses multiply-adds; together they move results by about
   1e-15 relative per epoch, well inside the contract's bounds (1e-12 after one epoch), which the equivalence

@@ -181,7 +181,7 @@ class JaxRunner(Runner):
         self.reset()
 
     def reset(self):
-        W, b = fastmlp.backends.numpy_path.views(self.spec, self.start.copy())
+        W, b = self.spec.split(self.start.copy())
         self.state = [(self.jnp.asarray(Wl), self.jnp.asarray(bl)) for Wl, bl in zip(W, b)]
 
     def run(self):
@@ -193,7 +193,7 @@ class JaxRunner(Runner):
         self.jax.block_until_ready(self.state)
 
     def params(self):
-        return np.concatenate([np.concatenate([np.ravel(Wl), np.ravel(bl)]) for Wl, bl in self.state])
+        return self.spec.join(*zip(*self.state))
 
 
 class SklearnRunner(Runner):
@@ -230,7 +230,7 @@ class SklearnRunner(Runner):
             else:
                 m.partial_fit(self.X[:1], self.target[:1])
         # overwrite what that first call made; with momentum 0 its optimizer keeps no state that matters
-        W, b = fastmlp.backends.numpy_path.views(self.spec, self.start.copy())
+        W, b = self.spec.split(self.start.copy())
         m.coefs_ = [np.array(Wl) for Wl in W]
         m.intercepts_ = [np.array(bl) for bl in b]
 
@@ -238,9 +238,7 @@ class SklearnRunner(Runner):
         self.model.partial_fit(self.X, self.target)
 
     def params(self):
-        m = self.model
-        return np.concatenate([np.concatenate([Wl.ravel(), bl.ravel()]) for Wl, bl in zip(m.coefs_,
-                                                                                          m.intercepts_)])
+        return self.spec.join(self.model.coefs_, self.model.intercepts_)
 
 
 class TorchRunner(Runner):
@@ -267,7 +265,7 @@ class TorchRunner(Runner):
         self.reset()
 
     def reset(self):
-        W, b = fastmlp.backends.numpy_path.views(self.spec, self.start.copy())
+        W, b = self.spec.split(self.start.copy())
         with self.torch.no_grad():
             linears = [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
             for lin, Wl, bl in zip(linears, W, b):
@@ -282,14 +280,14 @@ class TorchRunner(Runner):
 
     def params(self):
         linears = [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
-        return np.concatenate([np.concatenate([lin.weight.detach().numpy().T.ravel(),
-                                               lin.bias.detach().numpy().ravel()]) for lin in linears])
+        return self.spec.join([lin.weight.detach().numpy().T for lin in linears],
+                              [lin.bias.detach().numpy() for lin in linears])
 
 
 def contenders(batched=False, reference=False):
     """name -> factory(workload, net, X, Y), fastmlp's paths first, then the peers installed here."""
     out = {}
-    for name in ("numba", "numpy") + (("python",) if reference else ()):
+    for name in ("numba", "numpy") + (("reference",) if reference else ()):
         if backends.available(name):
             out[f"fastmlp-{name}"] = (lambda b: lambda w, net, X, Y: FastmlpRunner(b, w, net, X, Y))(name)
     if have("jax"):
@@ -316,7 +314,7 @@ def reference_params(w, net, X, Y):
     """
     key = (w, hashlib.sha256(net.params.tobytes() + X.tobytes() + Y.tobytes()).hexdigest())
     if key not in _REFERENCE_CACHE:
-        r = FastmlpRunner("python", w, net, X.astype(np.float64), Y.astype(np.float64))
+        r = FastmlpRunner("reference", w, net, X.astype(np.float64), Y.astype(np.float64))
         r.p = r.start.astype(np.float64)
         r.run()
         _REFERENCE_CACHE[key] = r.p

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..backends import BOUNDS
 from .contenders import WORKLOADS, agreement, contenders, make_problem
 
-BOUNDS = {"float64": 1e-12, "float32": 1e-4}          # the contract's one-epoch bounds
 PEERS = ("jax-scan", "jax-step", "sklearn", "torch")
 QUICK_ROWS = {"W1": 20_000, "W2": 4_000, "W2-tanh": 4_000, "W2-sigmoid": 4_000, "W3": 300, "W4": 2_560}
 # the pure-Python path is timed on a slice

@@ -15,163 +15,11 @@ import math
 
 import numpy as np
 
-from .. import _spec
+from ... import _spec
+from ...optim import OPTIMIZERS, sgd_state
+from .. import EpochResult
 from . import _fused
-from ..optim import OPTIMIZERS
 from ._blas import gemm_tn
-from .reference import EpochResult
-
-
-# --- activations, in place on a (B, n) block ---------------------------------------------------------------
-
-def _identity(Z):
-    return Z
-
-
-def _relu(Z):
-    return np.maximum(Z, 0.0, out=Z)
-
-
-def _sigmoid(Z):
-    # 1 / (1 + exp(-z)) for z >= 0 and exp(z) / (1 + exp(z)) for z < 0: one exp(-|z|), never overflows
-    E = np.exp(-np.abs(Z))
-    pos = Z >= 0
-    np.divide(np.where(pos, 1.0, E), 1.0 + E, out=Z)
-    return Z
-
-
-def _tanh(Z):
-    return np.tanh(Z, out=Z)
-
-
-def _softmax(Z):
-    Z -= Z.max(axis=1, keepdims=True)
-    np.exp(Z, out=Z)
-    Z /= Z.sum(axis=1, keepdims=True)
-    return Z
-
-
-# f'(z) written with a = f(z) into S (same shape); relu'(z) = [z > 0] = [a > 0]
-def _d_identity(A, S):
-    S.fill(1.0)
-    return S
-
-
-def _d_relu(A, S):
-    return np.greater(A, 0.0, out=S)
-
-
-def _d_sigmoid(A, S):
-    np.subtract(1.0, A, out=S)
-    S *= A
-    return S
-
-
-def _d_tanh(A, S):
-    np.multiply(A, A, out=S)
-    np.subtract(1.0, S, out=S)
-    return S
-
-
-ACTIVATIONS = {
-    "identity": (_identity, _d_identity),
-    "relu": (_relu, _d_relu),
-    "sigmoid": (_sigmoid, _d_sigmoid),
-    "tanh": (_tanh, _d_tanh),
-    "softmax": (_softmax, None),
-}
-
-
-# --- losses per row, from the output layer's z and a --------------------------------------------------------
-
-def _mse(Y, Z, A):
-    return np.square(Y - A).mean(axis=1)
-
-
-def _log_loss(Y, Z, A):
-    # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
-    return (np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z))) - Y * Z).mean(axis=1)
-
-
-def _cross_entropy(Y, Z, A):
-    m = Z.max(axis=1, keepdims=True)
-    lse = m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True))
-    return (Y * (lse - Z)).sum(axis=1)
-
-
-def _d_mse(Y, A, D, S, d_out):
-    # dL/dz_L = -(2/K)(y - yhat) f'(z_L)
-    np.subtract(A, Y, out=D)
-    D *= 2.0 / Y.shape[1]
-    if d_out is not _d_identity:
-        D *= d_out(A, S)
-    return D
-
-
-def _d_log_loss(Y, A, D, S, d_out):
-    np.subtract(A, Y, out=D)
-    D /= Y.shape[1]
-    return D
-
-
-def _d_cross_entropy(Y, A, D, S, d_out):
-    return np.subtract(A, Y, out=D)
-
-
-LOSSES = {
-    "mse": (_mse, _d_mse),
-    "log_loss": (_log_loss, _d_log_loss),
-    "cross_entropy": (_cross_entropy, _d_cross_entropy),
-}
-
-
-def views(spec, params) -> tuple:
-    """``(W, b)``: lists of views into ``params`` in the contract's layout."""
-    W, b = [], []
-    for (w0, b0, b1), n_in, n_out in zip(spec.offsets, spec.layer_sizes[:-1], spec.layer_sizes[1:]):
-        W.append(params[w0:b0].reshape(n_in, n_out))
-        b.append(params[b0:b1])
-    return W, b
-
-
-# --- whole-array helpers for the model ---------------------------------------------------------------------
-
-def forward(spec, params, X) -> tuple:
-    """``(Z_L, A)``: the output layer's pre-activation and every layer's activation, for all rows of ``X``."""
-    W, b = views(spec, params)
-    A = [X]
-    Z = None
-    for l in range(spec.n_layers):
-        Z = A[-1] @ W[l] + b[l]
-        f, _ = ACTIVATIONS[spec.layer_activation(l)]
-        A.append(f(Z.copy()))
-    return Z, A
-
-
-def per_sample_loss(spec, params, X, Y) -> np.ndarray:
-    Z, A = forward(spec, params, X)
-    loss_fn, _ = LOSSES[spec.loss]
-    return loss_fn(Y, Z, A[-1])
-
-
-def gradients(spec, params, X, Y) -> tuple:
-    """``(dW, db, mean_loss)`` of the mean loss over the rows of ``X``; matches ``reference.gradients``."""
-    W, _ = views(spec, params)
-    Z, A = forward(spec, params, X)
-    n = X.shape[0]
-    loss_fn, delta_fn = LOSSES[spec.loss]
-    loss = float(loss_fn(Y, Z, A[-1]).mean())
-    D = delta_fn(Y, A[-1], np.empty_like(A[-1]), np.empty_like(A[-1]),
-                 ACTIVATIONS[spec.output_activation][1])
-    dW, db = [None] * spec.n_layers, [None] * spec.n_layers
-    for l in range(spec.n_layers - 1, -1, -1):
-        dW[l] = A[l].T @ D / n
-        db[l] = D.sum(axis=0) / n
-        if l > 0:
-            D_prev = D @ W[l].T
-            D_prev *= ACTIVATIONS[spec.layer_activation(l - 1)][1](A[l], np.empty_like(A[l]))
-            D = D_prev
-    return dW, db, loss
 
 
 # --- training ------------------------------------------------------------------------------------------------
@@ -227,7 +75,6 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
 
     ``interrupt.check()`` runs after each batch (Ctrl-C lands between batches); only a non-finite loss is
     reported, a non-finite update is left to ``fastmlp._guard``."""
-    from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     # overflow on the way to a non-finite loss is expected; it is reported as divergence, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
@@ -258,7 +105,7 @@ def _gemm_tn(C, alpha, A, D, beta, scratch):
 
 def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, sample_weight, interrupt):
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
-    W, b = views(spec, params)
+    W, b = spec.split(params)
     L = spec.n_layers
     act = [_spec.ACTIVATIONS.index(spec.layer_activation(l)) for l in range(L)]   # the kernels' codes
     loss_code = _spec.LOSSES.index(spec.loss)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 
 
-from .._spec import ACTIVATIONS, LOSSES
-from ..optim import OPTIMIZERS
-from ._finite import is_finite
-from ._numba_config import jit
-from ._vmath import vexp, vsigmoid, vtanh
+from ..._spec import ACTIVATIONS, LOSSES
+from ...optim import OPTIMIZERS
+from .._finite import is_finite
+from .._numba_config import jit
+from .._vmath import vexp, vsigmoid, vtanh
 
 RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))

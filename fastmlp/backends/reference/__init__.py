@@ -32,26 +32,9 @@ Notation, per layer ``l = 0 .. L-1`` (the seed's derivation, generalised):
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
-
-class EpochResult(NamedTuple):
-    """What one call of a path's ``train_epoch`` reports.
-
-    ``loss_sum`` is the sum of the per-sample losses of the samples trained on (each times its sample weight,
-    when there are weights); ``n_seen`` their number; ``bad_position`` is the position in ``order`` of the
-    first sample whose loss was not finite, or -1; ``weight_sum`` the sum of their weights (``n_seen`` without
-    weights), so that ``loss_sum / weight_sum`` is the epoch's (weighted) mean loss. ``bad_update`` is true
-    when the path stopped because a batch's update would have made the parameters or the optimiser state
-    non-finite (``bad_position`` is then the batch's first position); only this path checks that itself, the
-    fast paths leave it to the caller (``fastmlp._guard``).
-    """
-
-    loss_sum: float
-    n_seen: int
-    bad_position: int
-    weight_sum: float
-    bad_update: bool = False
+from ...optim import sgd_state
+from .. import EpochResult
 
 
 # float32 rounds every float64 of at least this magnitude to infinity: (2 - 2**-24) * 2**127, halfway
@@ -143,23 +126,10 @@ LOSSES = {
 # --- parameters: flat array <-> nested lists ----------------------------------------------------------------
 
 def unpack(spec, params) -> tuple:
-    """Nested lists ``W[l][i][j]`` and ``b[l][j]`` (Python floats) from the flat ``params``."""
-    flat = [float(v) for v in params]
-    W, b = [], []
-    for (w0, b0, b1), n_in, n_out in zip(spec.offsets, spec.layer_sizes[:-1], spec.layer_sizes[1:]):
-        W.append([flat[w0 + i * n_out: w0 + (i + 1) * n_out] for i in range(n_in)])
-        b.append(flat[b0:b1])
-    return W, b
-
-
-def pack(W, b) -> list:
-    """The flat list in the contract's layout: ``W[0]`` row-major, ``b[0]``, ``W[1]``, ``b[1]``, ..."""
-    flat = []
-    for W_l, b_l in zip(W, b):
-        for row in W_l:
-            flat.extend(row)
-        flat.extend(b_l)
-    return flat
+    """Nested lists ``W[l][i][j]`` and ``b[l][j]`` (Python floats) from the flat ``params``
+    (``NetSpec.split``, as lists)."""
+    W, b = spec.split(params)
+    return [W_l.tolist() for W_l in W], [b_l.tolist() for b_l in b]
 
 
 # --- one sample: forward, loss, backward ------------------------------------------------------------------------
@@ -283,7 +253,6 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
 
     Divergence and interrupts: see the module's notes.
     """
-    from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     m, v, t = opt.m.tolist(), opt.v.tolist(), int(opt.t[0])
     wd = opt.weight_decay
@@ -329,7 +298,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
             if interrupt is not None:
                 interrupt.check()                            # Ctrl-C: after a complete batch
     finally:                                                 # the state after the last complete batch
-        params[:] = pack(W, b)
+        params[:] = spec.join(W, b)
         opt.m[:] = m
         opt.v[:] = v
         opt.t[0] = t

@@ -24,10 +24,11 @@ from pathlib import Path
 import numba  # noqa: F401  (ImportError here makes the path unavailable)
 import numpy as np
 
-from .. import __version__
-from .._memory import aligned_zeros
-from . import _cache, _codegen, _finite, _numba_config, _vmath
-from .reference import EpochResult
+from ... import __version__
+from ..._memory import aligned_zeros
+from ...optim import sgd_state
+from .. import EpochResult, _cache, _finite, _numba_config, _vmath
+from . import _codegen
 
 _MODULES = {}   # (spec, dtype name) -> imported kernel module
 
@@ -131,7 +132,6 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     The whole ``order`` runs in one compiled call: ``interrupt`` is not looked at (``fastmlp._guard`` hands
     this path short slices of the epoch instead), and only a non-finite loss is reported; a non-finite
     update is the guard's to find."""
-    from ..optim import sgd_state
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
     module = ws.module(opt, sample_weight is not None)
