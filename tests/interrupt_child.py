@@ -19,7 +19,7 @@ import fastmlp
 
 def main():
     backend, batch_size, optimizer, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    sizes = [4, 16, 1] if backend == "python" else [4, 64, 64, 1]
+    sizes = [4, 16, 1] if backend == "reference" else [4, 64, 64, 1]
     n = 1 << 18
     X, y = fastmlp.datasets.teacher(n, sizes, seed=0, dtype="float64")
     kw = dict(lr=1e-3, batch_size=batch_size, shuffle=False, backend=backend, optimizer=optimizer)

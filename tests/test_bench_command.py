@@ -20,7 +20,7 @@ def test_quick_report_writes_json_and_markdown(tmp_path):
     assert code == 0
     data = json.loads((tmp_path / "bench.json").read_text())
     results = data["workloads"]["W1 float64"]["results"]
-    assert {"fastmlp-numba", "fastmlp-python"} <= set(results)
+    assert {"fastmlp-numba", "fastmlp-reference"} <= set(results)
     assert all(len(r["rates"]) == 2 and min(r["rates"]) > 0 for r in results.values())
     assert data["ceilings"]["matmul_gflops_float64"] > 0 and data["ceilings"]["memory_gbs"] > 0
     md = (tmp_path / "bench.md").read_text()

@@ -102,7 +102,7 @@ def _check_against_reference(comp, ref, net_name, dtype):
 @pytest.mark.parametrize("batch_size", [1, 8])
 @pytest.mark.parametrize("net_name", list(NETS))
 def test_every_path_stops_where_the_reference_does(comp, net_name, batch_size, dtype, scenario):
-    ref = _diverge("python", net_name, dtype, scenario, batch_size)
+    ref = _diverge("reference", net_name, dtype, scenario, batch_size)
     if scenario in EXPECTED:
         row, position, reason = EXPECTED[scenario]
         assert ref[:4] == (0, row, position, reason), "the reference itself stopped elsewhere"
@@ -115,12 +115,12 @@ def test_every_path_stops_where_the_reference_does(comp, net_name, batch_size, d
 @pytest.mark.parametrize("scenario", ["middle_loss", "first_update", "middle_update"])
 @pytest.mark.parametrize("net_name", ["2-2-1", "3-16-16-1"])
 def test_every_optimiser_keeps_its_state_as_before_the_batch(comp, net_name, scenario, optimizer):
-    ref = _diverge("python", net_name, "float64", scenario, 8, optimizer)
+    ref = _diverge("reference", net_name, "float64", scenario, 8, optimizer)
     assert ref[3] == EXPECTED[scenario][2]
     _check_against_reference(_diverge(comp, net_name, "float64", scenario, 8, optimizer), ref, net_name, "float64")
 
 
-@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
 def test_after_divergence_a_smaller_lr_trains_on(backend):
     """The error's advice works at once: no optimiser state was left non-finite."""
     net, X, y, kw = _case("3-16-16-1", "float64", "first_update")
@@ -131,7 +131,7 @@ def test_after_divergence_a_smaller_lr_trains_on(backend):
     assert np.isfinite(history.loss).all() and np.isfinite(net.params).all()
 
 
-@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
 def test_a_streamed_epoch_names_the_row_of_the_whole_data(backend, tmp_path):
     """Chunks read out of core: the row is counted over the whole data, the position over the epoch."""
     net, X, y, kw = _case("3-64-1", "float64", "middle_loss")
@@ -153,7 +153,7 @@ def test_a_streamed_epoch_names_the_row_of_the_whole_data(backend, tmp_path):
         if position + len(rows) > err.position:
             assert 13 in rows and rows[err.position - position] == 13
             break
-        ref.fit(X[rows], y[rows], batch_size=2, backend="python", lr=0.01, shuffle=False)
+        ref.fit(X[rows], y[rows], batch_size=2, backend="reference", lr=0.01, shuffle=False)
         position += len(rows)
     assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH
 
@@ -207,16 +207,16 @@ def test_an_overflowing_update_in_a_chunks_short_last_batches(backend, batch_siz
     y[13] = 1e200                            # a loss of 1e400: non-finite
     y[12] = 1e150                            # a finite loss of 1e300, whose update overflows
     results = {}
-    for path in ("python", backend):
+    for path in ("reference", backend):
         net = fastmlp.MLP([3, 4, 1], seed=0)
         with pytest.raises(fastmlp.DivergenceError) as info:
             net.fit(X, y, chunk_rows=7, batch_size=batch_size, lr=1e10, shuffle=False, backend=path)
         results[path] = (info.value.sample, info.value.position, info.value.reason, net.params.copy())
-    assert results["python"][:3] == results[backend][:3]
-    assert rel_diff(results[backend][3], results["python"][3]) <= BOUND_F64_ONE_EPOCH
+    assert results["reference"][:3] == results[backend][:3]
+    assert rel_diff(results[backend][3], results["reference"][3]) <= BOUND_F64_ONE_EPOCH
 
 
-@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
 def test_non_finite_parameters_before_training_diverge_at_the_first_batch(backend):
     X, y = np.ones((6, 3)), np.ones(6)
     net = fastmlp.MLP([3, 4, 1], seed=0)
@@ -233,10 +233,10 @@ def test_float32_weights_near_the_top_of_the_range_train_as_the_reference(backen
     X = np.random.default_rng(0).uniform(-1, 1, (16, 3)).astype(np.float32)
     y = X.sum(1)
     runs = {}
-    for path, weights in (("python", np.full(16, 1e38)), (backend, np.full(16, 1e38)), (backend, np.ones(16))):
+    for path, weights in (("reference", np.full(16, 1e38)), (backend, np.full(16, 1e38)), (backend, np.ones(16))):
         net = fastmlp.MLP([3, 4, 1], dtype="float32", seed=0)
         net.fit(X, y, batch_size=8, backend=path, sample_weight=weights, shuffle=False)
         runs[(path, weights[0])] = net.params.copy()
     assert np.isfinite(runs[(backend, 1e38)]).all()
-    assert rel_diff(runs[(backend, 1e38)], runs[("python", 1e38)]) <= BOUND_F32_ONE_EPOCH
+    assert rel_diff(runs[(backend, 1e38)], runs[("reference", 1e38)]) <= BOUND_F32_ONE_EPOCH
     assert rel_diff(runs[(backend, 1e38)], runs[(backend, 1.0)]) <= BOUND_F32_ONE_EPOCH

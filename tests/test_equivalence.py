@@ -36,7 +36,7 @@ def compare(comp, spec, *, n, epochs, batch_size, shuffle, dtype, seed, lr=0.05)
         assert epochs == 1, "the contract bounds float32 after one epoch"
         bound = BOUND_F32_ONE_EPOCH
         params, X, Y = params.astype(np.float32), X.astype(np.float32), Y.astype(np.float32)
-    ref_p, ref_losses = train("python", spec, params.astype(np.float64), X.astype(np.float64),
+    ref_p, ref_losses = train("reference", spec, params.astype(np.float64), X.astype(np.float64),
                               Y.astype(np.float64), orders, lr, batch_size)
     comp_p, comp_losses = train(comp, spec, params, X, Y, orders, lr, batch_size)
     assert comp_p.dtype == params.dtype
@@ -104,6 +104,6 @@ def test_comparison_is_not_vacuous(comp):
         params = rng.uniform(-1, 1, spec.n_params)
         X, Y = make_data(spec, 8, rng)
         orders = [np.arange(8)]
-        ref_p, _ = train("python", spec, params, X, Y, orders, 0.05, 1)
+        ref_p, _ = train("reference", spec, params, X, Y, orders, 0.05, 1)
         comp_p, _ = train(comp, spec, params, X, Y, orders, 0.05 * (1 + 1e-9), 1)
         assert rel_diff(comp_p, ref_p) <= BOUND_F64_ONE_EPOCH

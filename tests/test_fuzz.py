@@ -69,7 +69,7 @@ def assert_clean(call, net=None, names=()):
 
 def _fitted():
     net = MLP([3, 2, 1], seed=0)
-    net.fit(X_GOOD, Y_GOOD, epochs=1, backend="python", optimizer="momentum")
+    net.fit(X_GOOD, Y_GOOD, epochs=1, backend="reference", optimizer="momentum")
     return net
 
 
@@ -77,14 +77,14 @@ def _fitted():
 @given(X=arrays(), y=arrays())
 def test_fit_with_any_arrays(X, y):
     net = _fitted()
-    assert_clean(lambda: net.fit(X, y, backend="python"), net, names=("X", "y"))
+    assert_clean(lambda: net.fit(X, y, backend="reference"), net, names=("X", "y"))
 
 
 @FUZZ
 @given(key=st.sampled_from(FIT_KEYWORDS), value=st.one_of(SCALARS, arrays()))
 def test_fit_with_any_setting(key, value):
     net = _fitted()
-    assert_clean(lambda: net.fit(X_GOOD, Y_GOOD, backend="python", optimizer="momentum", **{key: value}), net,
+    assert_clean(lambda: net.fit(X_GOOD, Y_GOOD, backend="reference", optimizer="momentum", **{key: value}), net,
                  names=(key, "X", "y"))
 
 
@@ -145,7 +145,7 @@ def test_data_set_folders_with_damaged_manifests(tmp_path_factory, key, value):
     except (TypeError, ValueError):
         return                                         # not JSON (nan in strict mode, a numpy scalar)
     net = _fitted()
-    assert_clean(lambda: net.fit(str(folder), backend="python"), net, names=(str(folder),))
+    assert_clean(lambda: net.fit(str(folder), backend="reference"), net, names=(str(folder),))
 
 
 @FUZZ
@@ -154,7 +154,7 @@ def test_data_set_folders_with_damaged_manifests(tmp_path_factory, key, value):
        value=SCALARS)
 def test_estimators_with_any_input(X, y, key, value):
     pytest.importorskip("sklearn")
-    est = fastmlp.MLPRegressor(hidden_layer_sizes=(2,), max_iter=2, backend="python", random_state=0)
+    est = fastmlp.MLPRegressor(hidden_layer_sizes=(2,), max_iter=2, backend="reference", random_state=0)
     with pytest.warns():                                # the ConvergenceWarning of two epochs
         est.fit(X_GOOD, Y_GOOD)
     before = (est.net_.params.tobytes(), est.n_iter_)

@@ -14,11 +14,11 @@ Y3 = X3.sum(1)
 # --- arrays: only real numbers --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, name", [
-    (lambda: MLP([3, 1]).fit(X3 + 1j, Y3, backend="python"), "X"),
-    (lambda: MLP([3, 1]).fit(X3, Y3 + 1j, backend="python"), "y"),
-    (lambda: MLP([3, 1]).fit(X3, Y3, sample_weight=np.ones(20) + 1j, backend="python"), "sample_weight"),
-    (lambda: MLP([3, 1]).fit([(X3 + 1j, Y3)], backend="python"), "X"),
-    (lambda: MLP([3, 1]).fit(X3 + 1j, Y3, chunk_rows=5, backend="python"), "X"),
+    (lambda: MLP([3, 1]).fit(X3 + 1j, Y3, backend="reference"), "X"),
+    (lambda: MLP([3, 1]).fit(X3, Y3 + 1j, backend="reference"), "y"),
+    (lambda: MLP([3, 1]).fit(X3, Y3, sample_weight=np.ones(20) + 1j, backend="reference"), "sample_weight"),
+    (lambda: MLP([3, 1]).fit([(X3 + 1j, Y3)], backend="reference"), "X"),
+    (lambda: MLP([3, 1]).fit(X3 + 1j, Y3, chunk_rows=5, backend="reference"), "X"),
     (lambda: MLP([3, 1]).predict(X3 + 1j), "X"),
 ])
 def test_complex_data_is_refused(call, name):
@@ -29,15 +29,15 @@ def test_complex_data_is_refused(call, name):
 @pytest.mark.parametrize("X", [X3.astype("m8[s]"), X3.astype("M8[s]"), X3 > 0, X3.astype(str), X3.astype(object)])
 def test_non_real_X_is_refused_naming_X(X):
     with pytest.raises(TypeError, match="^X must"):
-        MLP([3, 1]).fit(X, Y3, backend="python")
+        MLP([3, 1]).fit(X, Y3, backend="reference")
 
 
 def test_boolean_targets_are_refused_for_mse_and_taken_as_labels_for_log_loss():
     with pytest.raises(TypeError, match="^y must hold numbers, got booleans"):
-        MLP([3, 1]).fit(X3, Y3 > 0, backend="python")
+        MLP([3, 1]).fit(X3, Y3 > 0, backend="reference")
     with pytest.raises(TypeError, match="^sample_weight must hold numbers, got booleans"):
-        MLP([3, 1]).fit(X3, Y3, sample_weight=np.ones(20, bool), backend="python")
-    MLP([3, 1], loss="log_loss").fit(X3, Y3 > 0, backend="python")
+        MLP([3, 1]).fit(X3, Y3, sample_weight=np.ones(20, bool), backend="reference")
+    MLP([3, 1], loss="log_loss").fit(X3, Y3 > 0, backend="reference")
 
 
 @pytest.mark.parametrize("make", [lambda: [], lambda: iter([])])
@@ -45,7 +45,7 @@ def test_empty_iterables_raise_and_change_nothing(make):
     net = MLP([3, 1], seed=0)
     params, rng_state = net.params.copy(), net._rng.bit_generator.state
     with pytest.raises(ValueError, match="^X: the iterable of .X, y. chunks is empty"):
-        net.fit(make(), backend="python")
+        net.fit(make(), backend="reference")
     assert np.array_equal(net.params, params) and net.optimizer_state is None
     assert net._rng.bit_generator.state == rng_state
 
@@ -53,15 +53,15 @@ def test_empty_iterables_raise_and_change_nothing(make):
 def test_an_exhausted_iterator_raises():
     it = iter([(X3, Y3)])
     net = MLP([3, 1], seed=0)
-    net.fit(it, backend="python")
+    net.fit(it, backend="reference")
     with pytest.raises(ValueError, match="used up"):
-        net.fit(it, backend="python")
+        net.fit(it, backend="reference")
 
 
 def test_a_list_X_with_chunk_rows_trains_as_the_array_does():
     a, b = MLP([3, 1], seed=0), MLP([3, 1], seed=0)
-    a.fit(X3.tolist(), Y3.tolist(), chunk_rows=5, backend="python", shuffle=False)
-    b.fit(X3, Y3, chunk_rows=5, backend="python", shuffle=False)
+    a.fit(X3.tolist(), Y3.tolist(), chunk_rows=5, backend="reference", shuffle=False)
+    b.fit(X3, Y3, chunk_rows=5, backend="reference", shuffle=False)
     np.testing.assert_array_equal(a.params, b.params)
 
 
@@ -69,9 +69,9 @@ def test_a_failed_check_after_the_hold_out_leaves_the_generator_as_it_was():
     net = MLP([3, 1], seed=0)
     state = net._rng.bit_generator.state
     with pytest.raises(ValueError, match="epochs must be 1 with a one-shot iterator"):
-        net.fit(iter([(X3, Y3)]), epochs=2, backend="python")
+        net.fit(iter([(X3, Y3)]), epochs=2, backend="reference")
     with pytest.raises(ValueError, match="validation_fraction"):
-        net.fit(X3, Y3, validation_fraction=0.999, backend="python")
+        net.fit(X3, Y3, validation_fraction=0.999, backend="reference")
     assert net._rng.bit_generator.state == state
 
 
@@ -100,7 +100,7 @@ def test_a_bad_seed_names_seed(seed, exc):
                                 dict(power_t=np.float32(0.5)), dict(optimizer="adam", betas=(np.float32(.9), .999)),
                                 dict(lr=np.float16(0.01)), dict(eps=np.float64(1e-8), optimizer="adam")])
 def test_numpy_real_scalars_are_accepted_everywhere(kw):
-    MLP([3, 1], seed=0).fit(X3, Y3, backend="python", **kw)
+    MLP([3, 1], seed=0).fit(X3, Y3, backend="reference", **kw)
 
 
 @pytest.mark.parametrize("kw, name", [(dict(optimizer="momentum", momentum=True), "momentum"),
@@ -109,7 +109,7 @@ def test_numpy_real_scalars_are_accepted_everywhere(kw):
                                       (dict(power_t="0.5"), "power_t"), (dict(betas=(0.9, 1.0)), r"betas\[1\]")])
 def test_bad_hyperparameters_are_named(kw, name):
     with pytest.raises((TypeError, ValueError), match=f"^{name} must"):
-        MLP([3, 1], seed=0).fit(X3, Y3, backend="python", **kw)
+        MLP([3, 1], seed=0).fit(X3, Y3, backend="reference", **kw)
 
 
 # --- estimators: everything is checked before the fitted model is touched -------------------------------------
@@ -123,7 +123,7 @@ def test_bad_hyperparameters_are_named(kw, name):
 ])
 def test_a_fit_that_fails_validation_keeps_the_fitted_model(bad):
     pytest.importorskip("sklearn")
-    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0, backend="python").fit(X3, Y3)
+    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0, backend="reference").fit(X3, Y3)
     params, n_iter, n_features = reg.net_.params.copy(), reg.n_iter_, reg.n_features_in_
     with pytest.raises(ValueError):
         bad(reg)
@@ -135,7 +135,7 @@ def test_a_fit_that_fails_validation_keeps_the_fitted_model(bad):
                                           ("momentum", 7.0)])
 def test_partial_fit_validates_parameters_every_call(param, value):
     pytest.importorskip("sklearn")
-    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), random_state=0, backend="python").partial_fit(X3, Y3)
+    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), random_state=0, backend="reference").partial_fit(X3, Y3)
     params = reg.net_.params.copy()
     reg.set_params(**{param: value})
     with pytest.raises(ValueError, match=param):
@@ -208,7 +208,7 @@ def test_a_manifest_file_outside_the_folder_is_refused(folder, name):
     np.save(outside, np.full((10, 3), 7.0, np.float32))
     _edit(folder, lambda m: m["X"].__setitem__("file", str(outside) if name == "ABSOLUTE" else name))
     with pytest.raises(ValueError, match=r"manifest.json: 'X.file' is .*expected the name of a file in the folder"):
-        MLP([3, 1], seed=0).fit(str(folder), backend="python")
+        MLP([3, 1], seed=0).fit(str(folder), backend="reference")
 
 
 def test_a_symlink_leading_out_of_the_folder_is_refused(folder):
@@ -217,13 +217,13 @@ def test_a_symlink_leading_out_of_the_folder_is_refused(folder):
     (folder / "X.npy").unlink()
     (folder / "X.npy").symlink_to(outside)
     with pytest.raises(ValueError, match="symlink leading out of the folder"):
-        MLP([3, 1], seed=0).fit(str(folder), backend="python")
+        MLP([3, 1], seed=0).fit(str(folder), backend="reference")
 
 
 def test_a_symlink_inside_the_folder_is_followed(folder):
     (folder / "X.npy").rename(folder / "X-data.npy")
     (folder / "X.npy").symlink_to(folder / "X-data.npy")
-    MLP([3, 1], seed=0).fit(str(folder), backend="python")
+    MLP([3, 1], seed=0).fit(str(folder), backend="reference")
 
 
 @pytest.mark.parametrize("content", [b"SECRET-TOKEN-1234\n", b"\x93NUMPY\x01\x00SECRET-TOKEN", b""])
@@ -231,7 +231,7 @@ def test_an_error_never_echoes_the_bytes_of_a_refused_file(folder, content):
     (folder / "notes.txt").write_bytes(content)
     _edit(folder, lambda m: m["X"].__setitem__("file", "notes.txt"))
     with pytest.raises(ValueError) as info:
-        MLP([3, 1], seed=0).fit(str(folder), backend="python")
+        MLP([3, 1], seed=0).fit(str(folder), backend="reference")
     assert "SECRE" not in str(info.value) and "notes.txt" in str(info.value)
 
 
@@ -247,7 +247,7 @@ def test_an_error_never_echoes_the_bytes_of_a_refused_file(folder, content):
 def test_manifest_errors_name_the_folder_the_key_and_the_value(folder, change, key):
     _edit(folder, change)
     with pytest.raises(ValueError) as info:
-        MLP([3, 1], seed=0).fit(str(folder), backend="python")
+        MLP([3, 1], seed=0).fit(str(folder), backend="reference")
     assert str(folder) in str(info.value) and f"'{key}' is" in str(info.value)
 
 
@@ -255,7 +255,7 @@ def test_a_complex_npy_in_a_folder_is_refused_when_opened(folder):
     np.save(folder / "X.npy", np.ones((10, 3), np.complex64))
     _edit(folder, lambda m: m["X"].__setitem__("dtype", "float32"))
     with pytest.raises(ValueError, match="X.npy: holds complex64 values, expected real numbers"):
-        MLP([3, 1], seed=0).fit(str(folder), backend="python")
+        MLP([3, 1], seed=0).fit(str(folder), backend="reference")
 
 
 @pytest.mark.parametrize("dtype", [object, "int8", "U3", "float16", "complex128"])
@@ -442,25 +442,25 @@ def test_special_files_are_refused_without_hanging_or_reading_them(tmp_path, fol
     (folder / "manifest.json").unlink()
     os.mkfifo(folder / "manifest.json")
     with pytest.raises(ValueError, match="not a regular file"):
-        MLP([3, 1]).fit(str(folder), backend="python")
+        MLP([3, 1]).fit(str(folder), backend="reference")
 
 
 def test_a_huge_or_deeply_nested_manifest_is_refused(folder):
     (folder / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match="manifest"):
-        MLP([3, 1]).fit(str(folder), backend="python")
+        MLP([3, 1]).fit(str(folder), backend="reference")
     (folder / "manifest.json").write_bytes(b" " * (2 << 20))
     with pytest.raises(ValueError, match="more than a manifest holds"):
-        MLP([3, 1]).fit(str(folder), backend="python")
+        MLP([3, 1]).fit(str(folder), backend="reference")
 
 
 def test_a_0d_member_and_an_overlong_member_name(folder):
     np.save(folder / "X.npy", np.float32(1.0))
     with pytest.raises(ValueError, match="X.npy: holds a single value"):
-        MLP([3, 1]).fit(str(folder), backend="python")
+        MLP([3, 1]).fit(str(folder), backend="reference")
     _edit(folder, lambda m: m["X"].__setitem__("file", "x" * 5000))
     with pytest.raises(ValueError, match="'X.file' is"):
-        MLP([3, 1]).fit(str(folder), backend="python")
+        MLP([3, 1]).fit(str(folder), backend="reference")
 
 
 def test_data_sets_stay_readable_by_others(tmp_path):
@@ -491,7 +491,7 @@ def test_a_network_too_large_to_allocate_names_layer_sizes():
 
 def test_a_warm_start_with_other_hidden_sizes_is_refused():
     pytest.importorskip("sklearn")
-    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, backend="python",
+    reg = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, backend="reference",
                                random_state=0)
     with pytest.warns():
         reg.fit(X3, Y3)
@@ -525,7 +525,7 @@ def test_a_folder_where_a_manifest_or_a_kernel_source_should_be(folder, tmp_path
     (folder / "manifest.json").unlink()
     (folder / "manifest.json").mkdir()
     with pytest.raises(ValueError, match=f"{folder / 'manifest.json'}: not a regular file"):
-        MLP([3, 1]).fit(str(folder), backend="python")
+        MLP([3, 1]).fit(str(folder), backend="reference")
     from fastmlp.backends import _cache
     (tmp_path / "k.py").mkdir()
     assert _cache.read_regular_file(tmp_path / "k.py", 100) is None      # moved aside by the caller, then rebuilt

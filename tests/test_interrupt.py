@@ -50,8 +50,8 @@ CASES = [
     ("numba", 1, "sgd", "folder"),
     ("numpy", 32, "momentum", "memory"),
     ("numpy", 16, "sgd", "memmap"),
-    ("python", 1, "momentum", "memory"),
-    ("python", 4, "sgd", "memmap"),
+    ("reference", 1, "momentum", "memory"),
+    ("reference", 4, "sgd", "memmap"),
 ]
 
 

@@ -33,7 +33,7 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule, weight_de
         return OptimizerState(rule, spec.n_params, np.float64, momentum=0.8, weight_decay=weight_decay)
 
     ref_opt, comp_opt = state(), state()
-    ref = run("python", spec, params, X, Y, orders, lr, batch_size, ref_opt)
+    ref = run("reference", spec, params, X, Y, orders, lr, batch_size, ref_opt)
     got = run(comp, spec, params, X, Y, orders, lr, batch_size, comp_opt)
     d = rel_diff(got, ref)
     assert d <= BOUND_F64_MANY_EPOCHS, f"{comp} {rule} wd={weight_decay}: {d:.3g}; {describe_diff(spec, got, ref)}"
@@ -51,7 +51,7 @@ def test_float32(comp, rule):
     rng = np.random.default_rng(4)
     params = rng.uniform(-0.5, 0.5, spec.n_params).astype(np.float32)
     X, Y = make_data(spec, 20, rng, np.float32)
-    ref = run("python", spec, params.astype(np.float64), X.astype(np.float64), Y.astype(np.float64),
+    ref = run("reference", spec, params.astype(np.float64), X.astype(np.float64), Y.astype(np.float64),
               [np.arange(20)], 0.01, 1, OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01))
     got = run(comp, spec, params, X, Y, [np.arange(20)], 0.01, 1,
               OptimizerState(rule, spec.n_params, np.float32, weight_decay=0.01))
@@ -69,7 +69,7 @@ def test_reference_equals_pytorch(rule, weight_decay, batch_size):
     X, Y = make_data(spec, 12, rng)
     orders = [rng.permutation(12) for _ in range(3)]
     lr = 0.02
-    ours = run("python", spec, params, X, Y, orders, lr, batch_size,
+    ours = run("reference", spec, params, X, Y, orders, lr, batch_size,
                OptimizerState(rule, spec.n_params, np.float64, momentum=0.7, weight_decay=weight_decay))
 
     W, b = spec.split(params.copy())
@@ -98,7 +98,7 @@ def test_reference_equals_pytorch(rule, weight_decay, batch_size):
     assert rel_diff(ours, theirs) <= BOUND_F64_MANY_EPOCHS
 
 
-@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
 @pytest.mark.parametrize("rule", ["momentum", "adam"])
 def test_state_survives_between_fits(backend, rule):
     X, y = fastmlp.datasets.placement(40, seed=1)

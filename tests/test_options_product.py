@@ -48,7 +48,7 @@ def _reference(optimizer, schedule, weight_decay, weighted, batch_size, from_flo
     start = None
     if from_float32:
         start = fastmlp.MLP(LAYERS, activation="tanh", dtype="float32", seed=2).params.astype(np.float64)
-    return _fit("python", "float64", optimizer, schedule, weight_decay, weighted, batch_size, start=start)
+    return _fit("reference", "float64", optimizer, schedule, weight_decay, weighted, batch_size, start=start)
 
 
 CASES = list(itertools.product(OPTIMIZERS, SCHEDULES, [0.0, 0.01], [False, True]))

@@ -23,7 +23,7 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule):
     orders = [np.arange(12), rng.permutation(12), rng.permutation(12)]
     ref_opt = OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01)
     comp_opt = OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01)
-    ref, ref_res = run_path("python", spec, params, X, Y, orders, 0.05, batch_size, ref_opt, sw)
+    ref, ref_res = run_path("reference", spec, params, X, Y, orders, 0.05, batch_size, ref_opt, sw)
     got, got_res = run_path(comp, spec, params, X, Y, orders, 0.05, batch_size, comp_opt, sw)
     d = rel_diff(got, ref)
     assert d <= BOUND_F64_MANY_EPOCHS, f"{comp}: {d:.3g}; {describe_diff(spec, got, ref)}"
@@ -35,7 +35,7 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule):
         assert ref_opt.t[0] < 3 * 4
 
 
-@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
 def test_integer_weights_equal_repeated_rows_in_full_batch(backend):
     X, y = fastmlp.datasets.placement(30, seed=2)
     w = np.random.default_rng(0).integers(0, 4, 30)

@@ -6,7 +6,7 @@ import fastmlp
 from conftest import BOUND_F64_ONE_EPOCH, rel_diff
 from fastmlp import backends
 
-ALL_PATHS = ["python", "numba", "numpy"]
+ALL_PATHS = ["reference", "numba", "numpy"]
 
 
 def exploding_problem():
@@ -30,7 +30,7 @@ def test_divergence_stops_with_the_last_finite_parameters(backend, batch_size):
     n_done = (err.position // batch_size) * batch_size
     ref = fastmlp.MLP([2, 2, 1], activation="identity", seed=0)
     ref.params[:] = start
-    ref.fit(X[:n_done], y[:n_done], epochs=1, lr=0.5, batch_size=batch_size, shuffle=False, backend="python")
+    ref.fit(X[:n_done], y[:n_done], epochs=1, lr=0.5, batch_size=batch_size, shuffle=False, backend="reference")
     assert rel_diff(net.params, ref.params) <= 1e-9
     # and the loss at that sample is indeed not finite there, while every earlier one was
     with np.errstate(over="ignore"):
@@ -112,7 +112,7 @@ def test_auto_backend_result_is_within_bounds_of_the_reference():
     for batch_size in (1, 32):
         ref = fastmlp.MLP([2, 3, 1], activation="tanh", seed=0)
         net = fastmlp.MLP([2, 3, 1], activation="tanh", seed=0)
-        ref.fit(X, y, epochs=1, lr=0.05, batch_size=batch_size, seed=1, backend="python")
+        ref.fit(X, y, epochs=1, lr=0.05, batch_size=batch_size, seed=1, backend="reference")
         history = net.fit(X, y, epochs=1, lr=0.05, batch_size=batch_size, seed=1)
         assert history.backend == backends.choose(net.spec, batch_size)
         assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH

@@ -131,7 +131,7 @@ def test_views_write_through_to_params():
     assert [b.shape for b in net.biases] == [(3,), (1,)]
 
 
-@pytest.mark.parametrize("backend", ["python", "numba", "numpy"])
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
 @pytest.mark.parametrize("argument", ["X", "y", "validation_data", "sample_weight"])
 def test_values_beyond_float32s_range_are_refused_by_name(argument, backend):
     """1e39 is a finite float64 but infinity in float32: a float32 model refuses it as bad input, naming the

@@ -74,7 +74,7 @@ def measure(w, dtype, names, rounds, n=None, check=True, quick=False, say=print)
         if name not in factories:
             continue
         factory = factories[name]
-        if name == "fastmlp-python":          # slow: timed on a slice; it is the yardstick, not checked
+        if name == "fastmlp-reference":          # slow: timed on a slice; it is the yardstick, not checked
             rows = min((QUICK_REFERENCE_ROWS if quick else REFERENCE_ROWS)[w.name], X.shape[0])
             runner = factory(w, net, X[:rows], Y[:rows])
         else:
@@ -111,7 +111,7 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
         w = WORKLOADS[wname]
         if quick:
             w = replace(w, n_samples=QUICK_ROWS[wname])
-        names = ["fastmlp-numba", "fastmlp-numpy", "fastmlp-python", *PEERS, "blas-floor"]
+        names = ["fastmlp-numba", "fastmlp-numpy", "fastmlp-reference", *PEERS, "blas-floor"]
         if w.batch_size == 1:
             names.remove("fastmlp-numpy")     # numpy at batch 1 is timed in the sweep
         for dtype in dtypes:
@@ -202,7 +202,7 @@ def summarise(entry, ceilings_) -> list:
     med = {k: float(np.median(v["rates"])) for k, v in res.items()}
     peers = [med[k] for k in PEERS if k in med]
     best_peer = max(peers) if peers else None
-    ref = med.get("fastmlp-python")
+    ref = med.get("fastmlp-reference")
     rows = []
     for name, v in res.items():
         gf = med[name] * flops / 1e9
