@@ -4,14 +4,15 @@ Three paths compute the same training (``docs/contract.md``): ``"reference"`` (a
 ``"numba"``, the compiled per-sample loop; ``"numpy"``, mini-batches through matrix products.
 ``MLPRegressor`` and ``MLPClassifier`` (``fastmlp.estimators``) are scikit-learn estimators around ``MLP``.
 """
-from . import datasets
+from . import datasets, optim, schedule
+from ._params import InvalidParameterError
 from .io import load
 from .model import MLP, DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "MLPClassifier", "MLPRegressor", "History", "DivergenceError", "datasets", "load",
-           "__version__"]
+__all__ = ["MLP", "MLPClassifier", "MLPRegressor", "History", "DivergenceError", "InvalidParameterError",
+           "datasets", "optim", "schedule", "load", "__version__"]
 
 
 def __getattr__(name):

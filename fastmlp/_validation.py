@@ -1,95 +1,15 @@
-"""Checks at the edge: every argument is validated and converted here, before any work starts.
+"""Checks at the edge for arrays (``X``, ``y``, sample weights) and the network's description; scalar
+arguments are checked against the table in ``_params``.
 
 Errors name the argument, the value and what was expected. Nothing here changes what the user gave: arrays
 are converted into new ones when their dtype or layout differs, never modified in place.
 """
 from __future__ import annotations
 
-import math
-import numbers
-import operator
-
 import numpy as np
 
-from ._spec import DTYPES, HIDDEN_ACTIVATIONS, LOSS_OUTPUT_ACTIVATION, LOSSES, NetSpec
-
-
-def _short(value, limit=60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def check_int(name, value, minimum=None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {_short(value)} of type {type(value).__name__}")
-    value = operator.index(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def check_real(name, value, low=None, high=None, low_open=False, high_open=False) -> float:
-    """A finite real number (Python's or any numpy real scalar, never a bool) within the bounds given."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_short(value)} of type {type(value).__name__}")
-    value = float(value)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if not math.isfinite(value) or too_low or too_high:
-        if low is not None and high is not None:
-            where = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        elif low is not None:
-            where = f"a finite number {'>' if low_open else '>='} {low:g}"
-        else:
-            where = f"a finite number {'<' if high_open else '<='} {high:g}"
-        raise ValueError(f"{name} must be {where}, got {value!r}")
-    return value
-
-
-def check_positive_float(name, value) -> float:
-    return check_real(name, value, low=0.0, low_open=True)
-
-
-def check_seed(name, value):
-    """``None`` or an integer >= 0 (what ``numpy.random.default_rng`` takes, named in the error)."""
-    return None if value is None else check_int(name, value, minimum=0)
-
-
-def check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {_short(value)}")
-    return value
-
-
-def check_dtype(value) -> np.dtype:
-    try:
-        dtype = np.dtype(value)
-    except TypeError:
-        dtype = None
-    if dtype is None or dtype.name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}; got {_short(value)}")
-    return dtype
-
-
-def check_layer_sizes(layer_sizes, name="layer_sizes") -> list:
-    """``[n0, ..., nL]`` from a list, a tuple or a 1-D integer array: at least two integers, each >= 1."""
-    if isinstance(layer_sizes, np.ndarray):
-        if layer_sizes.ndim != 1:
-            raise TypeError(f"{name} must be a sequence (list, tuple or 1-D array) of integers such as [2, 2, 1], "
-                            f"got an array of shape {layer_sizes.shape}")
-        layer_sizes = layer_sizes.tolist()
-    if not isinstance(layer_sizes, (list, tuple)):
-        raise TypeError(f"{name} must be a sequence (list, tuple or 1-D array) of integers such as [2, 2, 1], got "
-                        f"{_short(layer_sizes)}")
-    sizes = list(layer_sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"{name} must have at least two entries (inputs and outputs), got {_short(layer_sizes)}")
-    for k, n in enumerate(sizes):
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"{name}[{k}] must be an integer, got {_short(n)} in {_short(layer_sizes)}")
-        if n < 1:
-            raise ValueError(f"{name}[{k}] must be >= 1, got {n} in {_short(layer_sizes)}")
-    return [int(n) for n in sizes]
+from ._params import CONSTRAINTS, InvalidParameterError, check, short
+from ._spec import LOSS_OUTPUT_ACTIVATION, NetSpec
 
 
 def check_real_array(name, value, allow_bool=False) -> np.ndarray:
@@ -115,21 +35,21 @@ def check_real_array(name, value, allow_bool=False) -> np.ndarray:
 
 def make_spec(layer_sizes, activation, loss, output_activation) -> NetSpec:
     """The network's :class:`NetSpec`, from the constructor's arguments, checked."""
-    sizes = check_layer_sizes(layer_sizes)
-    check_choice("activation", activation, HIDDEN_ACTIVATIONS)
-    check_choice("loss", loss, LOSSES)
+    sizes = check("layer_sizes", layer_sizes)
+    check("activation", activation)
+    check("loss", loss)
     implied = LOSS_OUTPUT_ACTIVATION[loss]
     if output_activation is None:
         output_activation = implied
     elif loss == "mse":
-        check_choice("output_activation", output_activation, HIDDEN_ACTIVATIONS)
+        check("output_activation", output_activation, CONSTRAINTS["activation"])
     elif output_activation != implied:
-        raise ValueError(f"output_activation must be {implied!r} (or None) with loss={loss!r}, "
-                         f"got {_short(output_activation)}")
+        raise InvalidParameterError(f"output_activation must be {implied!r} (or None) with loss={loss!r}, "
+                                    f"got {short(output_activation)}")
     if loss == "cross_entropy" and sizes[-1] < 2:
-        raise ValueError(f"loss='cross_entropy' needs at least 2 outputs, got layer_sizes[-1]={sizes[-1]}; "
-                         "use loss='log_loss' for one output")
-    return NetSpec(tuple(int(n) for n in sizes), activation, output_activation, loss)
+        raise InvalidParameterError(f"loss='cross_entropy' needs at least 2 outputs, got "
+                                    f"layer_sizes[-1]={sizes[-1]}; use loss='log_loss' for one output")
+    return NetSpec(tuple(sizes), activation, output_activation, loss)
 
 
 def check_X(X, spec, dtype, name="X") -> np.ndarray:
@@ -156,7 +76,7 @@ def check_finite(name, arr, dtype) -> np.ndarray:
         if np.isfinite(value):
             raise ValueError(f"{name} must be finite in {np.dtype(dtype).name}, the model's dtype; row {row} "
                              f"holds {value!r}, beyond its range (largest {np.finfo(dtype).max:.4g})")
-        raise ValueError(f"{name} must be finite; row {row} holds NaN or infinity: {_short(arr[row].tolist())}")
+        raise ValueError(f"{name} must be finite; row {row} holds NaN or infinity: {short(arr[row].tolist())}")
     return cast
 
 
@@ -188,7 +108,7 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
         if not one_hot.all():
             k = int(np.argmin(one_hot))
             raise ValueError(f"{name} of shape {arr.shape} must be one-hot rows (a single 1, zeros elsewhere) "
-                             f"with loss='cross_entropy'; row {k} is {_short(arr[k].tolist())}")
+                             f"with loss='cross_entropy'; row {k} is {short(arr[k].tolist())}")
         return np.ascontiguousarray(arr, dtype=dtype)
 
     if arr.ndim == 1:
@@ -200,7 +120,7 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
         if bad.any():
             k = int(np.argwhere(bad)[0][0])
             raise ValueError(f"{name} must hold labels 0 or 1 with loss='log_loss'; row {k} has "
-                             f"{_short(arr[k].tolist())}")
+                             f"{short(arr[k].tolist())}")
     return np.ascontiguousarray(arr, dtype=dtype)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backends, datasets
+from ._params import InvalidParameterError, check
 from .backends import CacheError
 from .model import MLP, DivergenceError
 
@@ -75,42 +76,25 @@ def demo(args) -> int:
     return 0
 
 
-def _layers(text):
-    try:
-        sizes = [int(v) for v in text.split(",")]
-    except ValueError:
-        sizes = []
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"must be two or more comma-separated integers >= 1 such as 16,64,64,1, "
-                                         f"got {text!r}")
-    return sizes
-
-
-def _at_least(minimum):
-    """An argparse type: an integer >= ``minimum``."""
-    def parse(text):
+def _param(name, parse=int, table_name=None):
+    """An argparse type: the text parsed by ``parse`` (``int``, ``float``, or comma-separated integers for
+    ``_sizes``), then checked against fastmlp's table of constraints (``_params``) under ``table_name``."""
+    def convert(text):
         try:
-            value = int(text)
+            value = parse(text)
         except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-def _real(minimum, strict):
-    """An argparse type: a finite number > ``minimum`` (``strict``) or >= it."""
-    def parse(text):
+            kind = {int: "an integer", float: "a number"}.get(parse, "comma-separated integers such as 16,64,64,1")
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
         try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not np.isfinite(value) or (value <= minimum if strict else value < minimum):
-            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {minimum:g}, "
-                                             f"got {text!r}")
-        return value
-    return parse
+            return check(table_name or name, value, label=name)
+        except InvalidParameterError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = name
+    return convert
+
+
+def _sizes(text):
+    return [int(v) for v in text.split(",")]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,7 +131,7 @@ def data_make(args) -> int:
 
 def train(args) -> int:
     from .io import probe_destination
-    from .streaming import read_manifest
+    from .folder import read_manifest
     if args.save is not None:
         probe_destination(args.save)           # before training: an unwritable --save is found now, not after
     manifest = read_manifest(args.folder)
@@ -192,16 +176,16 @@ def main(argv=None) -> int:
     parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="train the seed network on built-in data with every path")
-    p.add_argument("--rows", type=_at_least(1), default=1000, help="students in the placement data (default 1000)")
-    p.add_argument("--epochs", type=_at_least(1), default=10, help="epochs (default 10)")
-    p.add_argument("--lr", type=_real(0, strict=True), default=0.02, help="learning rate (default 0.02)")
+    p.add_argument("--rows", type=_param("rows"), default=1000, help="students in the placement data (default 1000)")
+    p.add_argument("--epochs", type=_param("epochs"), default=10, help="epochs (default 10)")
+    p.add_argument("--lr", type=_param("lr", float), default=0.02, help="learning rate (default 0.02)")
     p.set_defaults(func=demo)
     p = sub.add_parser("bench", help="every path and every installed peer on the workloads, side by side")
     p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
     p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W4",
                    help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W4")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
-    p.add_argument("--rounds", type=_at_least(1), default=None, help="timed rounds per contender (default 5; quick 3)")
+    p.add_argument("--rounds", type=_param("rounds", int, "epochs"), default=None, help="timed rounds per contender (default 5; quick 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     p.add_argument("--out", type=_path, default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
@@ -210,29 +194,31 @@ def main(argv=None) -> int:
     data_sub = p.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("make", help="write a data set folder (X.npy, y.npy, manifest.json)")
     p.add_argument("generator", choices=["teacher"])
-    p.add_argument("--rows", type=_at_least(1), required=True)
-    p.add_argument("--layers", type=_layers, required=True, help="the teacher's layer sizes, e.g. 16,64,64,1")
+    p.add_argument("--rows", type=_param("rows"), required=True)
+    p.add_argument("--layers", type=_param("layers", _sizes, "layer_sizes"), required=True,
+                   help="the teacher's layer sizes, e.g. 16,64,64,1")
     p.add_argument("--out", type=_path, required=True, help="the folder to write")
     p.add_argument("--activation", default="tanh")
-    p.add_argument("--task", default="regression", choices=["regression", "binary", "multiclass"])
-    p.add_argument("--noise", type=_real(0, strict=False), default=0.1)
-    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--task", default="regression", choices=list(datasets.TASKS))
+    p.add_argument("--noise", type=_param("noise", float), default=0.1)
+    p.add_argument("--seed", type=_param("seed"), default=0)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=data_make)
 
     p = sub.add_parser("train", help="train from a data set folder, a chunk at a time")
     p.add_argument("folder", type=_path)
-    p.add_argument("--layers", type=_layers, help="the student's layer sizes (default: the teacher's)")
+    p.add_argument("--layers", type=_param("layers", _sizes, "layer_sizes"),
+                   help="the student's layer sizes (default: the teacher's)")
     p.add_argument("--activation", default="relu")
     p.add_argument("--loss", choices=["mse", "log_loss", "cross_entropy"], help="default: from the task")
-    p.add_argument("--epochs", type=_at_least(1), default=1)
-    p.add_argument("--lr", type=_real(0, strict=True), default=0.01)
-    p.add_argument("--batch-size", type=_at_least(1), default=1)
+    p.add_argument("--epochs", type=_param("epochs"), default=1)
+    p.add_argument("--lr", type=_param("lr", float), default=0.01)
+    p.add_argument("--batch-size", type=_param("batch_size"), default=1)
     p.add_argument("--backend", choices=list(backends.CHOICES))
     p.add_argument("--dtype", choices=["float32", "float64"], help="default: the data's")
-    p.add_argument("--chunk-rows", type=_at_least(1), default=None)
-    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--chunk-rows", type=_param("chunk_rows"), default=None)
+    p.add_argument("--seed", type=_param("seed"), default=0)
     p.add_argument("--no-shuffle", action="store_true")
     p.add_argument("--save", type=_path, help="write the trained model here (fastmlp.load reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress line")

@@ -1,9 +1,15 @@
 """Built-in synthetic data sets, reproducible from a seed."""
 from __future__ import annotations
 
+import sys
+import time
+
 import numpy as np
 
-from ._validation import check_dtype, check_int, check_real
+from . import folder
+from ._params import Integer, InvalidParameterError, check
+from ._progress import show
+from ._validation import make_spec
 
 
 def placement(n=1000, seed=0):
@@ -31,8 +37,8 @@ def placement(n=1000, seed=0):
     X : ndarray of shape (n, 2), float64
     y : ndarray of shape (n,), float64
     """
-    n = check_int("n", n, minimum=1)
-    check_int("seed", seed, minimum=0)
+    n = check("n", n, [Integer(1)])
+    check("seed", seed, [Integer(0)])
     rng = np.random.default_rng(seed)
     iq = np.clip(rng.normal(100.0, 15.0, n), 55.0, 145.0)
     cgpa = rng.uniform(5.0, 10.0, n)
@@ -45,20 +51,18 @@ def placement(n=1000, seed=0):
 
 BLOCK_ROWS = 65_536            # rows are drawn in blocks of this size, each from its own seed: (seed, 1, k)
 TASKS = ("regression", "binary", "multiclass")
-FORMAT = "fastmlp-dataset"
-FORMAT_VERSION = 1
 
 
 def _check_teacher_args(layer_sizes, activation, task, noise, seed):
-    from ._validation import check_choice, make_spec
     spec = make_spec(layer_sizes, activation, "mse", None)
-    check_choice("task", task, TASKS)
+    check("task", task)
     if task == "binary" and spec.n_outputs != 1:
-        raise ValueError(f"task='binary' needs one output, got layer_sizes[-1]={spec.n_outputs}")
+        raise InvalidParameterError(f"task='binary' needs one output, got layer_sizes[-1]={spec.n_outputs}")
     if task == "multiclass" and spec.n_outputs < 2:
-        raise ValueError(f"task='multiclass' needs at least 2 outputs, got layer_sizes[-1]={spec.n_outputs}")
-    check_real("noise", noise, low=0.0)
-    check_int("seed", seed, minimum=0)
+        raise InvalidParameterError(f"task='multiclass' needs at least 2 outputs, got layer_sizes[-1]="
+                                    f"{spec.n_outputs}")
+    check("noise", noise)
+    check("seed", seed, [Integer(0)])
     return spec
 
 
@@ -114,9 +118,7 @@ def teacher(n, layer_sizes, activation="tanh", task="regression", noise=0.1, see
     are asked for. A student of the teacher's shape can reach the noise floor (for regression an mse of
     ``noise ** 2``). Computed in float64, returned in ``dtype``.
     """
-    n = check_int("n", n, minimum=0)
-    start = check_int("start", start, minimum=0)
-    dtype = check_dtype(dtype)
+    n, start, dtype = check("n", n), check("start", start), check("dtype", dtype)
     spec = _check_teacher_args(layer_sizes, activation, task, noise, seed)
     params = _teacher_params(spec, seed)
     Xs, ys = [], []
@@ -134,78 +136,32 @@ def teacher(n, layer_sizes, activation="tanh", task="regression", noise=0.1, see
 
 
 def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task="regression", noise=0.1,
-          seed=0, dtype="float32", progress=False):
-    """Write a teacher data set to the folder ``path``: ``X.npy``, ``y.npy`` and ``manifest.json``.
+          seed=0, dtype="float32", progress=False) -> dict:
+    """Write a teacher data set (:func:`teacher`'s rows ``0 .. rows - 1``) to the folder ``path``: ``X.npy``,
+    ``y.npy`` and ``manifest.json`` (the format of ``fastmlp.folder``).
 
-    Memory stays bounded whatever ``rows`` is: blocks are generated one at a time and written into
-    ``.npy`` files opened for writing in place; the manifest is written last (a folder without one is not
-    a data set), through a temporary file and a rename.
-
-    Returns the manifest (a dict).
+    Memory stays bounded whatever ``rows`` is: blocks are generated one at a time and written into the ``.npy``
+    files in place. Every argument is checked before anything in the folder changes. Returns the manifest.
     """
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-
-    from ._validation import check_choice
-    # everything is checked before anything in the folder changes
-    check_choice("generator", generator, ("teacher",))
-    rows = check_int("rows", rows, minimum=1)
-    dtype = check_dtype(dtype)
+    check("generator", generator)
+    rows = check("rows", rows)
+    dtype = check("dtype", dtype)
     spec = _check_teacher_args(layer_sizes, activation, task, noise, seed)
     params = _teacher_params(spec, seed)
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"{folder}: exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest_path = folder / "manifest.json"
-    y_shape = (rows, spec.n_outputs) if task == "regression" else (rows,)
-    y_dtype = np.int64 if task == "multiclass" else dtype
-    # new files under temporary names (never written through an existing X.npy, which may be a link), renamed
-    # into place once whole: until then the old data set, if any, is untouched
-    tmp = {}
-    umask = os.umask(0)
-    os.umask(umask)
-    for name in ("X", "y", "manifest"):
-        fd, tmp[name] = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-        os.fchmod(fd, 0o666 & ~umask)             # as a plain open() would make them: readable by others
-        os.close(fd)
-    try:
-        try:
-            X_out = np.lib.format.open_memmap(tmp["X"], mode="w+", dtype=dtype, shape=(rows, spec.n_inputs))
-            y_out = np.lib.format.open_memmap(tmp["y"], mode="w+", dtype=y_dtype, shape=y_shape)
-        except (OSError, ValueError) as e:
-            size = rows * (spec.n_inputs * dtype.itemsize + int(np.prod(y_shape[1:])) * np.dtype(y_dtype).itemsize)
-            raise OSError(getattr(e, "errno", None), f"{folder}: cannot make files of {rows:,} rows "
-                          f"({size:,} bytes) there ({e})") from None
-        _fill(X_out, y_out, spec, params, task, noise, seed, dtype, rows, progress)
-        del X_out, y_out
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "generator": generator,
-                    "params": {"layer_sizes": list(spec.layer_sizes), "activation": activation, "task": task,
-                               "noise": float(noise)},
-                    "seed": seed, "rows": rows, "dtype": dtype.name, "block_rows": BLOCK_ROWS,
-                    "X": {"file": "X.npy", "shape": [rows, spec.n_inputs], "dtype": dtype.name},
-                    "y": {"file": "y.npy", "shape": list(y_shape), "dtype": np.dtype(y_dtype).name}}
-        Path(tmp["manifest"]).write_text(json.dumps(manifest, indent=1))
-        # the swap: the old manifest goes first, so that no moment shows a manifest beside files it does not
-        # describe; the new one comes last (a folder without one is not a data set)
-        manifest_path.unlink(missing_ok=True)
-        os.replace(tmp["X"], folder / "X.npy")
-        os.replace(tmp["y"], folder / "y.npy")
-        os.replace(tmp["manifest"], manifest_path)
-    finally:
-        for name in tmp.values():
-            if os.path.exists(name):
-                os.unlink(name)
-    return manifest
+    y_shape = [rows, spec.n_outputs] if task == "regression" else [rows]
+    y_dtype = np.dtype(np.int64 if task == "multiclass" else dtype)
+    manifest = {"format": folder.FORMAT, "format_version": folder.FORMAT_VERSION, "generator": generator,
+                "params": {"layer_sizes": list(spec.layer_sizes), "activation": activation, "task": task,
+                           "noise": float(noise)},
+                "seed": seed, "rows": rows, "dtype": dtype.name, "block_rows": BLOCK_ROWS,
+                "X": {"file": "X.npy", "shape": [rows, spec.n_inputs], "dtype": dtype.name},
+                "y": {"file": "y.npy", "shape": y_shape, "dtype": y_dtype.name}}
+    return folder.write(path, manifest, lambda X_out, y_out: _fill(X_out, y_out, spec, params, task, noise, seed,
+                                                                    dtype, rows, progress))
 
 
 def _fill(X_out, y_out, spec, params, task, noise, seed, dtype, rows, progress):
     """The teacher's rows, block by block, into the memory-mapped ``.npy`` files being written."""
-    import sys
-    import time
     t0 = time.perf_counter()
     n_blocks = (rows + BLOCK_ROWS - 1) // BLOCK_ROWS
     for k in range(n_blocks):
@@ -216,23 +172,8 @@ def _fill(X_out, y_out, spec, params, task, noise, seed, dtype, rows, progress):
         if k % 16 == 15:                  # hand written pages back so resident memory stays bounded
             X_out.flush()
             y_out.flush()
-            _drop_pages(X_out, y_out)
+            folder.drop_pages(X_out, y_out)
         if progress and (k % 16 == 15 or k == n_blocks - 1):
-            from ._progress import show
             show(hi, rows, f"rows, {hi / (time.perf_counter() - t0):,.0f} rows/s")
-    X_out.flush()
-    y_out.flush()
     if progress:
         print(file=sys.stderr)
-
-
-def _drop_pages(*arrays):
-    """Ask the kernel to drop written pages of memory-mapped arrays from this process (Linux; a no-op elsewhere)."""
-    import mmap
-    for a in arrays:
-        m = getattr(a, "_mmap", None)
-        if m is not None and hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-            try:
-                m.madvise(mmap.MADV_DONTNEED)
-            except (OSError, ValueError):
-                pass

@@ -37,8 +37,12 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import backends
-from ._validation import check_choice, check_dtype, check_finite, check_sample_weight
+from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, Options, check
+from ._settings import validation_rows, validation_split
+from ._validation import check_finite, check_sample_weight
 from .model import MLP
+from .optim import SGD, Adam
+from .schedule import Constant, InvScaling, Plan, Stopping, as_schedule
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -135,8 +139,6 @@ except ImportError:                                  # pragma: no cover
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                "relu": "relu"}
-SOLVERS = ("sgd", "adam")
-LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
 _TRAINING = set()                 # id() of the estimators being trained now
@@ -214,44 +216,18 @@ class _BaseMLP(BaseEstimator):
         return len(self.net_.layer_sizes)
 
     # --- checks -------------------------------------------------------------------------------------------------
-    def _hidden_sizes(self) -> list:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
-            sizes = [sizes]
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}")
-        sizes = list(sizes)
-        for k, n in enumerate(sizes):
-            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-                raise ValueError(f"hidden_layer_sizes must hold integers >= 1, got {self.hidden_layer_sizes!r} "
-                                 f"(entry {k} is {n!r})")
-        return [int(n) for n in sizes]
-
-    def _check_params(self):
-        check_choice("activation", self.activation, tuple(ACTIVATIONS))
+    def _check_params(self) -> list:
+        """Every constructor parameter against the table (``_params.ESTIMATOR_CONSTRAINTS``); the hidden sizes."""
         if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not available in fastmlp; use 'sgd' or 'adam'")
-        check_choice("solver", self.solver, SOLVERS)
-        check_choice("learning_rate", self.learning_rate, LEARNING_RATES)
-        check_choice("backend", self.backend, backends.CHOICES)
-        check_dtype(self.dtype)
-        _number("alpha", self.alpha, low=0.0)
-        _number("learning_rate_init", self.learning_rate_init, low=0.0, strict=True)
-        _number("power_t", self.power_t, low=0.0)
-        _number("tol", self.tol, low=0.0)
-        _number("momentum", self.momentum, low=0.0, high=1.0, high_strict=False)
-        _number("validation_fraction", self.validation_fraction, low=0.0, high=1.0, strict=True)
-        for name in ("beta_1", "beta_2"):
-            _number(name, getattr(self, name), low=0.0, high=1.0)
-        _number("epsilon", self.epsilon, low=0.0, strict=True)
-        _integer("max_iter", self.max_iter, 1)
-        _integer("n_iter_no_change", self.n_iter_no_change, 1)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _integer("batch_size", self.batch_size, 1)
-        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            raise InvalidParameterError("solver='lbfgs' is not available in fastmlp; use 'sgd' or 'adam'")
+        for name, constraints in ESTIMATOR_CONSTRAINTS.items():
+            check(name, getattr(self, name), constraints)
+        check("backend", self.backend, [Options(backends.CHOICES)])
         return self._hidden_sizes()
+
+    def _hidden_sizes(self) -> list:
+        sizes = check("hidden_layer_sizes", self.hidden_layer_sizes, ESTIMATOR_CONSTRAINTS["hidden_layer_sizes"])
+        return [sizes] if isinstance(sizes, int) else sizes
 
     def _batch_rows(self, n) -> int:
         rows = 200 if isinstance(self.batch_size, str) else int(self.batch_size)
@@ -259,23 +235,20 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Got batch_size={rows} larger than the {n} samples; it is clipped to {n}", UserWarning)
         return min(rows, n)
 
-    def _rule(self) -> tuple:
-        """``(optimizer, lr_schedule)``: ``MLP.fit``'s names for ``solver``, ``momentum`` and ``learning_rate``."""
+    def _optimizer(self, rows):
+        """``MLP.fit``'s optimiser for ``solver``, ``momentum``, ``nesterovs_momentum``, the betas, ``epsilon`` and
+        ``alpha`` (as ``weight_decay = alpha / rows``, see the module's notes)."""
+        weight_decay = float(self.alpha) / rows
         if self.solver == "adam":
-            return "adam", "constant"                           # scikit-learn's Adam ignores learning_rate
-        optimizer = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
-        return optimizer, self.learning_rate
+            return Adam(betas=(self.beta_1, self.beta_2), eps=self.epsilon, weight_decay=weight_decay)
+        return SGD(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
+                   weight_decay=weight_decay)
 
-    def _fit_options(self, n) -> dict:
-        """The ``MLP.fit`` keywords these parameters mean (see the module's notes on the differences)."""
-        rows = self._batch_rows(n)
-        optimizer, schedule = self._rule()
-        return dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
-                    backend=self.backend, optimizer=optimizer,
-                    momentum=float(self.momentum) if optimizer in ("momentum", "nesterov") else 0.9,
-                    betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon),
-                    weight_decay=float(self.alpha) / rows, lr_schedule=schedule, power_t=float(self.power_t),
-                    tol=float(self.tol), n_iter_no_change=int(self.n_iter_no_change), progress=bool(self.verbose))
+    def _schedule(self):
+        """scikit-learn's Adam ignores ``learning_rate``; its SGD follows it."""
+        if self.solver == "adam":
+            return Constant()
+        return InvScaling(self.power_t) if self.learning_rate == "invscaling" else as_schedule(self.learning_rate)
 
     # --- training ---------------------------------------------------------------------------------------------
     def _validate_X(self, X, reset):
@@ -291,21 +264,29 @@ class _BaseMLP(BaseEstimator):
         """Train ``net_`` on validated ``X`` and encoded targets ``Y``: ``max_iter`` epochs, or one for
         ``partial_fit``. Returns ``self``."""
         n = X.shape[0]
-        options = self._fit_options(n)
+        rows = self._batch_rows(n)
+        optimizer = self._optimizer(rows)
         if incremental and self.net_.optimizer_state is not None:
-            # Blocks of other sizes must not restart the optimiser: keep the weight decay its state was made with.
-            options["weight_decay"] = self.net_.optimizer_state.weight_decay
+            # Blocks of other sizes must not restart the optimiser: keep the optimiser its state was made with.
+            optimizer = self.net_.optimizer_state.optimizer
+        options = dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
+                       backend=self.backend, optimizer=optimizer, schedule=self._schedule(),
+                       stopping=Stopping(n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol)),
+                       progress=bool(self.verbose))
         callbacks = list(callbacks or [])
         scores = []
-        val_X = val_Y = None
         if incremental:
-            options.update(epochs=1, lr=self._plan.lr_for_epoch(self.t_), lr_schedule="constant",
-                           n_iter_no_change=None)
+            options.update(epochs=1, lr=self._plan.lr_for_epoch(self.t_), schedule=Constant(), stopping=None)
         else:
             options["epochs"] = int(self.max_iter)
             if self.early_stopping:
-                val_X, val_Y, X, Y, sample_weight = self._hold_out(X, Y, sample_weight)
-                options.update(validation_data=(val_X, val_Y), restore_best=True)
+                train, val = validation_split(n, self.validation_fraction, self.net_.rng)
+                val_X, val_Y = X[val], Y[val]
+                X, Y = X[train], Y[train]
+                sample_weight = None if sample_weight is None else sample_weight[train]
+                options.update(validation_data=(val_X, val_Y),
+                               stopping=Stopping(n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol),
+                                                 restore_best=True))
                 callbacks.insert(0, lambda epoch, history, net: scores.append(self._score_encoded(val_X, val_Y)))
         history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
         self.history_ = history
@@ -327,6 +308,16 @@ class _BaseMLP(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning)
         return self
 
+    def fit(self, X, y, sample_weight=None, callbacks=None):
+        """Train on ``X`` (n_samples, n_features) and ``y``: (n_samples,) or (n_samples, n_outputs) targets for
+        the regressor, (n_samples,) labels for the classifier.
+
+        ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
+        return value stops training.
+        """
+        first = not (self.warm_start and hasattr(self, "net_"))
+        return self._train(X, y, sample_weight, callbacks, first, incremental=False)
+
     def _train(self, X, y, sample_weight, callbacks, first, incremental, **encode):
         """What ``fit`` and ``partial_fit`` share: check the data, encode the targets, (re)start, train."""
         with _one_caller(self):
@@ -344,7 +335,7 @@ class _BaseMLP(BaseEstimator):
             X = np.ascontiguousarray(check_finite("X", X, dtype))
             sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
             if self.early_stopping and not incremental:
-                self._validation_rows(X.shape[0])
+                validation_rows(X.shape[0], self.validation_fraction)
             if not first and list(self.net_.layer_sizes[1:-1]) != self._hidden_sizes():
                 raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
                                  f"{tuple(self.net_.layer_sizes[1:-1])}; a warm start or partial_fit goes on "
@@ -357,30 +348,14 @@ class _BaseMLP(BaseEstimator):
             self.__dict__.update(saved)
             raise
 
-    def _validation_rows(self, n) -> int:
-        n_val = int(np.ceil(self.validation_fraction * n))
-        if not 1 <= n_val < n:
-            raise ValueError(f"validation_fraction={self.validation_fraction} leaves {n - n_val} of {n} rows "
-                             "to train on")
-        return n_val
-
-    def _hold_out(self, X, Y, sample_weight):
-        n = X.shape[0]
-        n_val = self._validation_rows(n)
-        perm = self.net_._rng.permutation(n)
-        val, train = perm[:n_val], np.sort(perm[n_val:])
-        sw = None if sample_weight is None else sample_weight[train]
-        return X[val], Y[val], X[train], Y[train], sw
-
     def _start(self, X, Y, first_call):
         """A new network (or the fitted one, for warm starts and later ``partial_fit`` calls)."""
-        from .schedule import Plan
         if first_call:
             self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss())
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
             self.validation_scores_ = None
-            self._plan = Plan(float(self.learning_rate_init), self._rule()[1], float(self.power_t),
-                              float(self.tol), int(self.n_iter_no_change))
+            self._plan = Plan(float(self.learning_rate_init), self._schedule(),
+                              Stopping(n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol)))
 
     def _predict_raw(self, X):
         check_is_fitted(self)
@@ -459,15 +434,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              f"{self.n_outputs_}")
         return Y2
 
-    def fit(self, X, y, sample_weight=None, callbacks=None):
-        """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_outputs).
-
-        ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
-        return value stops training.
-        """
-        first = not (self.warm_start and hasattr(self, "net_"))
-        return self._train(X, y, sample_weight, callbacks, first, incremental=False)
-
     def partial_fit(self, X, y, sample_weight=None):
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call."""
         first = not hasattr(self, "net_")
@@ -541,15 +507,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return codes.astype(np.dtype(self.dtype)).reshape(-1, 1)
         return codes.astype(np.int64)
 
-    def fit(self, X, y, sample_weight=None, callbacks=None):
-        """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,).
-
-        ``callbacks``: as in ``MLP.fit``, ``callback(epoch, history, net)`` after every epoch; a true
-        return value stops training.
-        """
-        first = not (self.warm_start and hasattr(self, "net_"))
-        return self._train(X, y, sample_weight, callbacks, first, incremental=False)
-
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call.
 
@@ -599,20 +556,6 @@ def _seed(random_state):
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(np.iinfo(np.int64).max))
     raise ValueError(f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}")
-
-
-def _number(name, value, low=None, high=None, strict=False, high_strict=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
-    if high is not None and (value >= high if high_strict else value > high):
-        raise ValueError(f"{name} must be {'<' if high_strict else '<='} {high}, got {value!r}")
-
-
-def _integer(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def _check_classification_targets(y):

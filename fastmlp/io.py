@@ -46,7 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import optim
 from ._files import open_regular
+from ._params import check
+from ._validation import make_spec
+from .model import MLP
+from .optim import OptimizerState
 
 FORMAT = "fastmlp-model"
 FORMAT_VERSION = 2
@@ -89,7 +94,7 @@ def _optimizer_fields(net) -> dict:
         return dict(optimizer=np.array(""), optimizer_hyper=np.zeros(5), optimizer_m=empty, optimizer_v=empty,
                     optimizer_t=np.zeros(1, np.int64))
     return dict(optimizer=np.array(opt.name),
-                optimizer_hyper=np.array([opt.momentum, *opt.betas, opt.eps, opt.weight_decay], np.float64),
+                optimizer_hyper=np.array(opt.optimizer.hyper(), np.float64),
                 optimizer_m=opt.m, optimizer_v=opt.v, optimizer_t=opt.t)
 
 
@@ -149,7 +154,6 @@ def remove_stale_temporaries(path):
 
 def load(path):
     """The model saved at ``path`` by ``MLP.save`` (see the module's notes on what is checked)."""
-    from .model import MLP
     path = Path(path)
     remove_stale_temporaries(path)
     if path.is_dir():
@@ -238,7 +242,6 @@ class _Archive:
         return value
 
     def fields(self) -> dict:
-        from ._validation import check_dtype, check_layer_sizes, make_spec
         if "format" not in self.names or self.text("format") != FORMAT:
             raise self.error(f"not a fastmlp model file (no 'format' = {FORMAT!r})")
         version = self.integer("format_version")
@@ -249,8 +252,8 @@ class _Archive:
         if sizes.dtype.kind not in "iu":
             raise self.error(f"layer_sizes must hold integers, got {sizes.tolist()!r} ({sizes.dtype})")
         try:
-            out["layer_sizes"] = check_layer_sizes(sizes)
-            dtype = check_dtype(out["dtype"])
+            out["layer_sizes"] = check("layer_sizes", sizes)
+            dtype = check("dtype", out["dtype"])
             spec = make_spec(out["layer_sizes"], out["activation"], out["loss"], out["output_activation"])
         except (TypeError, ValueError) as e:
             raise self.error(e) from None
@@ -258,9 +261,8 @@ class _Archive:
         out["params"] = self.finite("params", (n,), dtype, limit)
         out["optimizer"] = self.text("optimizer") if version >= 2 else ""
         if out["optimizer"]:
-            from .optim import OPTIMIZERS
-            if out["optimizer"] not in OPTIMIZERS:
-                raise self.error(f"bad optimiser state (optimizer must be one of {OPTIMIZERS}, got "
+            if out["optimizer"] not in optim.RULES:
+                raise self.error(f"bad optimiser state (optimizer must be one of {optim.RULES}, got "
                                  f"{out['optimizer']!r})")
             n_m = n if out["optimizer"] != "sgd" else 0
             n_v = n if out["optimizer"] == "adam" else 0
@@ -275,14 +277,11 @@ class _Archive:
 
 
 def _load_optimizer(path, net, fields):
-    from .optim import OptimizerState
     hyper = fields["optimizer_hyper"]
     if hyper.shape != (5,):
         raise ValueError(f"{path}: optimizer_hyper of shape {hyper.shape}, expected (5,)")
-    momentum, beta1, beta2, eps, weight_decay = (float(h) for h in hyper)
     try:
-        opt = OptimizerState(str(fields["optimizer"]), net.spec.n_params, net.dtype, momentum, (beta1, beta2),
-                             eps, weight_decay)
+        opt = OptimizerState(optim.from_rule(str(fields["optimizer"]), hyper), net.spec.n_params, net.dtype)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: bad optimiser state ({e})") from None
     for name, target in (("optimizer_m", opt.m), ("optimizer_v", opt.v), ("optimizer_t", opt.t)):

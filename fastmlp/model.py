@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import functools
-import os
+import importlib
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _guard, backends
+from . import _guard, _settings
 from ._memory import aligned_copy, aligned_zeros
-from ._progress import TrainingProgress
-from .optim import OptimizerState
-from ._validation import (check_choice, check_dtype, check_int, check_positive_float, check_real,
-                          check_sample_weight, check_seed, check_X, check_Y, make_spec)
+from ._params import check
+from ._validation import check_X, check_Y, make_spec
 
 
 class DivergenceError(FloatingPointError):
@@ -166,9 +164,9 @@ class MLP:
     def __init__(self, layer_sizes, activation="relu", loss="mse", output_activation=None,
                  dtype="float64", seed=None):
         self.spec = make_spec(layer_sizes, activation, loss, output_activation)
-        self.dtype = check_dtype(dtype)
-        self.seed = check_seed("seed", seed)
-        self._rng = np.random.default_rng(seed)
+        self.dtype = check("dtype", dtype)
+        self.seed = check("seed", seed)
+        self.rng = np.random.default_rng(seed)    # draws the initial parameters, and orders when fit has no seed
         try:
             self.params = aligned_zeros(self.spec.n_params, self.dtype)     # 64-byte aligned: see _memory
         except (MemoryError, ValueError):
@@ -186,6 +184,8 @@ class MLP:
 
     def __setstate__(self, state):
         # Unpickled arrays are numpy's own allocations: put the parameters back on 64-byte boundaries.
+        if "_rng" in state:                       # pickled by fastmlp 0.1.0
+            state["rng"] = state.pop("_rng")
         self.__dict__.update(state)
         self.params = aligned_copy(self.params)
         self._training = threading.Lock()
@@ -198,7 +198,7 @@ class MLP:
         for W, b in zip(self.weights, self.biases):
             n_in, n_out = W.shape
             limit = np.sqrt(6.0 / (n_in + n_out))
-            W[...] = self._rng.uniform(-limit, limit, size=(n_in, n_out))
+            W[...] = self.rng.uniform(-limit, limit, size=(n_in, n_out))
             b[...] = 0.0
 
     # --- the contract's names -----------------------------------------------------------------------------
@@ -235,43 +235,40 @@ class MLP:
 
     def save(self, path):
         """Write the model to ``path`` in fastmlp's numpy format (see ``fastmlp.io``); atomic."""
-        from .io import save
+        from .io import save       # fastmlp.io imports this module
         return save(self, path)
 
     # --- evaluation -------------------------------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
         """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses."""
-        from .backends.numpy import arrays
         X = check_X(X, self.spec, self.dtype)
-        _, A = arrays.forward(self.spec, self.params, X)
+        _, A = _arrays().forward(self.spec, self.params, X)
         return A[-1]
 
     def loss(self, X, y) -> float:
         """Mean per-sample loss over the rows of ``X``."""
-        from .backends.numpy import arrays
         X = check_X(X, self.spec, self.dtype)
         Y = check_Y(y, self.spec, self.dtype, X.shape[0])
-        return float(arrays.per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
+        return float(_arrays().per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
 
     def gradients(self, X, y) -> tuple:
         """``(dW, db)``: gradient of the mean loss over the rows of ``X`` at the current parameters.
 
         Lists shaped like ``weights`` and ``biases``; the parameters are left unchanged.
         """
-        from .backends.numpy import arrays
         X = check_X(X, self.spec, self.dtype)
         Y = check_Y(y, self.spec, self.dtype, X.shape[0])
-        dW, db, _ = arrays.gradients(self.spec, self.params, X, Y)
+        dW, db, _ = _arrays().gradients(self.spec, self.params, X, Y)
         return dW, db
 
     # --- training ------------------------------------------------------------------------------------------------
     @_one_caller_at_a_time
-    def fit(self, X, y=None, epochs=1, lr=0.01, batch_size=1, shuffle=True, seed=None, backend=None,
-            chunk_rows=None, progress=False, optimizer="sgd", momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
-            weight_decay=0.0, lr_schedule="constant", power_t=0.5, tol=1e-4, n_iter_no_change=None,
-            validation_data=None, validation_fraction=None, restore_best=False, wtol=None,
-            sample_weight=None, callbacks=None) -> History:
+    def fit(self, X, y=None, *, epochs=1, lr=0.01, batch_size=1, optimizer="sgd", schedule="constant",
+            stopping=None, validation_data=None, validation_fraction=None, sample_weight=None, shuffle=True,
+            seed=None, backend=None, chunk_rows=None, progress=False, callbacks=None) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
+
+        Everything after ``y`` is keyword-only.
 
         Parameters
         ----------
@@ -286,43 +283,37 @@ class MLP:
             Learning rate: ``params <- params - lr * mean gradient of the batch``.
         batch_size : int >= 1
             1 is the per-sample loop. A last batch (of the epoch, or of a chunk) may be shorter.
+        optimizer : {"sgd", "momentum", "nesterov", "adam"} or an optimiser object
+            The update rule: ``fastmlp.optim.SGD(momentum=..., nesterov=..., weight_decay=...)`` or
+            ``fastmlp.optim.Adam(betas=..., eps=..., weight_decay=...)`` (PyTorch's rules); a name stands for
+            that object with its defaults (``"momentum"``: momentum 0.9). Its state is kept by the model and
+            carried into the next ``fit`` with the same optimiser (a warm start); another one starts a fresh
+            state. ``reset_optimizer()`` drops it.
+        schedule : {"constant", "invscaling", "adaptive"} or a schedule object
+            The learning rate from epoch to epoch (``fastmlp.schedule``: ``Constant()``,
+            ``InvScaling(power_t=...)``, ``Adaptive()``), scikit-learn's meanings.
+        stopping : fastmlp.schedule.Stopping, optional
+            When to stop before ``epochs`` (``n_iter_no_change``, ``tol``, ``wtol``) and whether to put back the
+            best validation epoch's parameters (``restore_best``). ``None``: run every epoch.
+        validation_data : (X_val, y_val), optional
+        validation_fraction : float in (0, 1), optional
+            Hold out this fraction of the rows (in-memory arrays only), drawn with the fit's generator
+            before the first epoch, as validation data (``validation_split``).
+        sample_weight : array-like of shape (n,), optional
+            Weights >= 0 (in-memory arrays only): a batch's loss and gradient are the weighted means
+            ``sum w_s L_s / sum w_s``; a batch of weight 0 makes no update; ``History.loss`` is weighted too.
         shuffle : bool
             Visit the rows in a new random order each epoch (``rng.permutation(n)``) or in order.
         seed : int, optional
             ``rng = numpy.random.default_rng(seed)`` for this call; ``None`` uses the model's generator.
-        backend : {None, "auto", "numba", "numpy", "python"}
-            The path. ``None``/``"auto"`` picks from the batch size and the network's size.
+        backend : {None, "auto", "numba", "numpy", "reference"}
+            The path (``"python"`` is the reference's other name). ``None``/``"auto"`` picks from the batch
+            size and the network's size.
         chunk_rows : int, optional
             Rows per chunk for data read out of core (default 2**20).
         progress : bool
             Show a progress bar on stderr (samples, samples/s, epoch, running loss): tqdm's when tqdm is
             installed, a plain line otherwise. Updated between chunks, never inside the compiled loop.
-        optimizer : {"sgd", "momentum", "nesterov", "adam"}
-            The update rule (``fastmlp.optim``: PyTorch's SGD and Adam). Its state is kept by the model and
-            carried into the next ``fit`` with the same optimiser settings (a warm start); other settings
-            start a fresh state. ``reset_optimizer()`` drops it.
-        momentum : float in (0, 1)
-            For ``momentum`` and ``nesterov``.
-        betas, eps : Adam's coefficients.
-        weight_decay : float >= 0
-            L2 on the weights only (not the biases): ``g_W <- g_W + weight_decay * W`` before the rule.
-        lr_schedule : {"constant", "invscaling", "adaptive"}
-            Applied between epochs (``fastmlp.schedule``), scikit-learn's meanings; ``power_t`` for
-            ``invscaling``.
-        tol, n_iter_no_change : float >= 0, int >= 1 or None
-            Stop when the monitored loss (validation loss if any, else training loss) has not improved by
-            ``tol`` for more than ``n_iter_no_change`` epochs. ``None`` (default): run every epoch.
-        validation_data : (X_val, y_val), optional
-        validation_fraction : float in (0, 1), optional
-            Hold out this fraction of the rows (in-memory arrays only), drawn with the fit's generator
-            before the first epoch, as validation data.
-        restore_best : bool
-            Put back the parameters of the epoch with the lowest validation loss at the end.
-        wtol : float > 0, optional
-            Stop when no parameter moved by ``wtol`` or more over an epoch.
-        sample_weight : array-like of shape (n,), optional
-            Weights >= 0 (in-memory arrays only): a batch's loss and gradient are the weighted means
-            ``sum w_s L_s / sum w_s``; a batch of weight 0 makes no update; ``History.loss`` is weighted too.
         callbacks : sequence of callables, optional
             Each is called after every epoch as ``callback(epoch, history, model)`` (``history`` already holds
             that epoch); one that returns a true value stops training there (``History.stop_reason`` names
@@ -334,6 +325,8 @@ class MLP:
 
         Raises
         ------
+        InvalidParameterError
+            (a ``ValueError`` and a ``TypeError``) for an argument outside what it may be, before any work.
         DivergenceError
             At the first batch holding a sample whose loss is not finite, or whose update would leave a
             parameter or optimiser-state value non-finite; that batch's update is not applied.
@@ -343,114 +336,61 @@ class MLP:
             Ctrl-C lands between batches (within about 0.2 s): the parameters and the optimiser state are
             those after the last complete batch, and the next ``fit`` trains on from there.
         """
-        from .streaming import IterableSource, make_source
-        epochs = check_int("epochs", epochs, minimum=1)
-        lr = check_positive_float("lr", lr)
-        batch_size = check_int("batch_size", batch_size, minimum=1)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        seed = check_seed("seed", seed)
-        if backend is not None:
-            check_choice("backend", backend, backends.CHOICES)
-        if chunk_rows is not None:
-            chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
-        callbacks = _check_callbacks(callbacks)
-        opt = OptimizerState(optimizer, self.spec.n_params, self.dtype, momentum, betas, eps, weight_decay)
-        plan = self._check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol)
-        if validation_data is not None and validation_fraction is not None:
-            raise ValueError("give validation_data or validation_fraction, not both")
-        if restore_best and validation_data is None and validation_fraction is None:
-            raise ValueError("restore_best=True needs validation data (validation_data or validation_fraction)")
-        # nothing of the model changes until training starts: the generator that the hold-out draws from is
-        # put back when a later check fails
-        rng_state = self._rng.bit_generator.state
-        try:
-            rng = np.random.default_rng(seed) if seed is not None else self._rng
-            val = None
-            if validation_data is not None:
-                if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                    raise TypeError("validation_data must be a pair (X_val, y_val)")
-                X_val = check_X(validation_data[0], self.spec, self.dtype, name="validation_data[0]")
-                val = (X_val, check_Y(validation_data[1], self.spec, self.dtype, X_val.shape[0],
-                                      name="validation_data[1]"))
-            sw = None
-            if sample_weight is not None:
-                if isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None:
-                    raise ValueError("sample_weight needs in-memory arrays X and y")
-                sw = check_sample_weight(sample_weight, np.shape(X)[0], self.dtype)
-            if validation_fraction is not None:
-                X, y, val, sw = self._split(X, y, validation_fraction, rng, sw)
-            source = make_source(X, y, self.spec, self.dtype, chunk_rows)
-            if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
-                raise ValueError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass a "
-                                 "list or another re-iterable object to train for several epochs")
-
-            name = backends.choose(self.spec, batch_size) if backend in (None, "auto") else backend
-            path = backends.get(name)
-            workspace = path.prepare(self.spec, self.dtype, min(batch_size, source.chunk_rows or batch_size))
-        except BaseException:
-            self._rng.bit_generator.state = rng_state
-            raise
-        if self.optimizer_state is not None and self.optimizer_state.same_settings(opt):
-            opt = self.optimizer_state            # warm start: the state of the last fit goes on
-        self.optimizer_state = opt
-        history = History(backend=name, stop_reason=f"epochs: all {epochs} run")
-        interrupt = _guard.Interrupt()
-        best_params, samples_seen = None, 0
-        bar = TrainingProgress(epochs, source.n_rows) if progress else None
-        try:
-            for epoch in range(epochs):
-                reason, improved, n_seen = self._epoch(epoch, source, rng, shuffle, path, workspace, opt,
-                                                       batch_size, plan, samples_seen, sw, val, wtol, history, bar,
-                                                       interrupt)
-                samples_seen += n_seen
-                if restore_best and improved:
+        run = _settings.settle(self, X, y, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                               schedule=schedule, stopping=stopping, validation_data=validation_data,
+                               validation_fraction=validation_fraction, sample_weight=sample_weight,
+                               shuffle=shuffle, seed=seed, backend=backend, chunk_rows=chunk_rows,
+                               progress=progress, callbacks=callbacks)
+        self.optimizer_state = run.optimizer_state(self.optimizer_state)     # a warm start, or a fresh state
+        history = History(backend=run.backend, stop_reason=f"epochs: all {run.epochs} run")
+        best_params = None
+        with run.progress_bar() as bar:
+            for epoch in range(run.epochs):
+                reason, improved = self._epoch(epoch, run, history, bar)
+                if run.stopping.restore_best and improved:
                     best_params, history.best_epoch = self.params.copy(), epoch
-                for callback in callbacks:
+                for callback in run.callbacks:
                     if callback(epoch, history, self) and not reason:
                         reason = f"callback: {_name(callback)} stopped training after epoch {epoch}"
                 if reason:
                     history.stop_reason = reason
                     break
-        finally:
-            if bar is not None:
-                bar.close()
-        if restore_best and best_params is not None:
+        if best_params is not None:
             self.params[...] = best_params
         return history
 
-    def _epoch(self, epoch, source, rng, shuffle, path, workspace, opt, batch_size, plan, samples_seen, sw, val,
-               wtol, history, bar, interrupt):
-        """One epoch, chunk by chunk, appended to ``history``: ``(stop reason or None, improved, rows seen)``."""
+    def _epoch(self, epoch, run, history, bar):
+        """One epoch, chunk by chunk, appended to ``history``: ``(stop reason or None, improved)``."""
         t0 = time.perf_counter()
-        lr = plan.lr_for_epoch(samples_seen)
-        epoch_start = self.params.copy() if wtol is not None else None
+        lr = run.plan.lr_for_epoch(run.samples_seen)
+        epoch_start = self.params.copy() if run.stopping.wtol is not None else None
         loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
-        for chunk, order in source.epoch(rng, shuffle):
+        for chunk, order in run.source.epoch(run.rng, run.shuffle):
             try:
-                result = _guard.train_chunk(path, history.backend, self.spec, self.params, opt, chunk.X, chunk.Y,
-                                            order, lr, batch_size, workspace, sw, interrupt)
+                result = _guard.train_chunk(run.path, run.backend, self.spec, self.params, self.optimizer_state,
+                                            chunk.X, chunk.Y, order, lr, run.batch_size, run.workspace,
+                                            run.sample_weight, run.interrupt)
             except _guard.Diverged as d:
-                raise self._divergence(d, epoch, chunk, order, n_seen, batch_size, history) from None
+                raise self._divergence(d, epoch, chunk, order, n_seen, history) from None
             loss_sum += result.loss_sum
             n_seen += result.n_seen
             weight_sum += result.weight_sum
             if bar is not None:
                 bar.update(epoch, n_seen, result.n_seen, time.perf_counter() - t0, loss_sum / n_seen)
+        run.samples_seen += n_seen
         history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
         history.lr.append(lr)
         history.seconds.append(time.perf_counter() - t0)
         monitored = history.loss[-1]
-        if val is not None:
-            monitored = self.loss(*val)
+        if run.validation is not None:
+            monitored = self.loss(*run.validation)
             history.val_loss.append(monitored)
         if bar is not None:
-            bar.end_epoch(monitored if val is not None else None)
+            bar.end_epoch(monitored if run.validation is not None else None)
         max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
-        reason, improved = plan.after_epoch(epoch, monitored, max_change)
-        return reason, improved, n_seen
+        return run.plan.after_epoch(epoch, monitored, max_change)
 
-    def _divergence(self, d, epoch, chunk, order, n_seen, batch_size, history) -> DivergenceError:
+    def _divergence(self, d, epoch, chunk, order, n_seen, history) -> DivergenceError:
         sample, position = chunk.first_row + int(order[d.position]), n_seen + d.position
         where = f"epoch {epoch}, row {sample} (position {position} in the epoch's order)"
         finite = "finite in float32" if self.dtype == np.float32 else "finite"
@@ -463,45 +403,11 @@ class MLP:
             f"training diverged: {what}. The parameters and the optimiser state are those after the last "
             f"complete batch. Try a smaller lr.", epoch, sample, position, history, "update" if d.update else "loss")
 
-    @staticmethod
-    def _check_plan(lr, lr_schedule, power_t, tol, n_iter_no_change, wtol):
-        from .schedule import SCHEDULES, Plan
-        check_choice("lr_schedule", lr_schedule, SCHEDULES)
-        power_t = check_real("power_t", power_t, low=0.0)
-        tol = check_real("tol", tol, low=0.0)
-        if n_iter_no_change is not None:
-            n_iter_no_change = check_int("n_iter_no_change", n_iter_no_change, minimum=1)
-        if wtol is not None:
-            wtol = check_positive_float("wtol", wtol)
-        return Plan(lr, lr_schedule, float(power_t), float(tol), n_iter_no_change, wtol)
 
-    def _split(self, X, y, fraction, rng, sw=None):
-        """Hold out ``ceil(fraction * n)`` rows, chosen by ``rng.permutation(n)``, as validation data."""
-        fraction = check_real("validation_fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
-        if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
-            raise ValueError("validation_fraction needs in-memory arrays X and y; give validation_data "
-                             "for data read out of core")
-        X = check_X(X, self.spec, self.dtype)
-        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
-        n = X.shape[0]
-        n_val = int(np.ceil(fraction * n))
-        if not 1 <= n_val < n:
-            raise ValueError(f"validation_fraction={fraction} leaves {n - n_val} of {n} rows to train on")
-        perm = rng.permutation(n)
-        val, train = perm[:n_val], np.sort(perm[n_val:])
-        return X[train], Y[train], (X[val], Y[val]), (None if sw is None else sw[train])
-
-
-def _check_callbacks(callbacks) -> list:
-    if callbacks is None:
-        return []
-    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
-        raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
-    callbacks = list(callbacks)
-    for k, callback in enumerate(callbacks):
-        if not callable(callback):
-            raise TypeError(f"callbacks[{k}] must be callable as callback(epoch, history, model), got {callback!r}")
-    return callbacks
+def _arrays():
+    """The numpy path's whole-array maths (``backends.numpy.arrays``), imported on first use: importing that
+    package loads Numba, which ``import fastmlp`` does not pay for."""
+    return importlib.import_module(".backends.numpy.arrays", __package__)
 
 
 def _name(callback) -> str:

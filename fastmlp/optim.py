@@ -12,44 +12,131 @@ biases: L2 on the weights only), the rules are PyTorch's ``torch.optim.SGD`` (no
                ``w <- w - (lr / (1 - beta1**t)) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``
 =============  =====================================================================================
 
+``SGD(momentum=0)`` is ``sgd``, ``SGD(momentum=mu)`` is ``momentum``, ``SGD(momentum=mu, nesterov=True)`` is
+``nesterov``, ``Adam(...)`` is ``adam``; ``fit(optimizer=...)`` takes these objects or the names, which stand for
+``SHORTHANDS`` (momentum 0.9, PyTorch's Adam defaults).
+
 The state (``b`` or ``m``, ``v`` and the step count ``t``, per update not per epoch) lives in one
 :class:`OptimizerState`, flat arrays in the parameters' layout, kept by the model from one ``fit`` to the
 next (a warm start) and handed to the compiled loop, which updates it in place.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._memory import aligned_copy, aligned_zeros
-from ._validation import check_choice, check_positive_float, check_real
+from ._params import InvalidParameterError, Options, check, short
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+RULES = ("sgd", "momentum", "nesterov", "adam")     # the update rules; compiled kernels receive their positions
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Stochastic gradient descent, as ``torch.optim.SGD`` (no dampening).
+
+    Parameters
+    ----------
+    momentum : float in [0, 1)
+        0 (the default) is the seed's plain update; above 0, heavy-ball momentum.
+    nesterov : bool
+        Nesterov momentum (needs ``momentum > 0``).
+    weight_decay : float >= 0
+        L2 on the weights only (not the biases): ``g_W <- g_W + weight_decay * W`` before the rule.
+    """
+
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "momentum", check("momentum", self.momentum))
+        object.__setattr__(self, "nesterov", check("nesterov", self.nesterov))
+        object.__setattr__(self, "weight_decay", check("weight_decay", self.weight_decay))
+        if self.nesterov and self.momentum == 0:
+            raise InvalidParameterError("SGD(nesterov=True) needs momentum > 0, got momentum=0.0")
+
+    @property
+    def rule(self) -> str:
+        """The update rule: ``"sgd"``, ``"momentum"`` or ``"nesterov"``."""
+        return "sgd" if self.momentum == 0 else ("nesterov" if self.nesterov else "momentum")
+
+    def hyper(self) -> tuple:
+        return (self.momentum, 0.9, 0.999, 1e-8, self.weight_decay)
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam, as ``torch.optim.Adam`` (not AdamW).
+
+    Parameters
+    ----------
+    betas : pair of floats in [0, 1)
+        Decay rates of the first and second moment estimates.
+    eps : float > 0
+        Added to the denominator.
+    weight_decay : float >= 0
+        L2 on the weights only (not the biases), added to the gradient before the rule.
+    """
+
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "betas", check("betas", self.betas))
+        object.__setattr__(self, "eps", check("eps", self.eps))
+        object.__setattr__(self, "weight_decay", check("weight_decay", self.weight_decay))
+
+    rule = "adam"
+
+    def hyper(self) -> tuple:
+        return (0.9, self.betas[0], self.betas[1], self.eps, self.weight_decay)
+
+
+# What the names ``fit(optimizer=...)`` takes stand for.
+SHORTHANDS = {"sgd": SGD(), "momentum": SGD(momentum=0.9), "nesterov": SGD(momentum=0.9, nesterov=True),
+              "adam": Adam()}
+
+
+def from_rule(rule, hyper) -> SGD | Adam:
+    """The optimiser object of the rule ``rule`` with the hyperparameters ``hyper`` (``[momentum, beta1, beta2,
+    eps, weight_decay]``, as ``OptimizerState.hyper`` and saved models hold them)."""
+    momentum, beta1, beta2, eps, weight_decay = (float(h) for h in hyper)
+    check("optimizer", rule, [Options(RULES)])
+    if rule == "adam":
+        return Adam(betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+    return SGD(momentum=0.0 if rule == "sgd" else momentum, nesterov=rule == "nesterov", weight_decay=weight_decay)
+
+
+def as_optimizer(optimizer) -> SGD | Adam:
+    """``optimizer`` as an object: a name from ``SHORTHANDS``, or an ``SGD``/``Adam`` itself."""
+    if isinstance(optimizer, (SGD, Adam)):
+        return optimizer
+    if isinstance(optimizer, str):
+        return SHORTHANDS[check("optimizer", optimizer, [Options(tuple(SHORTHANDS))])]
+    raise InvalidParameterError(f"optimizer must be one of {', '.join(map(repr, SHORTHANDS))} or an optimiser "
+                                f"object (fastmlp.optim.SGD(...) or fastmlp.optim.Adam(...)), got {short(optimizer)}")
 
 
 class OptimizerState:
-    """Hyperparameters and state of one optimiser for a model of ``n_params`` parameters.
+    """One optimiser and its state, for a model of ``n_params`` parameters.
 
-    ``hyper`` is ``[momentum, beta1, beta2, eps, weight_decay]`` in the parameters' dtype (what kernels get);
-    ``m`` and ``v`` are the state arrays (empty when the rule needs none: a typed dummy), ``t`` a one-element
-    int64 array, the number of updates made.
+    ``optimizer`` is an :class:`SGD` or :class:`Adam` (or a name for one). ``hyper`` is
+    ``[momentum, beta1, beta2, eps, weight_decay]`` in the parameters' dtype (what kernels get); ``m`` and ``v``
+    are the state arrays (empty when the rule needs none: a typed dummy), ``t`` a one-element int64 array, the
+    number of updates made.
     """
 
-    def __init__(self, name, n_params, dtype, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        self.name = check_choice("optimizer", name, OPTIMIZERS)
-        if name in ("momentum", "nesterov"):
-            momentum = check_real("momentum", momentum, low=0.0, high=1.0, low_open=True, high_open=True)
-        if not (isinstance(betas, (tuple, list, np.ndarray)) and len(betas) == 2):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        betas = tuple(check_real(f"betas[{k}]", beta, low=0.0, high=1.0, high_open=True)
-                      for k, beta in enumerate(betas))
-        eps = check_positive_float("eps", eps)
-        weight_decay = check_real("weight_decay", weight_decay, low=0.0)
+    def __init__(self, optimizer, n_params, dtype):
+        self.optimizer = as_optimizer(optimizer)
+        self.name = self.optimizer.rule
+        self.weight_decay = self.optimizer.weight_decay
         dtype = np.dtype(dtype)
-        self.momentum, self.betas, self.eps, self.weight_decay = float(momentum), tuple(map(float, betas)), eps, \
-            float(weight_decay)
-        self.hyper = np.array([momentum, betas[0], betas[1], eps, weight_decay], dtype=dtype)
-        n_m = n_params if name != "sgd" else 0
-        n_v = n_params if name == "adam" else 0
+        self.hyper = np.array(self.optimizer.hyper(), dtype=dtype)
+        n_m = n_params if self.name != "sgd" else 0
+        n_v = n_params if self.name == "adam" else 0
         self.m = aligned_zeros(n_m, dtype)
         self.v = aligned_zeros(n_v, dtype)
         self.t = np.zeros(1, np.int64)
@@ -65,8 +152,7 @@ class OptimizerState:
         return self.name, self.weight_decay > 0
 
     def same_settings(self, other) -> bool:
-        return (self.name, self.momentum, self.betas, self.eps, self.weight_decay) == \
-               (other.name, other.momentum, other.betas, other.eps, other.weight_decay)
+        return self.optimizer == other.optimizer
 
 
 def sgd_state(n_params, dtype):

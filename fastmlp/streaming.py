@@ -19,13 +19,12 @@ file and the row range, before training on it, so the parameters are those after
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ._files import open_regular, read_small_file
+from .folder import NpyFile, drop_pages, member_path, read_manifest
 from ._validation import check_real_array, check_X, check_Y
 
 DEFAULT_CHUNK_ROWS = 1 << 20
@@ -87,8 +86,7 @@ class ArraySource(_ChunkedSource):
         if isinstance(self.X, np.memmap) or isinstance(self.Y, np.memmap):
             # copy out of the map, then let its pages go: resident memory stays one chunk, not the file
             Xs, ys = np.array(Xs), np.array(ys)
-            from .datasets import _drop_pages
-            _drop_pages(self.X, self.Y)
+            drop_pages(self.X, self.Y)
         return Xs, ys
 
 
@@ -99,8 +97,8 @@ class FolderSource(_ChunkedSource):
         self.spec, self.dtype = spec, dtype
         self.folder = Path(path)
         self.manifest = read_manifest(self.folder)
-        self.X_file = _NpyFile(member_path(self.folder, "X.file", self.manifest["X"]["file"]))
-        self.y_file = _NpyFile(member_path(self.folder, "y.file", self.manifest["y"]["file"]))
+        self.X_file = NpyFile(member_path(self.folder, "X.file", self.manifest["X"]["file"]))
+        self.y_file = NpyFile(member_path(self.folder, "y.file", self.manifest["y"]["file"]))
         rows = self.manifest["rows"]
         for f, key in ((self.X_file, "X"), (self.y_file, "y")):
             if f.shape[0] != rows:
@@ -180,163 +178,6 @@ def _check_shapes(X_shape, y_shape, spec, X_name, y_name):
                          f"{tuple(y_shape)}")
     if len(y_shape) > 2:
         raise ValueError(f"{y_name} must be 1-D or 2-D, got shape {tuple(y_shape)}")
-
-
-def read_manifest(folder) -> dict:
-    """The manifest of a data-set folder, checked against :func:`check_manifest`'s schema."""
-    folder = Path(folder)
-    path = folder / "manifest.json"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such data-set folder")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; a data-set folder is made by fastmlp.datasets.write "
-                                "(or `fastmlp data make`)")
-    text = read_small_file(path, MANIFEST_MAX_BYTES, what="a manifest")
-    try:
-        manifest = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({type(e).__name__} at position {getattr(e, 'pos', '?')})") \
-            from None
-    except RecursionError:
-        raise ValueError(f"{path}: not a fastmlp manifest (nested too deeply)") from None
-    return check_manifest(manifest, folder)
-
-
-MANIFEST_MAX_BYTES = 1 << 20        # a manifest is a few hundred bytes
-
-
-_DATA_DTYPES = ("float32", "float64", "int64", "int32")
-_PARAMS = {"layer_sizes": "sizes", "activation": "text", "task": "text", "noise": "real"}
-
-
-def check_manifest(manifest, folder) -> dict:
-    """The manifest schema, in one place (``datasets.write`` writes it, ``FolderSource`` and the CLI read it).
-
-    Required: ``format`` (``"fastmlp-dataset"``), ``format_version`` (1), ``rows`` (int >= 1), and ``X`` and
-    ``y``, each ``{"file": a file name in the folder, "shape": [rows, ...], "dtype": one of _DATA_DTYPES}``.
-    Optional, as ``datasets.write`` writes them: ``generator``, ``seed``, ``dtype``, ``block_rows`` and
-    ``params`` (``layer_sizes``, ``activation``, ``task``, ``noise``). Every error names the folder, the key,
-    the value and what was expected."""
-    from .datasets import FORMAT, FORMAT_VERSION
-
-    def fail(key, value, expected):
-        shown = "missing" if value is _MISSING else f"{_short(value)}"
-        raise ValueError(f"{folder}: manifest.json: {key!r} is {shown}; expected {expected}")
-
-    def integer(value, key, minimum):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            fail(key, value, f"an integer >= {minimum}")
-        return value
-
-    if not isinstance(manifest, dict):
-        fail("(the whole file)", manifest, "a JSON object")
-    if manifest.get("format", _MISSING) != FORMAT:
-        fail("format", manifest.get("format", _MISSING), f"{FORMAT!r} (not a fastmlp data-set manifest)")
-    version = manifest.get("format_version", _MISSING)
-    if isinstance(version, bool) or version != FORMAT_VERSION:
-        fail("format_version", version, f"{FORMAT_VERSION}, the version this fastmlp reads")
-    rows = integer(manifest.get("rows", _MISSING), "rows", 1)
-    for name in ("X", "y"):
-        entry = manifest.get(name, _MISSING)
-        if not isinstance(entry, dict):
-            fail(name, entry, '{"file": ..., "shape": [...], "dtype": ...}')
-        file = entry.get("file", _MISSING)
-        if not isinstance(file, str):
-            fail(f"{name}.file", file, "the name of a file in the folder")
-        shape = entry.get("shape", _MISSING)
-        ndims = (2,) if name == "X" else (1, 2)
-        if not (isinstance(shape, list) and len(shape) in ndims and all(
-                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape) and shape[0] == rows):
-            fail(f"{name}.shape", shape, f"a list of {' or '.join(map(str, ndims))} integers >= 1 starting with "
-                                         f"rows ({rows})")
-        if entry.get("dtype", _MISSING) not in _DATA_DTYPES:
-            fail(f"{name}.dtype", entry.get("dtype", _MISSING), f"one of {_DATA_DTYPES}")
-    for key, check in (("seed", 0), ("block_rows", 1)):
-        if key in manifest:
-            integer(manifest[key], key, check)
-    if "dtype" in manifest and manifest["dtype"] not in ("float32", "float64"):
-        fail("dtype", manifest["dtype"], "'float32' or 'float64'")
-    if "generator" in manifest and not isinstance(manifest["generator"], str):
-        fail("generator", manifest["generator"], "a string")
-    if "params" in manifest:
-        params = manifest["params"]
-        if not isinstance(params, dict):
-            fail("params", params, "an object with layer_sizes, activation, task and noise")
-        for key, kind in _PARAMS.items():
-            value = params.get(key, _MISSING)
-            ok = {"sizes": lambda v: isinstance(v, list) and len(v) >= 2 and all(
-                      isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in v),
-                  "text": lambda v: isinstance(v, str),
-                  "real": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0}[kind](value)
-            if not ok:
-                fail(f"params.{key}", value, {"sizes": "a list of integers >= 1", "text": "a string",
-                                              "real": "a number >= 0"}[kind])
-    return manifest
-
-
-_MISSING = object()
-
-
-def _short(value, limit=60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def member_path(folder, key, name) -> Path:
-    """The file a manifest names, which must lie in the folder: a plain file name (no ``/``, ``..`` or
-    absolute path), and not a symlink leading out of it."""
-    folder = Path(folder)
-    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)
-            or len(name.encode("utf-8", "surrogatepass")) > 255):
-        raise ValueError(f"{folder}: manifest.json: {key!r} is {_short(name)}; expected the name of a file in the "
-                         "folder (no '/', '..' or absolute path)")
-    root = os.path.realpath(folder)
-    real = os.path.realpath(folder / name)
-    if os.path.commonpath([root, real]) != root:
-        raise ValueError(f"{folder}: {name} is a symlink leading out of the folder; the files of a data set must "
-                         "lie in its folder")
-    return Path(real)
-
-
-class _NpyFile:
-    """A ``.npy`` file read by row ranges with plain reads (no memory map, so nothing stays resident)."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: missing")
-        with os.fdopen(open_regular(self.path), "rb") as f:
-            try:
-                version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, fortran, dtype = read_header(f)
-            except (ValueError, EOFError):
-                # numpy's message quotes the file's first bytes: never echo a file that was refused
-                raise ValueError(f"{self.path}: not a readable .npy file (no valid .npy header)") from None
-            self.offset = f.tell()
-        if fortran:
-            raise ValueError(f"{self.path}: Fortran-ordered arrays are not read; save it C-ordered")
-        if dtype.kind not in "iuf":
-            raise ValueError(f"{self.path}: holds {dtype} values, expected real numbers (integers or floats)")
-        if len(shape) == 0:
-            raise ValueError(f"{self.path}: holds a single value (shape ()), expected one row per sample")
-        self.shape, self.dtype = tuple(shape), dtype
-        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-        expected = self.offset + self.shape[0] * self.row_bytes
-        actual = os.path.getsize(self.path)
-        if actual < expected:
-            have = (actual - self.offset) // self.row_bytes if self.row_bytes else 0
-            raise ValueError(f"{self.path}: truncated: {actual} bytes, {expected} expected for shape {self.shape} "
-                             f"(only rows 0..{have - 1} are complete)")
-
-    def read(self, lo, hi, out):
-        with open(self.path, "rb") as f:
-            f.seek(self.offset + lo * self.row_bytes)
-            got = f.readinto(memoryview(out).cast("B"))
-        if got != (hi - lo) * self.row_bytes:
-            raise ValueError(f"{self.path}: truncated at rows {lo}..{hi - 1}")
-        return out
 
 
 def make_source(X, y, spec, dtype, chunk_rows=None):

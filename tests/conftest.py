@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fastmlp import backends
+from fastmlp import backends, optim
 
 # The contract's agreement bounds, max|p_comp - p_ref| / max|p_ref|, from their one home (backends.BOUNDS).
 BOUND_F64_ONE_EPOCH = backends.BOUNDS["float64"]
@@ -40,6 +40,12 @@ def run_path(backend, spec, params, X, Y, orders, lr, batch_size, opt=None, samp
     results = [path.train_epoch(spec, p, X, Y, order, lr, batch_size, workspace, opt, sample_weight=sample_weight)
                for order in orders]
     return p, results
+
+
+def optimizer(rule, momentum=0.9, weight_decay=0.0):
+    """The optimiser object of the update rule ``rule`` ("sgd", "momentum", "nesterov", "adam"), PyTorch's
+    defaults otherwise."""
+    return optim.from_rule(rule, [momentum, 0.9, 0.999, 1e-8, weight_decay])
 
 
 def rel_diff(comp, ref) -> float:

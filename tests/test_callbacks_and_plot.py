@@ -6,6 +6,7 @@ import pytest
 
 import fastmlp
 from fastmlp import _progress
+from fastmlp.schedule import Stopping
 
 
 def _data(n=200, seed=0):
@@ -82,7 +83,8 @@ def test_history_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     X, y = _data()
     net = fastmlp.MLP([2, 4, 1], activation="tanh", seed=0)
-    history = net.fit(X, y, epochs=8, lr=0.01, validation_fraction=0.25, restore_best=True, seed=0)
+    history = net.fit(X, y, epochs=8, lr=0.01, validation_fraction=0.25,
+                      stopping=Stopping(restore_best=True), seed=0)
     path = history.plot(tmp_path / "loss.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

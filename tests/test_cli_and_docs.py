@@ -54,7 +54,7 @@ _PROBE = """
 import json, time
 t0 = time.perf_counter()
 import fastmlp
-from fastmlp.backends import numba_path
+from fastmlp.backends import numba as numba_path
 X, y = fastmlp.datasets.placement(1000, seed=0)
 net = fastmlp.MLP([2, 2, 1], activation="identity", seed=0)
 net.fit(X, y, epochs=1, backend="numba")
@@ -76,7 +76,7 @@ def test_second_process_loads_kernels_from_the_cache(tmp_path):
 
 
 def test_cache_folder_changes_with_the_version(monkeypatch, tmp_path):
-    from fastmlp.backends import numba_path
+    from fastmlp.backends import numba as numba_path
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path))
     now = numba_path.cache_dir()
     assert f"kernels-{fastmlp.__version__}-" in now.name

@@ -138,10 +138,11 @@ def test_partial_fit_is_one_epoch_per_block_with_the_optimiser_state_kept(solver
     for lo in range(0, 400, 100):
         reg.partial_fit(X[lo:lo + 100], y[lo:lo + 100])
     net = fastmlp.MLP([5, 8, 1], activation="relu", seed=3)
-    kwargs = dict(optimizer="adam") if solver == "adam" else dict(optimizer="nesterov", momentum=0.9)
+    optimizer = (fastmlp.optim.Adam(weight_decay=1e-3 / 10) if solver == "adam" else
+                 fastmlp.optim.SGD(momentum=0.9, nesterov=True, weight_decay=1e-3 / 10))
     for lo in range(0, 400, 100):
         net.fit(X[lo:lo + 100], y[lo:lo + 100], epochs=1, lr=0.005, batch_size=10, shuffle=False,
-                weight_decay=1e-3 / 10, **kwargs)
+                optimizer=optimizer)
     assert rel_diff(reg.net_.params, net.params) <= BOUND_F64_ONE_EPOCH
     assert reg.n_iter_ == 4 and reg.t_ == 400 and len(reg.loss_curve_) == 4
     assert reg.net_.optimizer_state.t[0] == 40
@@ -205,12 +206,13 @@ def test_verbose_shows_progress_and_callbacks_can_stop(capsys):
 @pytest.mark.parametrize("params, match", [
     (dict(solver="lbfgs"), "solver='lbfgs' is not available"),
     (dict(activation="softplus"), "activation must be one of"),
-    (dict(hidden_layer_sizes=(4, 0)), r"hidden_layer_sizes must hold integers >= 1.*entry 1 is 0"),
-    (dict(learning_rate_init=0.0), "learning_rate_init must be > 0"),
-    (dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (dict(hidden_layer_sizes=(4, 0)), r"hidden_layer_sizes\[1\] must be >= 1, got 0"),
+    (dict(learning_rate_init=0.0), "learning_rate_init must be a finite number > 0"),
+    (dict(batch_size=0), "batch_size must be >= 1, got 0"),
+    (dict(batch_size="big"), "batch_size must be one of 'auto'"),
     (dict(dtype="float16"), "dtype must be one of"),
     (dict(backend="gpu"), "backend must be one of"),
-    (dict(validation_fraction=1.0), "validation_fraction must be < 1"),
+    (dict(validation_fraction=1.0), r"validation_fraction must be a number in \(0, 1\)"),
 ])
 def test_bad_parameters_name_themselves(params, match):
     X, y = _data("regression", n=20)

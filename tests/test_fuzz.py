@@ -39,10 +39,13 @@ def arrays(draw):
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 300), st.floats(allow_nan=True, allow_infinity=True),
                     st.text(max_size=4), st.sampled_from([np.float32(0.5), np.int64(3), np.float16(2.0),
                                                            np.bool_(True), [1, 2], {"a": 1}, (0.9,), (0.9, 0.99)]))
-FIT_KEYWORDS = ["epochs", "lr", "batch_size", "shuffle", "seed", "backend", "chunk_rows", "optimizer", "momentum",
-                "betas", "eps", "weight_decay", "lr_schedule", "power_t", "tol", "n_iter_no_change",
-                "validation_fraction", "restore_best", "wtol", "progress", "callbacks", "sample_weight",
-                "validation_data"]
+FIT_KEYWORDS = ["epochs", "lr", "batch_size", "optimizer", "schedule", "stopping", "validation_data",
+                "validation_fraction", "sample_weight", "shuffle", "seed", "backend", "chunk_rows", "progress",
+                "callbacks"]
+SETTINGS_OBJECTS = {fastmlp.optim.SGD: ["momentum", "nesterov", "weight_decay"],
+                    fastmlp.optim.Adam: ["betas", "eps", "weight_decay"],
+                    fastmlp.schedule.InvScaling: ["power_t"],
+                    fastmlp.schedule.Stopping: ["n_iter_no_change", "tol", "wtol", "restore_best"]}
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -51,7 +54,7 @@ def _state(net):
     opt = net.optimizer_state
     return (net.params.tobytes(), None if opt is None else (opt.name, opt.m.tobytes(), opt.v.tobytes(),
                                                              opt.t.tobytes(), opt.hyper.tobytes()),
-            json.dumps(net._rng.bit_generator.state, default=str))
+            json.dumps(net.rng.bit_generator.state, default=str))
 
 
 def assert_clean(call, net=None, names=()):
@@ -84,8 +87,23 @@ def test_fit_with_any_arrays(X, y):
 @given(key=st.sampled_from(FIT_KEYWORDS), value=st.one_of(SCALARS, arrays()))
 def test_fit_with_any_setting(key, value):
     net = _fitted()
-    assert_clean(lambda: net.fit(X_GOOD, Y_GOOD, backend="reference", optimizer="momentum", **{key: value}), net,
-                 names=(key, "X", "y"))
+    assert_clean(lambda: net.fit(X_GOOD, Y_GOOD, backend="reference", **{key: value}), net, names=(key, "X", "y"))
+
+
+@FUZZ
+@given(kind=st.sampled_from(sorted(SETTINGS_OBJECTS, key=lambda k: k.__name__)), data=st.data(),
+       value=st.one_of(SCALARS, arrays()))
+def test_optimisers_schedules_and_stopping_with_any_setting(kind, data, value):
+    """An object is made whole or refused naming its field; one that is made trains like any other setting."""
+    key = data.draw(st.sampled_from(SETTINGS_OBJECTS[kind]))
+    try:
+        made = kind(**{key: value})
+    except fastmlp.InvalidParameterError as e:
+        assert str(e).startswith(key) or key in str(e), f"{kind.__name__}({key}={value!r}): {e}"
+        return
+    net = _fitted()
+    name = {"SGD": "optimizer", "Adam": "optimizer", "InvScaling": "schedule", "Stopping": "stopping"}[kind.__name__]
+    assert_clean(lambda: net.fit(X_GOOD, Y_GOOD, backend="reference", **{name: made}), net, names=(name, "X", "y"))
 
 
 @FUZZ

@@ -5,6 +5,8 @@ import pytest
 
 import fastmlp
 from fastmlp import MLP
+from fastmlp.optim import SGD, Adam
+from fastmlp.schedule import InvScaling, Stopping
 
 RNG = np.random.default_rng(0)
 X3 = RNG.standard_normal((20, 3))
@@ -43,11 +45,11 @@ def test_boolean_targets_are_refused_for_mse_and_taken_as_labels_for_log_loss():
 @pytest.mark.parametrize("make", [lambda: [], lambda: iter([])])
 def test_empty_iterables_raise_and_change_nothing(make):
     net = MLP([3, 1], seed=0)
-    params, rng_state = net.params.copy(), net._rng.bit_generator.state
+    params, rng_state = net.params.copy(), net.rng.bit_generator.state
     with pytest.raises(ValueError, match="^X: the iterable of .X, y. chunks is empty"):
         net.fit(make(), backend="reference")
     assert np.array_equal(net.params, params) and net.optimizer_state is None
-    assert net._rng.bit_generator.state == rng_state
+    assert net.rng.bit_generator.state == rng_state
 
 
 def test_an_exhausted_iterator_raises():
@@ -67,12 +69,12 @@ def test_a_list_X_with_chunk_rows_trains_as_the_array_does():
 
 def test_a_failed_check_after_the_hold_out_leaves_the_generator_as_it_was():
     net = MLP([3, 1], seed=0)
-    state = net._rng.bit_generator.state
+    state = net.rng.bit_generator.state
     with pytest.raises(ValueError, match="epochs must be 1 with a one-shot iterator"):
         net.fit(iter([(X3, Y3)]), epochs=2, backend="reference")
     with pytest.raises(ValueError, match="validation_fraction"):
         net.fit(X3, Y3, validation_fraction=0.999, backend="reference")
-    assert net._rng.bit_generator.state == state
+    assert net.rng.bit_generator.state == state
 
 
 # --- hyperparameters ----------------------------------------------------------------------------------------------
@@ -95,21 +97,26 @@ def test_a_bad_seed_names_seed(seed, exc):
         MLP([3, 1]).fit(X3, Y3, seed=seed)
 
 
-@pytest.mark.parametrize("kw", [dict(optimizer="momentum", momentum=np.float32(0.9)), dict(tol=np.float32(1e-4)),
-                                dict(weight_decay=np.float32(0.1)), dict(validation_fraction=np.float32(0.2)),
-                                dict(power_t=np.float32(0.5)), dict(optimizer="adam", betas=(np.float32(.9), .999)),
-                                dict(lr=np.float16(0.01)), dict(eps=np.float64(1e-8), optimizer="adam")])
+@pytest.mark.parametrize("kw", [lambda: dict(optimizer=SGD(momentum=np.float32(0.9))),
+                                lambda: dict(stopping=Stopping(tol=np.float32(1e-4))),
+                                lambda: dict(optimizer=SGD(weight_decay=np.float32(0.1))),
+                                lambda: dict(validation_fraction=np.float32(0.2)),
+                                lambda: dict(schedule=InvScaling(power_t=np.float32(0.5))),
+                                lambda: dict(optimizer=Adam(betas=(np.float32(.9), .999))),
+                                lambda: dict(lr=np.float16(0.01)), lambda: dict(optimizer=Adam(eps=np.float64(1e-8)))])
 def test_numpy_real_scalars_are_accepted_everywhere(kw):
-    MLP([3, 1], seed=0).fit(X3, Y3, backend="reference", **kw)
+    MLP([3, 1], seed=0).fit(X3, Y3, backend="reference", **kw())
 
 
-@pytest.mark.parametrize("kw, name", [(dict(optimizer="momentum", momentum=True), "momentum"),
-                                      (dict(tol=float("nan")), "tol"), (dict(weight_decay=-0.1), "weight_decay"),
-                                      (dict(validation_fraction=1.0), "validation_fraction"),
-                                      (dict(power_t="0.5"), "power_t"), (dict(betas=(0.9, 1.0)), r"betas\[1\]")])
+@pytest.mark.parametrize("kw, name", [(lambda: dict(optimizer=SGD(momentum=True)), "momentum"),
+                                      (lambda: dict(stopping=Stopping(tol=float("nan"))), "tol"),
+                                      (lambda: dict(optimizer=Adam(weight_decay=-0.1)), "weight_decay"),
+                                      (lambda: dict(validation_fraction=1.0), "validation_fraction"),
+                                      (lambda: dict(schedule=InvScaling(power_t="0.5")), "power_t"),
+                                      (lambda: dict(optimizer=Adam(betas=(0.9, 1.0))), r"betas\[1\]")])
 def test_bad_hyperparameters_are_named(kw, name):
     with pytest.raises((TypeError, ValueError), match=f"^{name} must"):
-        MLP([3, 1], seed=0).fit(X3, Y3, backend="reference", **kw)
+        MLP([3, 1], seed=0).fit(X3, Y3, backend="reference", **kw())
 
 
 # --- estimators: everything is checked before the fitted model is touched -------------------------------------

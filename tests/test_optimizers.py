@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, rel_diff, run_path
+from conftest import (BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff,
+                      run_path)
 from fastmlp._validation import make_spec
-from fastmlp.optim import OptimizerState
+from fastmlp.optim import SGD, Adam, OptimizerState
 
 RULES = [("sgd", 0.0), ("sgd", 0.01), ("momentum", 0.0), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 0.0), ("adam", 0.01)]
 SHAPES = {"scalar": [3, 4, 2], "loop": [5, 9, 7, 3]}
@@ -30,7 +31,7 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule, weight_de
     lr = 0.01 if rule == "adam" else 0.05
 
     def state():
-        return OptimizerState(rule, spec.n_params, np.float64, momentum=0.8, weight_decay=weight_decay)
+        return OptimizerState(optimizer(rule, 0.8, weight_decay), spec.n_params, np.float64)
 
     ref_opt, comp_opt = state(), state()
     ref = run("reference", spec, params, X, Y, orders, lr, batch_size, ref_opt)
@@ -52,9 +53,9 @@ def test_float32(comp, rule):
     params = rng.uniform(-0.5, 0.5, spec.n_params).astype(np.float32)
     X, Y = make_data(spec, 20, rng, np.float32)
     ref = run("reference", spec, params.astype(np.float64), X.astype(np.float64), Y.astype(np.float64),
-              [np.arange(20)], 0.01, 1, OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01))
+              [np.arange(20)], 0.01, 1, OptimizerState(optimizer(rule, weight_decay=0.01), spec.n_params, np.float64))
     got = run(comp, spec, params, X, Y, [np.arange(20)], 0.01, 1,
-              OptimizerState(rule, spec.n_params, np.float32, weight_decay=0.01))
+              OptimizerState(optimizer(rule, weight_decay=0.01), spec.n_params, np.float32))
     assert got.dtype == np.float32 and rel_diff(got, ref) <= BOUND_F32_ONE_EPOCH
 
 
@@ -70,7 +71,7 @@ def test_reference_equals_pytorch(rule, weight_decay, batch_size):
     orders = [rng.permutation(12) for _ in range(3)]
     lr = 0.02
     ours = run("reference", spec, params, X, Y, orders, lr, batch_size,
-               OptimizerState(rule, spec.n_params, np.float64, momentum=0.7, weight_decay=weight_decay))
+               OptimizerState(optimizer(rule, 0.7, weight_decay), spec.n_params, np.float64))
 
     W, b = spec.split(params.copy())
     Wt = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in W]
@@ -117,18 +118,20 @@ def test_state_survives_between_fits(backend, rule):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(optimizer="rmsprop"), "optimizer must be one of"),
-    (dict(optimizer="momentum", momentum=1.0), r"momentum must be a number in \(0, 1\)"),
-    (dict(optimizer="adam", betas=(0.9,)), "betas must be a pair"),
-    (dict(optimizer="adam", betas=(0.9, 1.5)), r"betas\[1\] must be a number in \[0, 1\)"),
-    (dict(optimizer="adam", eps=0), "eps must be a finite number > 0"),
-    (dict(weight_decay=-1e-3), "weight_decay must be a finite number >= 0"),
+    (lambda: dict(optimizer="rmsprop"), "optimizer must be one of"),
+    (lambda: dict(optimizer=SGD), "optimizer must be one of .* or an optimiser object"),
+    (lambda: dict(optimizer=SGD(momentum=1.0)), r"momentum must be a number in \[0, 1\)"),
+    (lambda: dict(optimizer=SGD(nesterov=True)), r"nesterov=True\) needs momentum > 0"),
+    (lambda: dict(optimizer=Adam(betas=(0.9,))), "betas must be a pair"),
+    (lambda: dict(optimizer=Adam(betas=(0.9, 1.5))), r"betas\[1\] must be a number in \[0, 1\)"),
+    (lambda: dict(optimizer=Adam(eps=0)), "eps must be a finite number > 0"),
+    (lambda: dict(optimizer=SGD(weight_decay=-1e-3)), "weight_decay must be a finite number >= 0"),
 ])
 def test_bad_optimizer_settings(kwargs, match):
     net = fastmlp.MLP([2, 3, 1], seed=0)
     before = net.params.copy()
     X, y = fastmlp.datasets.placement(10)
     with pytest.raises(ValueError, match=match):
-        net.fit(X, y, **kwargs)
+        net.fit(X, y, **kwargs())
     np.testing.assert_array_equal(net.params, before)
     assert net.optimizer_state is None

@@ -11,8 +11,10 @@ import itertools
 import numpy as np
 import pytest
 
+import conftest
 import fastmlp
 from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, rel_diff
+from fastmlp.schedule import InvScaling, Stopping
 
 LAYERS = [3, 4, 2]
 N, EPOCHS = 40, 4
@@ -35,9 +37,10 @@ def _fit(backend, dtype, optimizer, schedule, weight_decay, weighted, batch_size
         net.params[...] = start
     # tol=10 counts every epoch as "no improvement", so "adaptive" divides the rate after epoch 2.
     history = net.fit(X, Y, epochs=EPOCHS, lr=0.01 if optimizer == "adam" else 0.1, batch_size=batch_size,
-                      seed=4, backend=backend, optimizer=optimizer, momentum=0.8, weight_decay=weight_decay,
-                      lr_schedule=schedule, power_t=0.25, tol=10.0, n_iter_no_change=1 if schedule == "adaptive"
-                      else None, sample_weight=weights if weighted else None)
+                      seed=4, backend=backend, optimizer=conftest.optimizer(optimizer, 0.8, weight_decay),
+                      schedule=InvScaling(power_t=0.25) if schedule == "invscaling" else schedule,
+                      stopping=Stopping(tol=10.0, n_iter_no_change=1 if schedule == "adaptive" else None),
+                      sample_weight=weights if weighted else None)
     return net, history
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F64_MANY_EPOCHS, describe_diff, make_data, rel_diff, run_path
+from conftest import BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff, run_path
 from fastmlp._validation import make_spec
 from fastmlp.optim import OptimizerState
 
@@ -21,8 +21,8 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule):
     sw = rng.uniform(0.0, 3.0, 12)
     sw[[2, 6, 7, 8]] = 0.0                    # rows 6-8 make a zero-weight batch at batch size 3, in order
     orders = [np.arange(12), rng.permutation(12), rng.permutation(12)]
-    ref_opt = OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01)
-    comp_opt = OptimizerState(rule, spec.n_params, np.float64, weight_decay=0.01)
+    ref_opt = OptimizerState(optimizer(rule, weight_decay=0.01), spec.n_params, np.float64)
+    comp_opt = OptimizerState(optimizer(rule, weight_decay=0.01), spec.n_params, np.float64)
     ref, ref_res = run_path("reference", spec, params, X, Y, orders, 0.05, batch_size, ref_opt, sw)
     got, got_res = run_path(comp, spec, params, X, Y, orders, 0.05, batch_size, comp_opt, sw)
     d = rel_diff(got, ref)

@@ -79,7 +79,7 @@ def test_fit_seed_overrides_the_model_generator():
     X, y = fastmlp.datasets.placement(100, seed=1)
     a = fastmlp.MLP([2, 2, 1], seed=0)
     b = fastmlp.MLP([2, 2, 1], seed=0)
-    b._rng.random()                    # b's own generator has moved on; the fit seed decides the order
+    b.rng.random()                    # b's own generator has moved on; the fit seed decides the order
     a.fit(X, y, epochs=2, seed=42, backend="numpy")
     b.fit(X, y, epochs=2, seed=42, backend="numpy")
     np.testing.assert_array_equal(a.params, b.params)

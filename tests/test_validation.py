@@ -62,14 +62,14 @@ def bad_fit_cases():
 def test_fit_rejects_and_leaves_the_model_untouched(case, exc, match):
     net = fastmlp.MLP([2, 3, 1], seed=0)
     before = net.params.copy()
-    rng_state = net._rng.bit_generator.state
+    rng_state = net.rng.bit_generator.state
     args = dict(X=X_OK, y=Y_OK)
     args.update(case)
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(exc, match=match):
         net.fit(X, y, **args)
     np.testing.assert_array_equal(net.params, before)
-    assert net._rng.bit_generator.state == rng_state   # no random number was drawn either
+    assert net.rng.bit_generator.state == rng_state   # no random number was drawn either
 
 
 def test_log_loss_labels_must_be_0_or_1():
@@ -137,7 +137,7 @@ def test_values_beyond_float32s_range_are_refused_by_name(argument, backend):
     """1e39 is a finite float64 but infinity in float32: a float32 model refuses it as bad input, naming the
     argument, before any work (it used to surface later as a DivergenceError advising a smaller lr)."""
     net = fastmlp.MLP([2, 3, 1], dtype="float32", seed=0)
-    before, state = net.params.copy(), net._rng.bit_generator.state
+    before, state = net.params.copy(), net.rng.bit_generator.state
     X, y = X_OK.copy(), Y_OK.copy()
     kw = dict(backend=backend)
     if argument == "X":
@@ -156,6 +156,60 @@ def test_values_beyond_float32s_range_are_refused_by_name(argument, backend):
     with pytest.raises(ValueError, match=rf"{name} must be finite in float32.*row 4 holds -?1e\+39"):
         net.fit(X, y, **kw)
     np.testing.assert_array_equal(net.params, before)
-    assert net._rng.bit_generator.state == state and net.optimizer_state is None
+    assert net.rng.bit_generator.state == state and net.optimizer_state is None
     # the same values are fine in float64
     fastmlp.MLP([2, 3, 1], seed=0).fit(X, y, lr=1e-90, **kw)
+
+
+def test_everything_after_y_is_keyword_only():
+    net = fastmlp.MLP([2, 3, 1], seed=0)
+    before = net.params.copy()
+    with pytest.raises(TypeError, match="positional"):
+        net.fit(X_OK, Y_OK, 10, 0.01)
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_an_invalid_parameter_is_a_value_error_and_a_type_error():
+    for call in (lambda: fastmlp.MLP([2, 1]).fit(X_OK, Y_OK, lr=-1.0), lambda: fastmlp.MLP([2, 1], seed="a")):
+        with pytest.raises(fastmlp.InvalidParameterError) as info:
+            call()
+        assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("shorthand, optimizer", [
+    ("sgd", fastmlp.optim.SGD()), ("momentum", fastmlp.optim.SGD(momentum=0.9)),
+    ("nesterov", fastmlp.optim.SGD(momentum=0.9, nesterov=True)), ("adam", fastmlp.optim.Adam())])
+def test_optimizer_names_are_shorthands_for_the_objects(shorthand, optimizer):
+    by_name, by_object = (fastmlp.MLP([2, 3, 1], activation="tanh", seed=0) for _ in range(2))
+    by_name.fit(X_OK, Y_OK, epochs=2, lr=0.01, seed=1, optimizer=shorthand)
+    by_object.fit(X_OK, Y_OK, epochs=2, lr=0.01, seed=1, optimizer=optimizer)
+    assert by_name.params.tobytes() == by_object.params.tobytes()
+    assert by_name.optimizer_state.optimizer == optimizer and by_name.optimizer_state.name == shorthand
+
+
+def test_python_is_the_reference_paths_other_name():
+    a, b = fastmlp.MLP([2, 3, 1], seed=0), fastmlp.MLP([2, 3, 1], seed=0)
+    ha = a.fit(X_OK, Y_OK, epochs=2, seed=1, backend="python")
+    hb = b.fit(X_OK, Y_OK, epochs=2, seed=1, backend="reference")
+    assert ha.backend == hb.backend == "reference" and a.params.tobytes() == b.params.tobytes()
+
+
+@pytest.mark.parametrize("sizes", [[2, 1], [3, 5, 2], [4, 7, 6, 3]])
+def test_split_and_join_are_the_contract_layout(sizes):
+    """W[0] row-major, b[0], W[1], b[1], ...: split gives views in that order and join is its inverse."""
+    spec = fastmlp.MLP(sizes).spec
+    params = np.arange(spec.n_params, dtype=np.float64)
+    W, b = spec.split(params)
+    pos = 0
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        assert W[l].shape == (n_in, n_out) and np.shares_memory(W[l], params)
+        np.testing.assert_array_equal(W[l].ravel(), np.arange(pos, pos + n_in * n_out))
+        for i in range(n_in):
+            for j in range(n_out):
+                assert spec.locate(pos + i * n_out + j) == f"W[{l}][{i}, {j}]"
+        pos += n_in * n_out
+        np.testing.assert_array_equal(b[l], np.arange(pos, pos + n_out))
+        assert [spec.locate(pos + j) for j in range(n_out)] == [f"b[{l}][{j}]" for j in range(n_out)]
+        pos += n_out
+    assert pos == spec.n_params
+    np.testing.assert_array_equal(spec.join(W, b), params)

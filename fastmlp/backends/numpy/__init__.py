@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ... import _spec
-from ...optim import OPTIMIZERS, sgd_state
+from ...optim import RULES, sgd_state
 from .. import EpochResult
 from . import _fused
 from ._blas import gemm_tn
@@ -112,7 +112,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     F = params.dtype.type
     lr = F(lr)
     plain = opt.name == "sgd"         # W <- (1 - lr wd) W - (lr/B) A.T @ delta: one GEMM, no gradient buffer
-    rule = OPTIMIZERS.index(opt.name)
+    rule = RULES.index(opt.name)
     decay = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)
     n = order.shape[0]
     if n == 0:                                  # nothing to train: the guard's warm-up call (fastmlp._guard)
@@ -158,7 +158,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
         step_size = bc2_sqrt = F(0.0)
         if opt.name == "adam":
             t = int(opt.t[0])
-            step_size, bc2_sqrt = F(lr / (1.0 - opt.betas[0] ** t)), F(math.sqrt(1.0 - opt.betas[1] ** t))
+            step_size, bc2_sqrt = F(lr / (1.0 - opt.optimizer.betas[0] ** t)), F(math.sqrt(1.0 - opt.optimizer.betas[1] ** t))
         # backward, down the layers; the bias gradient (column sums of delta) comes with each delta
         scale = F(1.0) / F(batch_weight)
         step = -lr * scale

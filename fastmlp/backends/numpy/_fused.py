@@ -17,14 +17,14 @@ import math
 
 
 from ..._spec import ACTIVATIONS, LOSSES
-from ...optim import OPTIMIZERS
+from ...optim import RULES
 from .._finite import is_finite
 from .._numba_config import jit
 from .._vmath import vexp, vsigmoid, vtanh
 
 RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
-MOMENTUM, NESTEROV, ADAM = (OPTIMIZERS.index(name) for name in ("momentum", "nesterov", "adam"))
+MOMENTUM, NESTEROV, ADAM = (RULES.index(name) for name in ("momentum", "nesterov", "adam"))
 
 
 @jit
@@ -148,7 +148,7 @@ def axpy(y, alpha, x):
 @jit
 def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, decay):
     """One update of ``P`` (a flat block of a layer's weights or biases) from its mean gradient ``gscale * G``
-    by ``rule`` (momentum, nesterov or adam, the codes of ``fastmlp.optim.OPTIMIZERS``), in one pass over
+    by ``rule`` (momentum, nesterov or adam, the codes of ``fastmlp.optim.RULES``), in one pass over
     ``P`` and its state ``M``, ``V``. ``hyper`` is the optimiser's ``[momentum, beta1, beta2, eps,
     weight_decay]``; the decay is added to the gradient when ``decay`` (weights, not biases). Adam's
     ``step_size = lr / (1 - beta1^t)`` and ``bc2_sqrt = sqrt(1 - beta2^t)`` come from the caller."""

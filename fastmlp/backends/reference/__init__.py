@@ -228,15 +228,15 @@ def step(w, g, q, lr, opt, m, v, adam_scale):
     """One parameter's update by the optimiser's rule (``fastmlp.optim``); ``q`` indexes its state."""
     if opt.name == "sgd":
         return w - lr * g                                    # w <- w - lr * dL/dw, the seed's update
-    mu = opt.momentum
     if opt.name in ("momentum", "nesterov"):
+        mu = opt.optimizer.momentum
         m[q] = mu * m[q] + g                                 # b <- mu b + g
         return w - lr * (m[q] if opt.name == "momentum" else g + mu * m[q])
-    beta1, beta2 = opt.betas
+    beta1, beta2 = opt.optimizer.betas
     step_size, bc2_sqrt = adam_scale
     m[q] = m[q] + (1.0 - beta1) * (g - m[q])                 # m <- m + (1 - beta1)(g - m)
     v[q] = beta2 * v[q] + (1.0 - beta2) * g * g              # v <- beta2 v + (1 - beta2) g^2
-    return w - step_size * (m[q] / (math.sqrt(v[q]) / bc2_sqrt + opt.eps))
+    return w - step_size * (m[q] / (math.sqrt(v[q]) / bc2_sqrt + opt.optimizer.eps))
 
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
@@ -309,7 +309,7 @@ def _update(spec, W, b, gW, gb, B, lr, opt, m, v, t, wd):
     """Every parameter's step from the batch mean gradient ``g / B``, in the contract's layout."""
     adam_scale = None
     if opt.name == "adam":
-        beta1, beta2 = opt.betas
+        beta1, beta2 = opt.optimizer.betas
         adam_scale = (lr / (1.0 - beta1 ** t), math.sqrt(1.0 - beta2 ** t))
     q = 0                                                    # position in params: the contract's layout
     for l in range(spec.n_layers):

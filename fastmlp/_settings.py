@@ -1,0 +1,149 @@
+"""``MLP.fit``'s arguments, checked and turned into one settings object before any work starts.
+
+:func:`settle` validates every argument (scalars against ``_params.CONSTRAINTS``, arrays with
+``_validation``), holds out the validation rows, opens the data source, picks the path and allocates its
+workspace. When any of it fails, the model is as it was: the one thing it may have touched, the generator the
+hold-out draws from, is put back. What it returns, a :class:`FitRun`, is all the training loop reads.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _guard, backends
+from ._params import InvalidParameterError, Options, check, short
+from ._progress import TrainingProgress
+from ._validation import check_sample_weight, check_X, check_Y
+from .optim import OptimizerState, as_optimizer
+from .schedule import Plan, as_schedule, as_stopping
+from .streaming import IterableSource, make_source
+
+
+@dataclass
+class FitRun:
+    """One fit's settings and what it set up: everything the epoch loop of ``MLP.fit`` reads."""
+
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    rng: np.random.Generator
+    backend: str                       # the registry's name of the path
+    path: backends.Path
+    workspace: object
+    source: object                     # a streaming source: yields (chunk, order) per epoch
+    validation: tuple | None           # (X_val, Y_val), checked
+    sample_weight: np.ndarray | None
+    plan: Plan
+    stopping: object                   # schedule.Stopping
+    optimizer: object                  # optim.SGD or optim.Adam
+    n_params: int
+    dtype: np.dtype
+    callbacks: list
+    progress: bool
+    interrupt: _guard.Interrupt = field(default_factory=_guard.Interrupt)
+    samples_seen: int = 0              # in this fit, before the current epoch (the invscaling schedule's t)
+
+    def optimizer_state(self, previous) -> OptimizerState:
+        """``previous`` when it holds the same optimiser (a warm start), else a fresh state."""
+        if previous is not None and previous.optimizer == self.optimizer:
+            return previous
+        return OptimizerState(self.optimizer, self.n_params, self.dtype)
+
+    @contextlib.contextmanager
+    def progress_bar(self):
+        bar = TrainingProgress(self.epochs, self.source.n_rows) if self.progress else None
+        try:
+            yield bar
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping, validation_data,
+           validation_fraction, sample_weight, shuffle, seed, backend, chunk_rows, progress, callbacks) -> FitRun:
+    """Every argument of ``model.fit`` checked and converted (see the module's notes)."""
+    epochs, lr, batch_size = check("epochs", epochs), check("lr", lr), check("batch_size", batch_size)
+    shuffle, seed, progress = check("shuffle", shuffle), check("seed", seed), check("progress", progress)
+    backend = check("backend", backend, [None, Options(backends.CHOICES)])
+    chunk_rows = check("chunk_rows", chunk_rows)
+    optimizer, schedule, stopping = as_optimizer(optimizer), as_schedule(schedule), as_stopping(stopping)
+    callbacks = _check_callbacks(callbacks)
+    if validation_data is not None and validation_fraction is not None:
+        raise InvalidParameterError("give validation_data or validation_fraction, not both")
+    if stopping.restore_best and validation_data is None and validation_fraction is None:
+        raise InvalidParameterError("stopping=Stopping(restore_best=True) needs validation data (validation_data or "
+                                    "validation_fraction)")
+    spec, dtype = model.spec, model.dtype
+    in_memory = not (isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None)
+    rng_state = model.rng.bit_generator.state
+    try:
+        rng = np.random.default_rng(seed) if seed is not None else model.rng
+        validation = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise InvalidParameterError(f"validation_data must be a pair (X_val, y_val), got "
+                                            f"{short(validation_data)}")
+            X_val = check_X(validation_data[0], spec, dtype, name="validation_data[0]")
+            validation = (X_val, check_Y(validation_data[1], spec, dtype, X_val.shape[0], name="validation_data[1]"))
+        if sample_weight is not None:
+            if not in_memory:
+                raise InvalidParameterError("sample_weight needs in-memory arrays X and y")
+            sample_weight = check_sample_weight(sample_weight, np.shape(X)[0], dtype)
+        if validation_fraction is not None:
+            if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
+                raise InvalidParameterError("validation_fraction needs in-memory arrays X and y; give "
+                                            "validation_data for data read out of core")
+            X = check_X(X, spec, dtype)
+            y = check_Y(y, spec, dtype, X.shape[0])
+            train, val = validation_split(X.shape[0], validation_fraction, rng)
+            X, y, validation = X[train], y[train], (X[val], y[val])
+            sample_weight = None if sample_weight is None else sample_weight[train]
+        source = make_source(X, y, spec, dtype, chunk_rows)
+        if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
+            raise InvalidParameterError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass "
+                                        "a list or another re-iterable object to train for several epochs")
+        name = backends.choose(spec, batch_size) if backend in (None, "auto") else backends.canonical(backend)
+        path = backends.get(name)
+        workspace = path.prepare(spec, dtype, min(batch_size, source.chunk_rows or batch_size))
+    except BaseException:
+        model.rng.bit_generator.state = rng_state
+        raise
+    return FitRun(epochs=epochs, batch_size=batch_size, shuffle=shuffle, rng=rng, backend=name, path=path,
+                  workspace=workspace, source=source, validation=validation, sample_weight=sample_weight,
+                  plan=Plan(lr, schedule, stopping), stopping=stopping, optimizer=optimizer,
+                  n_params=spec.n_params, dtype=dtype, callbacks=callbacks, progress=progress)
+
+
+def validation_rows(n: int, fraction: float) -> int:
+    """How many of ``n`` rows ``validation_fraction=fraction`` holds out: ``ceil(fraction * n)``, checked to
+    leave at least one row on each side."""
+    fraction = check("validation_fraction", fraction)
+    n_val = int(np.ceil(fraction * n))
+    if not 1 <= n_val < n:
+        raise InvalidParameterError(f"validation_fraction={fraction} leaves {n - n_val} of {n} rows to train on")
+    return n_val
+
+
+def validation_split(n: int, fraction: float, rng) -> tuple:
+    """``(train, val)``: row indices that hold out ``ceil(fraction * n)`` of ``n`` rows as validation data,
+    chosen by ``rng.permutation(n)`` (the training rows in their original order). What ``fit`` does with
+    ``validation_fraction``, and the estimators with ``early_stopping``."""
+    n_val = validation_rows(n, fraction)
+    perm = rng.permutation(n)
+    return np.sort(perm[n_val:]), perm[:n_val]
+
+
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise InvalidParameterError(f"callbacks must be a list of callables, got {short(callbacks)}")
+    callbacks = list(callbacks)
+    for k, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise InvalidParameterError(f"callbacks[{k}] must be callable as callback(epoch, history, model), got "
+                                        f"{short(callback)}")
+    return callbacks
