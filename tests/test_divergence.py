@@ -173,11 +173,11 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
     module = numba_path.kernels(spec, dtype)
     ws = numba_path.Workspace(spec, F, 1)
     order = np.arange(N_ROWS, dtype=np.int64)
-    for name in ("epoch_sgd", "epoch_batch"):
+    for name in ("epoch_per_sample", "epoch_batch"):
         opt = sgd_state(spec.n_params, F)
         p = net.params.copy()
-        extra = () if name == "epoch_sgd" else (1,)
-        buffers = (ws.a, ws.d) if name == "epoch_sgd" else (ws.a, ws.d, ws.g)
+        extra = () if name == "epoch_per_sample" else (1,)
+        buffers = (ws.a, ws.d) if name == "epoch_per_sample" else (ws.a, ws.d, ws.g)
         out = getattr(module, name)(p, X, Y, order, F.type(1e-30), *extra, *buffers, opt.m, opt.v, opt.t,
                                     opt.hyper)
         assert out[2] == MIDDLE, f"{name} did not stop at the non-finite loss (returned {out})"

@@ -141,7 +141,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     if sample_weight is not None:     # weighted: the batch kernel, at any batch size (1 included)
         out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state, sample_weight)
     elif batch_size == 1:
-        out = module.epoch_sgd(params, X, Y, order, lr, ws.a, ws.d, *state)
+        out = module.epoch_per_sample(params, X, Y, order, lr, ws.a, ws.d, *state)
     else:
         out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state)
     return EpochResult(float(out[0]), int(out[1]), int(out[2]), float(out[3]))

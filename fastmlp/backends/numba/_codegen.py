@@ -2,8 +2,10 @@
 
 Why generate source: on tiny layers a generic kernel spends most of its time on loop overhead and on index
 arithmetic LLVM cannot see through (runtime offsets into a flat buffer). A kernel whose sizes and offsets
-are literals lets LLVM unroll, keep values in registers and vectorise. Two styles, both computing exactly
-``reference.train_epoch``, with the same statements in the same order:
+are literals lets LLVM unroll, keep values in registers and vectorise. Two styles, both computing
+``reference.train_epoch`` stage by stage in the reference's order (forward, sample loss, delta[L], backward,
+update); the maths of each stage (activations, their derivatives, losses, deltas, optimiser steps) is written
+once below, as source expressions both styles emit:
 
 * ``scalar``: every parameter, activation and delta is a local variable; the whole network is straight-line
   code inside the sample loop. For small networks (see ``SCALAR_MAX_PARAMS``), where it runs like a
@@ -14,7 +16,8 @@ are literals lets LLVM unroll, keep values in registers and vectorise. Two style
 
 Each generated module defines two kernels with the same arguments as the Python layer hands them:
 
-* ``epoch_sgd(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the seed's per-sample loop;
+* ``epoch_per_sample(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the seed's per-sample
+  loop (with any optimiser);
 * ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper)``: gradients summed over a batch,
   one update each.
 
@@ -97,8 +100,36 @@ def _times(expr, factor):
     return expr if factor is None else f"{expr} * {factor}"
 
 
+def _loss_term(loss, z, o, y):
+    """Expression for one output's share of the sample loss (``reference.sample_loss``), summed over the
+    outputs; ``_lse`` is the softmax's log-sum-exp (cross-entropy only)."""
+    return {
+        "mse": f"({y} - {o}) * ({y} - {o})",
+        # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
+        "log_loss": f"(max({z}, F(0.0)) + math.log1p(vexp(-abs({z}))) - {y} * {z})",
+        # sum_k y_k (logsumexp(z) - z_k)
+        "cross_entropy": f"{y} * (_lse - {z})",
+    }[loss]
+
+
+def _loss_divisor(spec):
+    """The sum of the terms is divided by this (the mean over outputs), or None (cross-entropy: a sum)."""
+    return None if spec.loss == "cross_entropy" else spec.n_outputs
+
+
+def _delta_out(spec, o, y):
+    """Expression for delta[L] = dL/dz[L] of one output (``reference``'s delta table)."""
+    K = spec.n_outputs
+    if spec.loss == "mse":
+        return _times(f"F({-2.0 / K!r}) * ({y} - {o})", _fprime(spec.output_activation, o))
+    if spec.loss == "log_loss":
+        return f"({o} - {y}) / F({float(K)!r})"
+    return f"{o} - {y}"
+
+
 def _emit_softmax(w, zs, outs):
-    """``outs[k] = exp(z_k - max z) / sum``; ``zs`` and ``outs`` are lists of lvalues."""
+    """``outs[k] = exp(z_k - max z) / sum`` unrolled (``zs`` and ``outs`` lists of lvalues); leaves the max in
+    ``_m`` and the sum in ``_s``."""
     w(f"_m = {zs[0]}")
     for z in zs[1:]:
         w(f"_m = {z} if {z} > _m else _m")
@@ -110,34 +141,39 @@ def _emit_softmax(w, zs, outs):
         w(f"{o} = {o} / _s")
 
 
-def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
-    """``loss`` (float64) of one sample, then the divergence check, then ``delta[L]`` into ``deltas``."""
-    K = spec.n_outputs
-    if spec.loss == "mse":
-        terms = []
-        for k, (o, y) in enumerate(zip(outs, ys)):
-            w(f"_r{k} = {y} - {o}")
-            terms.append(f"_r{k} * _r{k}")
-        w(f"loss = float({' + '.join(terms)}) / {K}")
-    elif spec.loss == "log_loss":
-        # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
-        terms = [f"(max({z}, F(0.0)) + math.log1p(vexp(-abs({z}))) - {y} * {z})" for z, y in zip(zs, ys)]
-        w(f"loss = float({' + '.join(terms)}) / {K}")
-    else:
-        # sum_k y_k (logsumexp(z) - z_k), with the max and sum the softmax just computed
-        w("_lse = _m + math.log(_s)")
-        w(f"loss = float({' + '.join(f'{y} * (_lse - {z})' for z, y in zip(zs, ys))})")
+def _emit_softmax_loop(w, at, n):
+    """The same softmax in place on ``at("j")`` for ``j < n``, as loops (the loop style)."""
+    w(f"_m = {at('0')}")
+    w(f"for j in range(1, {n}):")
+    with w.indent():
+        w(f"_m = {at('j')} if {at('j')} > _m else _m")
+    w("_s = F(0.0)")
+    w(f"for j in range({n}):")
+    with w.indent():
+        w(f"_o = vexp({at('j')} - _m)")
+        w(f"{at('j')} = _o")
+        w("_s += _o")
+    w(f"for j in range({n}):")
+    with w.indent():
+        w(f"{at('j')} = {at('j')} / _s")
+
+
+def _emit_divergence_check(w):
     w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
     with w.indent():
         w("return loss_sum, n_seen, k, weight_sum")
-    fp = spec.output_activation
-    for k, (o, y, dl) in enumerate(zip(outs, ys, deltas)):
-        if spec.loss == "mse":
-            w(f"{dl} = {_times(f'F({-2.0 / K!r}) * ({y} - {o})', _fprime(fp, o))}")
-        elif spec.loss == "log_loss":
-            w(f"{dl} = ({o} - {y}) / F({float(K)!r})")
-        else:
-            w(f"{dl} = {o} - {y}")
+
+
+def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
+    """Unrolled: ``loss`` (float64) of one sample, then the divergence check, then ``delta[L]`` into ``deltas``."""
+    if spec.loss == "cross_entropy":
+        w("_lse = _m + math.log(_s)")
+    terms = " + ".join(_loss_term(spec.loss, z, o, y) for z, o, y in zip(zs, outs, ys))
+    divisor = _loss_divisor(spec)
+    w(f"loss = float({terms})" + ("" if divisor is None else f" / {divisor}"))
+    _emit_divergence_check(w)
+    for o, y, dl in zip(outs, ys, deltas):
+        w(f"{dl} = {_delta_out(spec, o, y)}")
 
 
 # --- the optimiser's update (fastmlp.optim), shared by both styles ------------------------------------------------
@@ -219,7 +255,7 @@ def _scalar_body(w, spec, batched, opt, weighted=False):
     with w.indent():
         w("s = order[k]")
         if weighted:
-            w("ws_ = sw[s]")
+            w("sw_s = sw[s]")
         # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
         for l in range(L):
             act = spec.layer_activation(l)
@@ -237,7 +273,7 @@ def _scalar_body(w, spec, batched, opt, weighted=False):
                              [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
         if weighted:                     # a weighted mean: every gradient of the sample times its weight
             for k in range(K):
-                w(f"d{L}_{k} = d{L}_{k} * ws_")
+                w(f"d{L}_{k} = d{L}_{k} * sw_s")
         # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
         if not batched:
             _emit_opt_count(w, opt)
@@ -284,8 +320,8 @@ def _scalar_body(w, spec, batched, opt, weighted=False):
 
 def _emit_batch_loss(w, weighted):
     if weighted:
-        w("batch_loss += float(ws_) * loss")
-        w("wsum += float(ws_)")
+        w("batch_loss += float(sw_s) * loss")
+        w("wsum += float(sw_s)")
     else:
         w("batch_loss += loss")
 
@@ -382,7 +418,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
         with w.indent():
             w("s = order[k]")
             if weighted:
-                w("ws_ = sw[s]")
+                w("sw_s = sw[s]")
             # 1) forward, as axpy over the input units: z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
             for l in range(L):
                 (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
@@ -401,19 +437,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                     with w.indent():
                         w(f"a[{ZO} + j] = a[{A[l + 1]} + j]")
                 if act == "softmax":
-                    w(f"_m = a[{A[l + 1]}]")
-                    w(f"for j in range(1, {n_out}):")
-                    with w.indent():
-                        w(f"_m = a[{A[l + 1]} + j] if a[{A[l + 1]} + j] > _m else _m")
-                    w("_s = F(0.0)")
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"_o = vexp(a[{A[l + 1]} + j] - _m)")
-                        w(f"a[{A[l + 1]} + j] = _o")
-                        w("_s += _o")
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"a[{A[l + 1]} + j] = a[{A[l + 1]} + j] / _s")
+                    _emit_softmax_loop(w, lambda j, at=A[l + 1]: f"a[{at} + {j}]", n_out)
                 elif act != "identity":
                     w(f"for j in range({n_out}):")
                     with w.indent():
@@ -421,35 +445,20 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                         _emit_act(w, act, "zj", f"a[{A[l + 1]} + j]")
             # 2) loss and delta[L]
             K = spec.n_outputs
+            if spec.loss == "cross_entropy":
+                w("_lse = _m + math.log(_s)")
             w("loss = 0.0")
             w(f"for j in range({K}):")
             with w.indent():
-                w("yj = Y[s, j]")
-                w(f"oj = a[{A[L]} + j]")
-                w(f"zj = a[{ZO} + j]")
-                if spec.loss == "mse":
-                    w("rj = yj - oj")
-                    w("loss += float(rj * rj)")
-                elif spec.loss == "log_loss":
-                    w("loss += float(max(zj, F(0.0)) + math.log1p(vexp(-abs(zj))) - yj * zj)")
-                else:
-                    w("loss += float(yj * (_m + math.log(_s) - zj))")
-            if spec.loss != "cross_entropy":
-                w(f"loss = loss / {K}")
-            w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
-            with w.indent():
-                w("return loss_sum, n_seen, k, weight_sum")
+                w(f"loss += float({_loss_term(spec.loss, f'a[{ZO} + j]', f'a[{A[L]} + j]', 'Y[s, j]')})")
+            if _loss_divisor(spec) is not None:
+                w(f"loss = loss / {_loss_divisor(spec)}")
+            _emit_divergence_check(w)
             w(f"for j in range({K}):")
             with w.indent():
-                o, y = f"a[{A[L]} + j]", "Y[s, j]"
-                if spec.loss == "mse":
-                    w(f"d[{D[L]} + j] = {_times(f'F({-2.0 / K!r}) * ({y} - {o})', _fprime(spec.output_activation, o))}")
-                elif spec.loss == "log_loss":
-                    w(f"d[{D[L]} + j] = ({o} - {y}) / F({float(K)!r})")
-                else:
-                    w(f"d[{D[L]} + j] = {o} - {y}")
+                w(f"d[{D[L]} + j] = {_delta_out(spec, f'a[{A[L]} + j]', 'Y[s, j]')}")
                 if weighted:             # a weighted mean: every gradient of the sample times its weight
-                    w(f"d[{D[L]} + j] *= ws_")
+                    w(f"d[{D[L]} + j] *= sw_s")
             # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
             #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
             if not batched:
@@ -546,7 +555,7 @@ def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weight
     style = style_for(spec)
     emit = _emit_scalar_kernel if style == "scalar" else _emit_loop_kernel
     if not weighted:
-        emit(w, spec, "epoch_sgd", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, opt=opt)
+        emit(w, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, opt=opt)
     emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
          + (", sw" if weighted else ""), batched=True, opt=opt, weighted=weighted)
     return w.text()
