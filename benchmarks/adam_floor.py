@@ -15,12 +15,11 @@ multiply-adds per weight (an estimate, not measured here: ~1.5 cycles against th
 import time
 
 import numpy as np
+from bench_optimizers import interleaved  # beside this script: the optimisers' epochs, interleaved
 
 import fastmlp
 from fastmlp.backends._numba_config import jit
 from fastmlp.benchmarking.contenders import WORKLOADS
-
-from bench_optimizers import interleaved        # beside this script: the optimisers' epochs, interleaved
 
 
 @jit
@@ -72,7 +71,8 @@ def main():
     print(f"  Adam update alone           {adam:6.3f}   ({adam / sgd:.1f}x SGD's update)")
     print(f"  sqrt + division alone       {sd:6.3f}")
     print(f"  whole SGD sample (W2 epoch) {sample['sgd']:6.3f}")
-    print(f"  whole Adam sample           {sample['adam']:6.3f}   measured Adam/SGD {sample['adam'] / sample['sgd']:.2f}x")
+    print(f"  whole Adam sample           {sample['adam']:6.3f}   "
+          f"measured Adam/SGD {sample['adam'] / sample['sgd']:.2f}x")
     print(f"  floor: (SGD sample + sqrt/div) / SGD sample = {(sample['sgd'] + sd) / sample['sgd']:.2f}x; "
           f"target 2.5x")
 

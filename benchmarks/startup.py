@@ -1,4 +1,4 @@
-"""Time from ``import fastmlp`` to the end of a first one-epoch fit of the seed network, in fresh processes.
+"""Time from ``import fastmlp`` to the end of a first one-epoch fit of the worked example's network, in fresh processes.
 
     python benchmarks/startup.py [--runs 5]
 

@@ -17,9 +17,9 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import test_vmath  # noqa: E402  (the test's sweep and references)
-
 from fastmlp.backends._vmath import vexp, vsigmoid, vtanh  # noqa: E402
+
+import test_vmath  # noqa: E402  (the test's sweep and references)
 
 
 @njit

@@ -36,7 +36,6 @@ class TrainingProgress:
         else:
             self.bar = tqdm(total=epochs * rows if rows else None, unit=" samples", unit_scale=True,
                             file=sys.stderr, dynamic_ncols=True, leave=True)
-        self.t_epoch = 0.0
 
     def update(self, epoch, done_in_epoch, new, seconds, loss):
         if self.bar is not None:

@@ -95,7 +95,7 @@ class NetSpec:
         """The flat vector of ``dtype`` in the contract's layout from per-layer ``W[l]`` and ``b[l]`` (arrays or
         nested lists of the shapes ``split`` gives)."""
         params = np.empty(self.n_params, dtype)
-        for (w0, b0, b1), shape, W_l, b_l in zip(self.offsets, self.shapes, W, b):
+        for (w0, b0, b1), W_l, b_l in zip(self.offsets, W, b):
             params[w0:b0] = np.asarray(W_l).reshape(-1)
             params[b0:b1] = np.asarray(b_l).reshape(-1)
         return params

@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command: ``fastmlp demo`` trains the seed network on built-in data with every path."""
+"""The ``fastmlp`` command: ``fastmlp demo`` trains the worked example's network on built-in data with every path."""
 from __future__ import annotations
 
 import argparse
@@ -11,16 +11,18 @@ import numpy as np
 from . import __version__, backends, datasets
 from ._params import InvalidParameterError, check
 from .backends import CacheError
+from .folder import read_manifest
+from .io import probe_destination
 from .model import MLP, DivergenceError
 
-SEED_NAMES = [  # the seed's names for W[0] row-major, b[0], W[1], b[1]
+EXAMPLE_NAMES = [  # the worked example's names for W[0] row-major, b[0], W[1], b[1]
     "w11^(1)", "w12^(1)", "w21^(1)", "w22^(1)", "b11", "b12", "w11^(2)", "w21^(2)", "b21"]
 
 
 def demo(args) -> int:
     X, y = datasets.placement(args.rows, seed=0)
     net = MLP([2, 2, 1], activation="identity", loss="mse", seed=0)
-    print(f"fastmlp {__version__} demo: the seed network [2, 2, 1] (iq, cgpa) -> salary, identity "
+    print(f"fastmlp {__version__} demo: the worked example's network [2, 2, 1] (iq, cgpa) -> salary, identity "
           f"activations, squared error, per-sample SGD")
     print(f"data: datasets.placement({args.rows}, seed=0); epochs {args.epochs}, lr {args.lr}, shuffled "
           f"with seed 0\n")
@@ -28,7 +30,7 @@ def demo(args) -> int:
     print("the nine derivatives at the start, for the first student "
           f"(iq/100 = {X[0, 0]:.3f}, cgpa/10 = {X[0, 1]:.3f}, salary/10 = {y[0]:.3f}):")
     grads = net.spec.join(*net.gradients(X[:1], y[:1]))
-    for name, p, g in zip(SEED_NAMES, net.params, grads):
+    for name, p, g in zip(EXAMPLE_NAMES, net.params, grads):
         print(f"  dL/d{name:<8} = {g:>10.6f}   ({name} = {p:>7.4f})")
     print()
 
@@ -130,8 +132,6 @@ def data_make(args) -> int:
 
 
 def train(args) -> int:
-    from .io import probe_destination
-    from .folder import read_manifest
     if args.save is not None:
         probe_destination(args.save)           # before training: an unwritable --save is found now, not after
     manifest = read_manifest(args.folder)
@@ -162,12 +162,12 @@ def train(args) -> int:
 
 
 def _peak_mib():
-    import resource
+    import resource  # POSIX only: imported where it is used
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _bench(args) -> int:
-    from .benchmarking import report
+    from .benchmarking import report  # only `fastmlp bench` needs the contenders and their peers
     return report.main(args)
 
 
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     parser = _Parser(prog="fastmlp", description="Train multi-layer perceptrons by backpropagation.")
     parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="train the seed network on built-in data with every path")
+    p = sub.add_parser("demo", help="train the worked example's network on built-in data with every path")
     p.add_argument("--rows", type=_param("rows"), default=1000, help="students in the placement data (default 1000)")
     p.add_argument("--epochs", type=_param("epochs"), default=10, help="epochs (default 10)")
     p.add_argument("--lr", type=_param("lr", float), default=0.02, help="learning rate (default 0.02)")
@@ -185,7 +185,8 @@ def main(argv=None) -> int:
     p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W4",
                    help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W4")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
-    p.add_argument("--rounds", type=_param("rounds", int, "epochs"), default=None, help="timed rounds per contender (default 5; quick 3)")
+    p.add_argument("--rounds", type=_param("rounds", int, "epochs"), default=None,
+                   help="timed rounds per contender (default 5; quick 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     p.add_argument("--out", type=_path, default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)

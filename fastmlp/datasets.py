@@ -13,7 +13,7 @@ from ._validation import make_spec
 
 
 def placement(n=1000, seed=0):
-    """The seed's story as data: IQ and CGPA of placed students -> salary.
+    """The worked example's story as data: IQ and CGPA of placed students -> salary.
 
     Generating rule, with ``rng = numpy.random.default_rng(seed)``, drawn in this order::
 
@@ -21,7 +21,7 @@ def placement(n=1000, seed=0):
         cgpa   ~ Uniform(5, 10)
         salary = 2 + 4 * iq / 100 + 6 * cgpa / 10 + Normal(0, 0.5)   (lakh per annum)
 
-    Returned scaled so that the seed network ``[2, 2, 1]`` (identity, mse) trains with per-sample SGD at a
+    Returned scaled so that the worked example's network ``[2, 2, 1]`` (identity, mse) trains with per-sample SGD at a
     plain learning rate such as 0.01: ``X = [iq / 100, cgpa / 10]``, ``y = salary / 10``. The relation is
     linear, so that network can reach the noise floor, a mean squared error of ``0.05 ** 2 = 0.0025``.
 
@@ -87,7 +87,7 @@ def _teacher_params(spec, seed):
 
 def _teacher_block(spec, params, task, noise, seed, k, dtype):
     """Block ``k`` (rows ``k * BLOCK_ROWS`` onwards): inputs, targets; always whole, always the same."""
-    from .backends.numpy import arrays
+    from .backends.numpy import arrays  # on first use: importing the numpy path loads Numba
     rng = np.random.default_rng([seed, 1, k])
     X = rng.standard_normal((BLOCK_ROWS, spec.n_inputs))
     eps = rng.standard_normal((BLOCK_ROWS, spec.n_outputs))

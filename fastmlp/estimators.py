@@ -137,7 +137,7 @@ except ImportError:                                  # pragma: no cover
         """The estimator is used before ``fit``."""
 
 
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
+SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                "relu": "relu"}
 
 
@@ -232,7 +232,8 @@ class _BaseMLP(BaseEstimator):
     def _batch_rows(self, n) -> int:
         rows = 200 if isinstance(self.batch_size, str) else int(self.batch_size)
         if rows > n and not isinstance(self.batch_size, str):
-            warnings.warn(f"Got batch_size={rows} larger than the {n} samples; it is clipped to {n}", UserWarning)
+            warnings.warn(f"Got batch_size={rows} larger than the {n} samples; it is clipped to {n}", UserWarning,
+                          stacklevel=6)    # _batch_rows < _fit < _train_now < _train < fit < the caller
         return min(rows, n)
 
     def _optimizer(self, rows):
@@ -257,7 +258,7 @@ class _BaseMLP(BaseEstimator):
 
     def _new_net(self, n_features, n_outputs, loss):
         seed = _seed(self.random_state)
-        return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=ACTIVATIONS[self.activation],
+        return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=SKLEARN_ACTIVATIONS[self.activation],
                    loss=loss, dtype=self.dtype, seed=seed)
 
     def _fit(self, X, Y, sample_weight, callbacks, incremental):
@@ -305,7 +306,7 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = self.loss_curve_[-1]
         if not incremental and history.stop_reason.startswith("epochs:"):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning)
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
         return self
 
     def fit(self, X, y, sample_weight=None, callbacks=None):
@@ -341,14 +342,14 @@ class _BaseMLP(BaseEstimator):
                                  f"{tuple(self.net_.layer_sizes[1:-1])}; a warm start or partial_fit goes on "
                                  "training the same network (set warm_start=False to start anew)")
             Y = self._encode(X, y, first, **encode)
-            self._start(X, Y, first)
+            self._start(X, first)
             return self._fit(X, Y, sample_weight, callbacks, incremental)
         except (TypeError, ValueError):
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
 
-    def _start(self, X, Y, first_call):
+    def _start(self, X, first_call):
         """A new network (or the fitted one, for warm starts and later ``partial_fit`` calls)."""
         if first_call:
             self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss())
@@ -484,7 +485,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
-                          _data_conversion_warning())
+                          _data_conversion_warning(), stacklevel=5)
             y = y[:, 0]
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D class labels for {type(self).__name__} (multi-label targets are "

@@ -235,7 +235,7 @@ class MLP:
 
     def save(self, path):
         """Write the model to ``path`` in fastmlp's numpy format (see ``fastmlp.io``); atomic."""
-        from .io import save       # fastmlp.io imports this module
+        from .io import save  # fastmlp.io imports this module
         return save(self, path)
 
     # --- evaluation -------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ biases: L2 on the weights only), the rules are PyTorch's ``torch.optim.SGD`` (no
 ``torch.optim.Adam`` (not AdamW), written as PyTorch computes them:
 
 =============  =====================================================================================
-``sgd``        ``w <- w - lr * g``                                          (the seed's update)
+``sgd``        ``w <- w - lr * g``                                          (the worked example's update)
 ``momentum``   ``b <- mu * b + g``;  ``w <- w - lr * b``                   (``b`` starts at 0)
 ``nesterov``   ``b <- mu * b + g``;  ``w <- w - lr * (g + mu * b)``
 ``adam``       ``t <- t + 1``; ``m <- m + (1 - beta1) * (g - m)``; ``v <- beta2 * v + (1 - beta2) * g * g``;
@@ -39,7 +39,7 @@ class SGD:
     Parameters
     ----------
     momentum : float in [0, 1)
-        0 (the default) is the seed's plain update; above 0, heavy-ball momentum.
+        0 (the default) is the worked example's plain update; above 0, heavy-ball momentum.
     nesterov : bool
         Nesterov momentum (needs ``momentum > 0``).
     weight_decay : float >= 0

@@ -12,7 +12,7 @@ Schedules (scikit-learn's meanings):
 Stopping: with ``n_iter_no_change`` set, training stops when the monitored loss (the validation loss when
 there is validation data, the epoch's training loss otherwise) has not improved on its best by more than
 ``tol`` for more than ``n_iter_no_change`` consecutive epochs (scikit-learn's count). With ``wtol`` set it
-also stops when no parameter moved by ``wtol`` or more over an epoch (the seed's W_new ~ W_old).
+also stops when no parameter moved by ``wtol`` or more over an epoch (the worked example's W_new ~ W_old).
 ``restore_best`` keeps the parameters of the epoch with the lowest validation loss and puts them back at
 the end, whether stopping fired or not.
 """
@@ -63,7 +63,7 @@ class Stopping:
         ``None`` (default): this rule is off.
     tol : float >= 0
     wtol : float > 0, optional
-        Stop when no parameter moved by ``wtol`` or more over an epoch (the seed's ``W_new ~ W_old``).
+        Stop when no parameter moved by ``wtol`` or more over an epoch (the worked example's ``W_new ~ W_old``).
     restore_best : bool
         Put back the parameters of the epoch with the lowest validation loss at the end (needs validation data).
     """

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .folder import NpyFile, drop_pages, member_path, read_manifest
 from ._validation import check_real_array, check_X, check_Y
+from .folder import NpyFile, drop_pages, member_path, read_manifest
 
 DEFAULT_CHUNK_ROWS = 1 << 20
 

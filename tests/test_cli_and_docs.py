@@ -12,7 +12,7 @@ import pytest
 
 import fastmlp
 from fastmlp import backends
-from fastmlp.cli import SEED_NAMES, main
+from fastmlp.cli import EXAMPLE_NAMES, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def test_demo_runs_every_path_and_they_agree():
         code = main(["demo", "--rows", "200", "--epochs", "3"])
     text = out.getvalue()
     assert code == 0
-    for name in SEED_NAMES:
+    for name in EXAMPLE_NAMES:
         assert f"dL/d{name}" in text
     for path in backends.BACKENDS:
         assert re.search(rf"^{path}\s+\d", text, re.M), path

@@ -10,10 +10,10 @@ da = pytest.importorskip("dask.array", reason="needs the distributed extra: pip 
 distributed = pytest.importorskip("distributed", reason="needs the distributed extra")
 dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers", reason="needs the distributed extra")
 
-import dask                                                        # noqa: E402
+import dask  # noqa: E402
 
-import fastmlp                                                     # noqa: E402
-from fastmlp import MLPClassifier, MLPRegressor                    # noqa: E402
+import fastmlp  # noqa: E402
+from fastmlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 LAYERS = [6, 16, 1]
 BLOCK = 2_000

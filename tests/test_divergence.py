@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_ONE_EPOCH, describe_diff, rel_diff
 from fastmlp.backends import numba as numba_path
 from fastmlp.backends.numba import _codegen
 from fastmlp.optim import sgd_state
 from fastmlp.streaming import ArraySource
+
+from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_ONE_EPOCH, describe_diff, rel_diff
 
 # Both kernel styles of the Numba path: [2, 2, 1] is straight-line ("scalar"), the others loop style.
 NETS = {
@@ -171,7 +172,7 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
     spec, F = net.spec, np.dtype(dtype)
     X, Y = X.astype(F), y.astype(F)
     module = numba_path.kernels(spec, dtype)
-    ws = numba_path.Workspace(spec, F, 1)
+    ws = numba_path.Workspace(spec, F)
     order = np.arange(N_ROWS, dtype=np.int64)
     for name in ("epoch_per_sample", "epoch_batch"):
         opt = sgd_state(spec.n_params, F)

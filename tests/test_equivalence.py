@@ -6,12 +6,21 @@ with the contract's measure, max|comp - ref| / max|ref|, and the reported epoch 
 """
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from conftest import (BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, BOUND_F64_ONE_EPOCH, describe_diff,
-                      make_data, rel_diff, run_path)
-from fastmlp.backends.numba import _codegen
 from fastmlp._validation import make_spec
+from fastmlp.backends.numba import _codegen
+
+from conftest import (
+    BOUND_F32_ONE_EPOCH,
+    BOUND_F64_MANY_EPOCHS,
+    BOUND_F64_ONE_EPOCH,
+    describe_diff,
+    make_data,
+    rel_diff,
+    run_path,
+)
 from strategies import LOSS_OUTPUTS, specs
 
 

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 import fastmlp
+
 from conftest import BOUND_F64_ONE_EPOCH, rel_diff
 
 sklearn = pytest.importorskip("sklearn", reason="the estimator tests need scikit-learn (the test extra)")
-import sklearn.neural_network as sknn                                   # noqa: E402
-from sklearn.base import clone                                           # noqa: E402
-from sklearn.model_selection import GridSearchCV                         # noqa: E402
-from sklearn.pipeline import make_pipeline                               # noqa: E402
-from sklearn.preprocessing import StandardScaler                         # noqa: E402
-from sklearn.utils.estimator_checks import (check_sample_weight_equivalence_on_dense_data,  # noqa: E402
-                                            parametrize_with_checks)
+import sklearn.neural_network as sknn  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data, parametrize_with_checks  # noqa: E402
 
-from fastmlp import MLPClassifier, MLPRegressor                          # noqa: E402
+from fastmlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=100)
 WEIGHTS_ARE_NOT_REPEATS = (

@@ -1,12 +1,14 @@
 """The reference's gradients (and the model's) against central finite differences of the loss."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from conftest import make_data
+from fastmlp._validation import make_spec
 from fastmlp.backends import reference
 from fastmlp.backends.numpy import arrays
-from fastmlp._validation import make_spec
+
+from conftest import make_data
 from strategies import LOSS_OUTPUTS, specs
 
 H = 1e-6          # central difference step

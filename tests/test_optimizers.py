@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import (BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff,
-                      run_path)
 from fastmlp._validation import make_spec
 from fastmlp.optim import SGD, Adam, OptimizerState
 
-RULES = [("sgd", 0.0), ("sgd", 0.01), ("momentum", 0.0), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 0.0), ("adam", 0.01)]
+from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff, run_path
+
+RULES = [("sgd", 0.0), ("sgd", 0.01), ("momentum", 0.0), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 0.0),
+         ("adam", 0.01)]
 SHAPES = {"scalar": [3, 4, 2], "loop": [5, 9, 7, 3]}
 
 

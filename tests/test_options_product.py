@@ -11,10 +11,11 @@ import itertools
 import numpy as np
 import pytest
 
-import conftest
 import fastmlp
-from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, rel_diff
 from fastmlp.schedule import InvScaling, Stopping
+
+import conftest
+from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, rel_diff
 
 LAYERS = [3, 4, 2]
 N, EPOCHS = 40, 4

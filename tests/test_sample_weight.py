@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff, run_path
 from fastmlp._validation import make_spec
 from fastmlp.optim import OptimizerState
+
+from conftest import BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff, run_path
 
 SHAPES = {"scalar": [3, 4, 2], "loop": [5, 9, 7, 3]}
 

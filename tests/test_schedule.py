@@ -19,16 +19,18 @@ def feed(plan, losses):
 
 def test_stops_after_more_than_n_iter_no_change_epochs_without_improvement():
     # improvement must beat the best by more than tol; the count must exceed n_iter_no_change (scikit-learn)
-    stop, _, reason = feed(Plan(0.1, stopping=Stopping(tol=0.01, n_iter_no_change=2)), [1.0, 0.5, 0.499, 0.498, 0.497, 0.1])
+    patience_2 = Stopping(tol=0.01, n_iter_no_change=2)
+    stop, _, reason = feed(Plan(0.1, stopping=patience_2), [1.0, 0.5, 0.499, 0.498, 0.497, 0.1])
     assert stop == 4 and "for 3 epochs" in reason and "best 0.497 at epoch 4" in reason
-    stop, _, _ = feed(Plan(0.1, stopping=Stopping(tol=0.01, n_iter_no_change=2)), [1.0, 0.5, 0.499, 0.48, 0.479, 0.478, 0.477])
+    stop, _, _ = feed(Plan(0.1, stopping=patience_2), [1.0, 0.5, 0.499, 0.48, 0.479, 0.478, 0.477])
     assert stop == 6                       # 0.48 improved by more than tol: the count started again
     stop, _, _ = feed(Plan(0.1, stopping=Stopping(tol=0.01)), [1.0] * 30)
     assert stop is None                    # n_iter_no_change=None: no stopping
 
 
 def test_adaptive_divides_by_five_and_stops_below_1e_6():
-    stop, lrs, _ = feed(Plan(0.1, Adaptive(), Stopping(tol=0.01, n_iter_no_change=1)), [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
+    patience_1 = Stopping(tol=0.01, n_iter_no_change=1)
+    stop, lrs, _ = feed(Plan(0.1, Adaptive(), patience_1), [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
     assert stop is None
     stop, lrs, reason = feed(Plan(1e-5, Adaptive(), Stopping(tol=0.01, n_iter_no_change=1)), [1.0] * 10)

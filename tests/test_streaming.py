@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F64_MANY_EPOCHS, rel_diff
 from fastmlp import datasets
 from fastmlp.cli import main
+
+from conftest import BOUND_F64_MANY_EPOCHS, rel_diff
 
 LAYERS = [4, 6, 1]
 

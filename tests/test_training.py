@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import fastmlp
-from conftest import BOUND_F64_ONE_EPOCH, rel_diff
 from fastmlp import backends
+
+from conftest import BOUND_F64_ONE_EPOCH, rel_diff
 
 ALL_PATHS = ["reference", "numba", "numpy"]
 

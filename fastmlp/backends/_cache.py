@@ -31,8 +31,13 @@ import warnings
 from pathlib import Path
 
 from numba import njit
-from numba.core.caching import (CompileResultCacheImpl, FunctionCache, NullCache, _CacheLocator,
-                                _SourceFileBackedLocatorMixin)
+from numba.core.caching import (
+    CompileResultCacheImpl,
+    FunctionCache,
+    NullCache,
+    _CacheLocator,
+    _SourceFileBackedLocatorMixin,
+)
 from numba.core.dispatcher import Dispatcher
 
 from .._files import read_small_file

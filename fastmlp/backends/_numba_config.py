@@ -11,6 +11,8 @@
 * ``error_model="numpy"``: a division by zero gives inf/nan like numpy instead of raising, so no branch per
   division; ``boundscheck=False``: the Python layer guarantees shapes.
 """
+from ._cache import jit as cached_jit
+
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
@@ -18,5 +20,4 @@ JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", boundsche
 
 def jit(function):
     """``function`` compiled with ``JIT_OPTIONS`` (``numba.njit``), cached by fastmlp (``_cache.jit``)."""
-    from ._cache import jit as cached_jit
     return cached_jit(**JIT_OPTIONS)(function)

@@ -2,7 +2,9 @@
 
 Shared by ``fastmlp bench`` (``report.py``) and the pytest-benchmark suites in ``benchmarks/``.
 
-A contender is a function ``prepare(workload, dtype) -> Runner``; ``Runner.run()`` trains one epoch from the
+A contender is a factory ``(workload, net, X, Y) -> Runner`` (``contenders()`` maps names to them), given the
+workload, the fastmlp model whose initial parameters every contender starts from, and the data;
+``Runner.run()`` trains one epoch from the
 workload's initial parameters (reset by ``Runner.reset()``), and ``Runner.params()`` returns the result as a
 flat vector in fastmlp's layout, so that every contender's agreement with the reference can be checked
 before it is timed. Peers are added only when importable (the ``bench`` extra: JAX, scikit-learn; PyTorch
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +42,7 @@ class Workload:
         W = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         W_first = sizes[0] * sizes[1]
         B = sum(sizes[1:])
-        return (2 * W + B) + 2 * (W - W_first) + (2 * W + 2 * B) // 1
+        return (2 * W + B) + 2 * (W - W_first) + (2 * W + 2 * B)
 
 
 W1 = Workload("W1", (2, 2, 1), "identity", "mse", 100_000)
@@ -102,12 +105,9 @@ class FastmlpRunner(Runner):
         return self.p.copy()
 
 
-def blas_floor_runner(w, net, X, Y):
+class BlasFloorRunner(Runner):
     """The matrix products of mini-batch training and nothing else: the floor a batched path can reach."""
-    return _BlasFloor(w, net, X, Y)
 
-
-class _BlasFloor(Runner):
     def __init__(self, w, net, X, Y):
         super().__init__(w, net, X, Y)
         B, sizes = w.batch_size, w.layer_sizes
@@ -221,7 +221,6 @@ class SklearnRunner(Runner):
         self.reset()
 
     def reset(self):
-        import warnings
         m = self.model
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -299,7 +298,7 @@ def contenders(batched=False, reference=False):
     if batched and have("torch"):
         out["torch"] = TorchRunner
     if batched:
-        out["blas-floor"] = blas_floor_runner
+        out["blas-floor"] = BlasFloorRunner
     return out
 
 

@@ -12,11 +12,13 @@ numpy paths gives the crossover that ``backend="auto"`` follows. Results go to a
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from .. import __version__
@@ -65,7 +67,7 @@ def ceilings(quick=False) -> dict:
 
 # --- measuring ------------------------------------------------------------------------------------------------------
 
-def measure(w, dtype, names, rounds, n=None, check=True, quick=False, say=print) -> dict:
+def measure(w, dtype, names, rounds, n=None, check=True, quick=False) -> dict:
     """``{name: {"rates": [samples/s per round], "first_call": s}}`` for the contenders on workload ``w``."""
     factories = contenders(batched=w.batch_size > 1, reference=True)
     net, X, Y = make_problem(w, dtype, n=n)
@@ -115,7 +117,7 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
         if w.batch_size == 1:
             names.remove("fastmlp-numpy")     # numpy at batch 1 is timed in the sweep
         for dtype in dtypes:
-            res = measure(w, dtype, names, rounds, quick=quick, say=say)
+            res = measure(w, dtype, names, rounds, quick=quick)
             key = f"{wname} {dtype}"
             report["workloads"][key] = {"workload": _describe(w), "dtype": dtype, "results": res}
             say(format_table(key, report["workloads"][key], report["ceilings"]))
@@ -135,7 +137,6 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
 
 
 def machine() -> dict:
-    import numba
     info = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
             "platform": platform.platform(), "cpu": _cpu_name(), "cores": _cores(), "blas": blas()}
     for mod in ("jax", "sklearn", "torch"):
@@ -161,7 +162,6 @@ def blas() -> str:
         rows = [f"{i.get('internal_api')} {i.get('version')}, {i.get('architecture')} kernels, "
                 f"{i.get('num_threads')} threads" for i in threadpool_info() if i.get("user_api") == "blas"]
         found = "; ".join(rows) or "none found"
-    import os
     forced = [f"{k}={os.environ[k]}" for k in BLAS_VARIABLES if k in os.environ]
     return found + (f" (set in the environment: {', '.join(forced)})" if forced
                     else " (kernel chosen by the library for this CPU)")
@@ -178,7 +178,6 @@ def _cpu_name():
 
 
 def _cores():
-    import os
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -256,7 +255,8 @@ def markdown(report) -> str:
            f"Ceilings: matmul {c['matmul_gflops_float64']:.1f} GFLOP/s (float64), {c['matmul_gflops_float32']:.1f} "
            f"(float32); memory copy {c['memory_gbs']:.1f} GB/s. Median of {report['rounds']} rounds, interleaved.",
            "",
-           "| workload | path or peer | samples/s (median) | min - max | vs best peer | vs python | GFLOP/s | of matmul |",
+           "| workload | path or peer | samples/s (median) | min - max | vs best peer | vs reference | GFLOP/s "
+           "| of matmul |",
            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for key, entry in report["workloads"].items():
         for name, med, lo, hi, vs_peer, vs_ref, gf, frac, _ in summarise(entry, c):

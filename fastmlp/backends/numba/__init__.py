@@ -73,15 +73,15 @@ def _write_once(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def kernels(spec, dtype, opt_key=("sgd", False), weighted=False):
-    """The kernel module for ``spec``, ``dtype``, the optimiser ``opt_key`` (name, weight decay on?) and
+def kernels(spec, dtype, update=("sgd", False), weighted=False):
+    """The kernel module for ``spec``, ``dtype``, the optimiser ``update`` (name, weight decay on?) and
     sample weights or not: generated, written and imported on first use (built in memory, compiled anew in
     each process, when there is no cache folder)."""
     dtype_name = np.dtype(dtype).name
-    key = (spec, dtype_name, opt_key, weighted)
+    key = (spec, dtype_name, update, weighted)
     module = _MODULES.get(key)
     if module is None:
-        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", opt=opt_key,
+        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", update=update,
                                    weighted=weighted)
         name = f"k{hashlib.sha256(source.encode()).hexdigest()[:16]}"
         mod_name = f"fastmlp._kernels.{name}"
@@ -103,7 +103,7 @@ def kernels(spec, dtype, opt_key=("sgd", False), weighted=False):
 class Workspace:
     """The kernel module and the work buffers of one fit (typed empty arrays where the style needs none)."""
 
-    def __init__(self, spec, dtype, batch_size):
+    def __init__(self, spec, dtype):
         dtype = np.dtype(dtype)
         self.spec, self.dtype = spec, dtype
         self.modules = {}
@@ -111,7 +111,6 @@ class Workspace:
             self.a, self.d, self.g = (aligned_zeros(n, dtype) for n in _codegen.buffer_sizes(spec))
         else:
             self.a = self.d = self.g = np.zeros(0, dtype)
-
 
     def module(self, opt, weighted=False):
         """The kernels for this optimiser (made on first use, then kept for the fit)."""
@@ -122,7 +121,8 @@ class Workspace:
 
 
 def prepare(spec, dtype, batch_size):
-    return Workspace(spec, dtype, batch_size)
+    """The fit's workspace; the buffers of the kernels do not depend on ``batch_size``."""
+    return Workspace(spec, dtype)
 
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
@@ -133,7 +133,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     this path short slices of the epoch instead), and only a non-finite loss is reported; a non-finite
     update is the guard's to find."""
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
-    ws = workspace if workspace is not None else Workspace(spec, params.dtype, batch_size)
+    ws = workspace if workspace is not None else Workspace(spec, params.dtype)
     module = ws.module(opt, sample_weight is not None)
     lr = params.dtype.type(lr)
     order = np.ascontiguousarray(order, dtype=np.int64)

@@ -16,20 +16,20 @@ once below, as source expressions both styles emit:
 
 Each generated module defines two kernels with the same arguments as the Python layer hands them:
 
-* ``epoch_per_sample(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the seed's per-sample
+* ``epoch_per_sample(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the worked example's per-sample
   loop (with any optimiser);
 * ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper)``: gradients summed over a batch,
   one update each.
 
 ``m``, ``v``, ``t`` and ``hyper`` are the optimiser's state and hyperparameters (``fastmlp.optim``); the
-optimiser's rule, and whether weight decay is on, are fixed per module (plain SGD is the seed's code).
+optimiser's rule, and whether weight decay is on, are fixed per module (plain SGD is the worked example's code).
 
-Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. With sample
-weights (a module generated with ``weighted=True``) ``epoch_batch`` takes one more argument, ``sw``, and makes
-each batch's loss and gradient weighted means; the Python layer sends weighted epochs of any batch size there. ``a``, ``d`` and ``g`` are
-work buffers of ``buffer_sizes(spec)`` elements (unused in the scalar style: typed dummies, so there is one
-signature). Constants are written as ``F(...)`` with ``F`` the dtype's scalar type, so float32 kernels
-compute in float32 throughout; the loss is summed in float64.
+Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. With sample weights (a
+module generated with ``weighted=True``) ``epoch_batch`` takes one more argument, ``sw``, and makes each batch's
+loss and gradient weighted means; the Python layer sends weighted epochs of any batch size there. ``a``, ``d`` and
+``g`` are work buffers of ``buffer_sizes(spec)`` elements (unused in the scalar style: typed dummies, so there is
+one signature). Constants are written as ``F(...)`` with ``F`` the dtype's scalar type, so float32 kernels compute
+in float32 throughout; the loss is summed in float64.
 """
 from __future__ import annotations
 
@@ -178,27 +178,27 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
 
 # --- the optimiser's update (fastmlp.optim), shared by both styles ------------------------------------------------
 
-def _plain(opt):
-    return opt == ("sgd", False)
+def _plain(update):
+    return update == ("sgd", False)
 
 
-def _emit_opt_prologue(w, opt):
+def _emit_update_prologue(w, update):
     """Hyperparameters into locals, once per kernel call."""
-    if not _plain(opt):
+    if not _plain(update):
         w("mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]")
 
 
-def _emit_opt_count(w, opt):
+def _emit_update_count(w, update):
     """Once per update (per batch): the step count, and Adam's bias corrections."""
     w("t[0] += 1")
-    if opt[0] == "adam":
+    if update[0] == "adam":
         w("step_size = lr / (F(1.0) - beta1 ** F(t[0]))")
         w("bc2_sqrt = math.sqrt(F(1.0) - beta2 ** F(t[0]))")
 
 
-def _emit_step(w, opt, target, q, grad, is_weight):
+def _emit_step(w, update, target, q, grad, is_weight):
     """``target`` (an lvalue) updated from its mean gradient ``grad`` by the rule; ``q`` indexes its state."""
-    name, has_wd = opt
+    name, has_wd = update
     g = f"({grad} + wd * {target})" if has_wd and is_weight else grad
     if name == "sgd":
         w(f"{target} = {target} - lr * {g}")
@@ -215,9 +215,9 @@ def _emit_step(w, opt, target, q, grad, is_weight):
 
 # --- scalar style ----------------------------------------------------------------------------------------------
 
-def _scalar_body(w, spec, batched, opt, weighted=False):
+def _scalar_body(w, spec, batched, update, weighted=False):
     sizes, L = spec.layer_sizes, spec.n_layers
-    _emit_opt_prologue(w, opt)
+    _emit_update_prologue(w, update)
 
     def a(l, i):
         return f"X[s, {i}]" if l == 0 else f"a{l}_{i}"
@@ -276,7 +276,7 @@ def _scalar_body(w, spec, batched, opt, weighted=False):
                 w(f"d{L}_{k} = d{L}_{k} * sw_s")
         # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
         if not batched:
-            _emit_opt_count(w, opt)
+            _emit_update_count(w, update)
         for l in range(L - 1, -1, -1):
             if l > 0:
                 for i in range(sizes[l]):
@@ -289,13 +289,13 @@ def _scalar_body(w, spec, batched, opt, weighted=False):
                     if batched:
                         w(f"g{wt(l, i, j)} += {a(l, i)} * d{l + 1}_{j}")
                     else:   # the update, after delta[l] has used the old W[l]
-                        _emit_step(w, opt, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"({a(l, i)} * d{l + 1}_{j})",
+                        _emit_step(w, update, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"({a(l, i)} * d{l + 1}_{j})",
                                    True)
             for j in range(sizes[l + 1]):
                 if batched:
                     w(f"g{bs(l, j)} += d{l + 1}_{j}")
                 else:
-                    _emit_step(w, opt, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
+                    _emit_step(w, update, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
         if batched:
             _emit_batch_loss(w, weighted)
         else:
@@ -307,14 +307,14 @@ def _scalar_body(w, spec, batched, opt, weighted=False):
         _emit_batch_end(w, weighted)
         with w.indent() if weighted else _nothing():
             w(f"B = {'F(wsum)' if weighted else 'F(stop - start)'}")
-            _emit_opt_count(w, opt)
+            _emit_update_count(w, update)
             for l in range(L):
                 w0, b0, _ = spec.offsets[l]
                 for i in range(sizes[l]):
                     for j in range(sizes[l + 1]):
-                        _emit_step(w, opt, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"(g{wt(l, i, j)} / B)", True)
+                        _emit_step(w, update, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"(g{wt(l, i, j)} / B)", True)
                 for j in range(sizes[l + 1]):
-                    _emit_step(w, opt, bs(l, j), b0 + j, f"(g{bs(l, j)} / B)", False)
+                    _emit_step(w, update, bs(l, j), b0 + j, f"(g{bs(l, j)} / B)", False)
         w.depth -= 1
 
 
@@ -343,7 +343,7 @@ class _nothing:
         return False
 
 
-def _emit_scalar_kernel(w, spec, name, args, batched, opt, weighted=False):
+def _emit_scalar_kernel(w, spec, name, args, batched, update, weighted=False):
     # The body returns early on divergence; parameters live in locals, so the kernel is split in two:
     # ``_{name}_body`` runs the loop and returns the locals, ``name`` stores them back into ``p``.
     sizes, L = spec.layer_sizes, spec.n_layers
@@ -354,7 +354,7 @@ def _emit_scalar_kernel(w, spec, name, args, batched, opt, weighted=False):
     params_tuple = ", ".join(names)
     body = _Writer()
     body.depth = 1
-    _scalar_body(body, spec, batched, opt, weighted)
+    _scalar_body(body, spec, batched, update, weighted)
     text = "\n".join(body.lines)
     # every return inside the loop also hands back the parameters as they were before that sample's update
     text = text.replace("return loss_sum, n_seen, k, weight_sum",
@@ -388,7 +388,7 @@ def _loop_offsets(spec):
     return A, pos, A   # deltas use the same offsets, in their own buffer
 
 
-def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
+def _emit_loop_kernel(w, spec, name, args, batched, update, weighted=False):
     sizes, L = spec.layer_sizes, spec.n_layers
     A, ZO, D = _loop_offsets(spec)
 
@@ -398,7 +398,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
     w("@jit")
     w(f"def {name}({args}):")
     with w.indent():
-        _emit_opt_prologue(w, opt)
+        _emit_update_prologue(w, update)
         w("loss_sum = 0.0")
         w("weight_sum = 0.0")
         w("n_seen = 0")
@@ -462,7 +462,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
             # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
             #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
             if not batched:
-                _emit_opt_count(w, opt)
+                _emit_update_count(w, update)
             for l in range(L - 1, -1, -1):
                 (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
                 w(f"for i in range({m}):")
@@ -479,7 +479,7 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                         w(f"for j in range({n_out}):")
                         with w.indent():
                             w(f"g[row + j] += ai * d[{D[l + 1]} + j]")
-                    elif _plain(opt):
+                    elif _plain(update):
                         w("lai = lr * ai")
                         w(f"for j in range({n_out}):")
                         with w.indent():
@@ -487,13 +487,13 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                     else:
                         w(f"for j in range({n_out}):")
                         with w.indent():
-                            _emit_step(w, opt, "p[row + j]", "row + j", f"(ai * d[{D[l + 1]} + j])", True)
+                            _emit_step(w, update, "p[row + j]", "row + j", f"(ai * d[{D[l + 1]} + j])", True)
                 w(f"for j in range({n_out}):")
                 with w.indent():
                     if batched:
                         w(f"g[{b0} + j] += d[{D[l + 1]} + j]")
                     else:
-                        _emit_step(w, opt, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
+                        _emit_step(w, update, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
             if batched:
                 _emit_batch_loss(w, weighted)
             else:
@@ -504,8 +504,8 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
             _emit_batch_end(w, weighted)
             with w.indent() if weighted else _nothing():
                 B = "F(wsum)" if weighted else "F(stop - start)"
-                if _plain(opt):
-                    _emit_opt_count(w, opt)
+                if _plain(update):
+                    _emit_update_count(w, update)
                     w(f"scale = lr / {B}   # w <- w - lr * (sum / B)")
                     w(f"for q in range({spec.n_params}):")
                     with w.indent():
@@ -513,12 +513,12 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
                         w("g[q] = F(0.0)")
                 else:
                     w(f"B = {B}")
-                    _emit_opt_count(w, opt)
+                    _emit_update_count(w, update)
                     for (w0, b0, b1) in spec.offsets:
                         for lo, hi, is_weight in ((w0, b0, True), (b0, b1, False)):
                             w(f"for q in range({lo}, {hi}):")
                             with w.indent():
-                                _emit_step(w, opt, "p[q]", "q", "(g[q] / B)", is_weight)
+                                _emit_step(w, update, "p[q]", "q", "(g[q] / B)", is_weight)
                                 w("g[q] = F(0.0)")
             if weighted:
                 w("else:")
@@ -532,12 +532,12 @@ def _emit_loop_kernel(w, spec, name, args, batched, opt, weighted=False):
     w()
 
 
-def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weighted=False) -> str:
+def generate(spec, dtype_name: str, header: str = "", update=("sgd", False), weighted=False) -> str:
     """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32"), with
-    the update of ``opt`` = (optimiser name, weight decay on?)."""
+    the optimiser's update ``update`` = (rule name, weight decay on?), ``OptimizerState.key``."""
     w = _Writer()
-    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, {style_for(spec)} style, optimiser {opt[0]}'
-      f'{" with weight decay" if opt[1] else ""}. Generated; do not edit.')
+    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, {style_for(spec)} style, optimiser {update[0]}'
+      f'{" with weight decay" if update[1] else ""}. Generated; do not edit.')
     if header:
         w(header)
     w('"""')
@@ -555,7 +555,7 @@ def generate(spec, dtype_name: str, header: str = "", opt=("sgd", False), weight
     style = style_for(spec)
     emit = _emit_scalar_kernel if style == "scalar" else _emit_loop_kernel
     if not weighted:
-        emit(w, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, opt=opt)
+        emit(w, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, update=update)
     emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
-         + (", sw" if weighted else ""), batched=True, opt=opt, weighted=weighted)
+         + (", sw" if weighted else ""), batched=True, update=update, weighted=weighted)
     return w.text()

@@ -21,7 +21,6 @@ from .. import EpochResult
 from . import _fused
 from ._blas import gemm_tn
 
-
 # --- training ------------------------------------------------------------------------------------------------
 
 class Workspace:
@@ -113,7 +112,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     lr = F(lr)
     plain = opt.name == "sgd"         # W <- (1 - lr wd) W - (lr/B) A.T @ delta: one GEMM, no gradient buffer
     rule = RULES.index(opt.name)
-    decay = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)
+    shrink = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)   # W <- shrink W - ..., weight decay
     n = order.shape[0]
     if n == 0:                                  # nothing to train: the guard's warm-up call (fastmlp._guard)
         _warm(spec, params.dtype)
@@ -158,7 +157,8 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
         step_size = bc2_sqrt = F(0.0)
         if opt.name == "adam":
             t = int(opt.t[0])
-            step_size, bc2_sqrt = F(lr / (1.0 - opt.optimizer.betas[0] ** t)), F(math.sqrt(1.0 - opt.optimizer.betas[1] ** t))
+            beta1, beta2 = opt.optimizer.betas
+            step_size, bc2_sqrt = F(lr / (1.0 - beta1 ** t)), F(math.sqrt(1.0 - beta2 ** t))
         # backward, down the layers; the bias gradient (column sums of delta) comes with each delta
         scale = F(1.0) / F(batch_weight)
         step = -lr * scale
@@ -168,7 +168,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
                 np.matmul(D, WT[l], out=D_prev)
                 _fused.act_backward(D_prev, A[l], act[l - 1], ws.gb[l - 1])
             if plain:
-                _gemm_tn(W[l], step, A[l], D, decay, ws.gW[l])
+                _gemm_tn(W[l], step, A[l], D, shrink, ws.gW[l])
                 _fused.axpy(b[l], step, ws.gb[l])
             else:                                           # the mean gradient, then the rule's update
                 w0, b0, b1 = spec.offsets[l]

@@ -1,10 +1,11 @@
 """``C <- beta C + alpha A.T @ D`` as one BLAS call (GEMM), from the OpenBLAS numpy ships.
 
-numpy's ``matmul`` has neither ``alpha`` nor ``beta``: the plain-SGD update ``W -= (lr/B) * A.T @ delta``
-costs a product into a buffer and then a pass that reads it back and reads and writes ``W``. GEMM with
-``beta = 1`` (``1 - lr * weight_decay`` with weight decay) accumulates into ``W`` directly, and with
-``beta = 0`` it writes the mean gradient ``(1/B) A.T @ delta`` in one go. The routine is looked up in numpy's bundled ``scipy_openblas64_`` library (the wheels on
-PyPI); where it is not found (another numpy build), ``gemm_tn`` returns False and the numpy path uses matmul.
+numpy's ``matmul`` has neither ``alpha`` nor ``beta``: the plain-SGD update ``W -= (lr/B) * A.T @ delta`` costs a
+product into a buffer and then a pass that reads it back and reads and writes ``W``. GEMM with ``beta = 1`` (``1 -
+lr * weight_decay`` with weight decay) accumulates into ``W`` directly, and with ``beta = 0`` it writes the mean
+gradient ``(1/B) A.T @ delta`` in one go. The routine is looked up in numpy's bundled ``scipy_openblas64_`` library
+(the wheels on PyPI); where it is not found (another numpy build), ``gemm_tn`` returns False and the numpy path uses
+matmul.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 def _load():
     root = os.path.dirname(np.__file__)
-    patterns = [os.path.join(root, os.pardir, "numpy.libs", "*openblas64*"), os.path.join(root, ".dylibs", "*openblas64*")]
+    patterns = [os.path.join(root, os.pardir, "numpy.libs", "*openblas64*"),
+                os.path.join(root, ".dylibs", "*openblas64*")]
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-
 from ..._spec import ACTIVATIONS, LOSSES
 from ...optim import RULES
 from .._finite import is_finite
@@ -24,7 +23,7 @@ from .._vmath import vexp, vsigmoid, vtanh
 
 RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
-MOMENTUM, NESTEROV, ADAM = (RULES.index(name) for name in ("momentum", "nesterov", "adam"))
+NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
 
 
 @jit
@@ -146,17 +145,17 @@ def axpy(y, alpha, x):
 
 
 @jit
-def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, decay):
+def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, add_decay):
     """One update of ``P`` (a flat block of a layer's weights or biases) from its mean gradient ``gscale * G``
     by ``rule`` (momentum, nesterov or adam, the codes of ``fastmlp.optim.RULES``), in one pass over
     ``P`` and its state ``M``, ``V``. ``hyper`` is the optimiser's ``[momentum, beta1, beta2, eps,
-    weight_decay]``; the decay is added to the gradient when ``decay`` (weights, not biases). Adam's
+    weight_decay]``; the decay is added to the gradient when ``add_decay`` (weights, not biases). Adam's
     ``step_size = lr / (1 - beta1^t)`` and ``bc2_sqrt = sqrt(1 - beta2^t)`` come from the caller."""
     one = P.dtype.type(1.0)
     mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
     for q in range(P.shape[0]):
         g = gscale * G[q]
-        if decay:
+        if add_decay:
             g += wd * P[q]
         if rule == ADAM:
             M[q] = M[q] + (one - beta1) * (g - M[q])

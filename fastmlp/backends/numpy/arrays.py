@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 # --- activations, in place on a (B, n) block ---------------------------------------------------------------
 
 def _identity(Z):
@@ -62,7 +61,7 @@ def _d_tanh(A, S):
     return S
 
 
-ACTIVATIONS = {
+ACTIVATION_MATHS = {
     "identity": (_identity, _d_identity),
     "relu": (_relu, _d_relu),
     "sigmoid": (_sigmoid, _d_sigmoid),
@@ -107,7 +106,7 @@ def _d_cross_entropy(Y, A, D, S, d_out):
     return np.subtract(A, Y, out=D)
 
 
-LOSSES = {
+LOSS_MATHS = {
     "mse": (_mse, _d_mse),
     "log_loss": (_log_loss, _d_log_loss),
     "cross_entropy": (_cross_entropy, _d_cross_entropy),
@@ -123,14 +122,14 @@ def forward(spec, params, X) -> tuple:
     Z = None
     for l in range(spec.n_layers):
         Z = A[-1] @ W[l] + b[l]
-        f, _ = ACTIVATIONS[spec.layer_activation(l)]
+        f, _ = ACTIVATION_MATHS[spec.layer_activation(l)]
         A.append(f(Z.copy()))
     return Z, A
 
 
 def per_sample_loss(spec, params, X, Y) -> np.ndarray:
     Z, A = forward(spec, params, X)
-    loss_fn, _ = LOSSES[spec.loss]
+    loss_fn, _ = LOSS_MATHS[spec.loss]
     return loss_fn(Y, Z, A[-1])
 
 
@@ -139,16 +138,16 @@ def gradients(spec, params, X, Y) -> tuple:
     W, _ = spec.split(params)
     Z, A = forward(spec, params, X)
     n = X.shape[0]
-    loss_fn, delta_fn = LOSSES[spec.loss]
+    loss_fn, delta_fn = LOSS_MATHS[spec.loss]
     loss = float(loss_fn(Y, Z, A[-1]).mean())
     D = delta_fn(Y, A[-1], np.empty_like(A[-1]), np.empty_like(A[-1]),
-                 ACTIVATIONS[spec.output_activation][1])
+                 ACTIVATION_MATHS[spec.output_activation][1])
     dW, db = [None] * spec.n_layers, [None] * spec.n_layers
     for l in range(spec.n_layers - 1, -1, -1):
         dW[l] = A[l].T @ D / n
         db[l] = D.sum(axis=0) / n
         if l > 0:
             D_prev = D @ W[l].T
-            D_prev *= ACTIVATIONS[spec.layer_activation(l - 1)][1](A[l], np.empty_like(A[l]))
+            D_prev *= ACTIVATION_MATHS[spec.layer_activation(l - 1)][1](A[l], np.empty_like(A[l]))
             D = D_prev
     return dW, db, loss

@@ -19,7 +19,7 @@ Where the contract is silent, this module decides:
 * Interrupts: ``interrupt.check()`` (``fastmlp._interrupt``) is called between samples and between batches,
   where a ``KeyboardInterrupt`` leaves the parameters as after the last complete batch.
 
-Notation, per layer ``l = 0 .. L-1`` (the seed's derivation, generalised):
+Notation, per layer ``l = 0 .. L-1`` (the worked example's derivation, generalised):
 
     a[0] = x
     z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]
@@ -35,7 +35,6 @@ import math
 
 from ...optim import sgd_state
 from .. import EpochResult
-
 
 # float32 rounds every float64 of at least this magnitude to infinity: (2 - 2**-24) * 2**127, halfway
 # between float32's largest value and 2**128 (ties go to the even neighbour, 2**128, i.e. infinity).
@@ -66,7 +65,7 @@ def _softmax(z: list) -> list:
 
 # name -> (f applied to the layer's z, f'(z) given z and a = f(z)); softmax has no elementwise derivative:
 # it is only an output activation, and its loss (cross_entropy) gives dL/dz directly.
-ACTIVATIONS = {
+ACTIVATION_MATHS = {
     "identity": (lambda z: list(z), lambda z, a: 1.0),
     "relu": (lambda z: [z_j if z_j > 0.0 else 0.0 for z_j in z], lambda z, a: 1.0 if z > 0.0 else 0.0),
     "sigmoid": (lambda z: [_sigmoid(z_j) for z_j in z], lambda z, a: a * (1.0 - a)),
@@ -116,7 +115,7 @@ def _cross_entropy_delta(y, z, a, fprime):
 
 
 # name -> (L(y, z_L, a_L), dL/dz_L(y, z_L, a_L, f'_out))
-LOSSES = {
+LOSS_MATHS = {
     "mse": (_mse_loss, _mse_delta),
     "log_loss": (_log_loss, _log_loss_delta),
     "cross_entropy": (_cross_entropy, _cross_entropy_delta),
@@ -146,7 +145,7 @@ def forward(spec, W, b, x) -> tuple:
             for i in range(n_in):
                 z_j += a[l][i] * W[l][i][j]                 # ... + sum_i a[l][i] * W[l][i][j]
             z_next.append(z_j)
-        f, _ = ACTIVATIONS[spec.layer_activation(l)]
+        f, _ = ACTIVATION_MATHS[spec.layer_activation(l)]
         z.append(z_next)
         a.append(f(z_next))                                 # a[l+1] = f_l(z[l+1])
     return z, a
@@ -154,15 +153,15 @@ def forward(spec, W, b, x) -> tuple:
 
 def sample_loss(spec, z, a, y) -> float:
     """L(y, yhat) for one sample, from the output layer's ``z`` and ``a`` (stable forms)."""
-    loss_fn, _ = LOSSES[spec.loss]
+    loss_fn, _ = LOSS_MATHS[spec.loss]
     return loss_fn(y, z[-1], a[-1])
 
 
 def backward(spec, W, z, a, y) -> tuple:
     """``(dW, db)`` of one sample's loss, nested like ``W`` and ``b``: the chain rule, layer by layer."""
     L = spec.n_layers
-    _, delta_fn = LOSSES[spec.loss]
-    _, fprime_out = ACTIVATIONS[spec.output_activation]
+    _, delta_fn = LOSS_MATHS[spec.loss]
+    _, fprime_out = ACTIVATION_MATHS[spec.output_activation]
     delta = delta_fn(y, z[L], a[L], fprime_out)              # delta[L] = dL/dz[L], shape (nL,)
     dW, db = [None] * L, [None] * L
     for l in range(L - 1, -1, -1):
@@ -172,7 +171,7 @@ def backward(spec, W, z, a, y) -> tuple:
         # dL/db[l][j] = delta[l+1][j] * dz[l+1][j]/db[l][j] = delta[l+1][j] * 1
         db[l] = list(delta)
         if l > 0:
-            _, fprime = ACTIVATIONS[spec.layer_activation(l - 1)]
+            _, fprime = ACTIVATION_MATHS[spec.layer_activation(l - 1)]
             delta_prev = []                                   # delta[l], shape (n_l,)
             for i in range(n_in):
                 s = 0.0
@@ -227,7 +226,7 @@ def prepare(spec, dtype, batch_size):
 def step(w, g, q, lr, opt, m, v, adam_scale):
     """One parameter's update by the optimiser's rule (``fastmlp.optim``); ``q`` indexes its state."""
     if opt.name == "sgd":
-        return w - lr * g                                    # w <- w - lr * dL/dw, the seed's update
+        return w - lr * g                                    # w <- w - lr * dL/dw, the worked example's update
     if opt.name in ("momentum", "nesterov"):
         mu = opt.optimizer.momentum
         m[q] = mu * m[q] + g                                 # b <- mu b + g
@@ -245,7 +244,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
 
     Batches are consecutive slices of ``order``. For each batch: for each of its samples, forward and loss
     (at the parameters the batch started from) and backward; then one update from the batch's mean gradient
-    ``g``, ``params <- params - lr * g`` with plain SGD. With ``batch_size=1`` this is the seed's per-sample
+    ``g``, ``params <- params - lr * g`` with plain SGD. With ``batch_size=1`` this is the worked example's per-sample
     loop. ``opt`` (an ``optim.OptimizerState``, plain SGD when None) is updated in place.
 
     With ``sample_weight`` (one weight >= 0 per row of ``X``) a batch's loss and gradient are weighted means,

@@ -1,6 +1,6 @@
 """The seed example: the [2, 2, 1] network (iq, cgpa) -> salary, linear, squared error, per-sample SGD.
 
-Its nine derivatives are written out as the chain rule gives them by hand, in the seed's names: ``w_ij^(l)``
+Its nine derivatives are written out as the chain rule gives them by hand, in the worked example's names: ``w_ij^(l)``
 joins unit i of layer l-1 to unit j of layer l (1-based), so ``w_ij^(1) = W[0][i-1, j-1]``.
 """
 import numpy as np
