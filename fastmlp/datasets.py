@@ -1,8 +1,10 @@
 """Built-in synthetic data sets, reproducible from a seed."""
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from ._progress import show
 from ._validation import make_spec
 
 
-def placement(n=1000, seed=0):
+def placement(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The worked example's story as data: IQ and CGPA of placed students -> salary.
 
     Generating rule, with ``rng = numpy.random.default_rng(seed)``, drawn in this order::
@@ -66,7 +68,7 @@ def _check_teacher_args(layer_sizes, activation, task, noise, seed):
     return spec
 
 
-def teacher_params(layer_sizes, activation="tanh", seed=0):
+def teacher_params(layer_sizes: Sequence[int], activation: str = "tanh", seed: int = 0) -> np.ndarray:
     """The teacher's parameters (flat, fastmlp's layout), from ``default_rng([seed, 0])``.
 
     Weights ``W[l] ~ Normal(0, 1 / n_l)`` (so hidden units are neither dead nor saturated on unit-variance
@@ -102,7 +104,9 @@ def _teacher_block(spec, params, task, noise, seed, k, dtype):
     return X.astype(dtype), (y.astype(dtype) if task != "multiclass" else y.astype(np.int64))
 
 
-def teacher(n, layer_sizes, activation="tanh", task="regression", noise=0.1, seed=0, start=0, dtype="float32"):
+def teacher(n: int, layer_sizes: Sequence[int], activation: str = "tanh", task: str = "regression",
+            noise: float = 0.1, seed: int = 0, start: int = 0,
+            dtype: str | np.dtype = "float32") -> tuple[np.ndarray, np.ndarray]:
     """Rows ``start .. start + n - 1`` of a teacher data set: inputs and the targets a fixed random MLP gives them.
 
     Generating rule: the teacher's parameters come from :func:`teacher_params`; rows are drawn in blocks of
@@ -135,8 +139,9 @@ def teacher(n, layer_sizes, activation="tanh", task="regression", noise=0.1, see
     return np.concatenate(Xs), np.concatenate(ys)
 
 
-def write(path, rows, layer_sizes, generator="teacher", activation="tanh", task="regression", noise=0.1,
-          seed=0, dtype="float32", progress=False) -> dict:
+def write(path: str | os.PathLike, rows: int, layer_sizes: Sequence[int], generator: str = "teacher",
+          activation: str = "tanh", task: str = "regression", noise: float = 0.1, seed: int = 0,
+          dtype: str | np.dtype = "float32", progress: bool = False) -> dict:
     """Write a teacher data set (:func:`teacher`'s rows ``0 .. rows - 1``) to the folder ``path``: ``X.npy``,
     ``y.npy`` and ``manifest.json`` (the format of ``fastmlp.folder``).
 

@@ -65,7 +65,7 @@ STALE_SECONDS = 3600          # a temporary file of save's older than this was l
 _SMALL_MEMBER = 1 << 16       # bytes: every field but the parameters and the optimiser arrays is tiny
 
 
-def save(net, path) -> Path:
+def save(net: MLP, path: str | os.PathLike) -> Path:
     """Write ``net`` to ``path`` (``.npz`` is not appended); returns the path."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,7 @@ def remove_stale_temporaries(path):
             pass
 
 
-def load(path):
+def load(path: str | os.PathLike) -> MLP:
     """The model saved at ``path`` by ``MLP.save`` (see the module's notes on what is checked)."""
     path = Path(path)
     remove_stale_temporaries(path)

@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _guard, _settings
 from ._memory import aligned_copy, aligned_zeros
 from ._params import check
 from ._validation import check_X, check_Y, make_spec
+from .optim import SGD, Adam
+from .schedule import Adaptive, Constant, InvScaling, Stopping
 
 
 class DivergenceError(FloatingPointError):
@@ -69,7 +75,7 @@ class History:
     def epochs(self) -> int:
         return len(self.loss)
 
-    def plot(self, path=None, title=None):
+    def plot(self, path: str | os.PathLike | None = None, title: str | None = None):
         """Draw the loss and, when there is one, the validation loss per epoch (needs matplotlib).
 
         Parameters
@@ -161,8 +167,8 @@ class MLP:
     >>> history = net.fit(X, y, epochs=5, lr=0.01)
     """
 
-    def __init__(self, layer_sizes, activation="relu", loss="mse", output_activation=None,
-                 dtype="float64", seed=None):
+    def __init__(self, layer_sizes: Sequence[int], activation: str = "relu", loss: str = "mse",
+                 output_activation: str | None = None, dtype: str | np.dtype = "float64", seed: int | None = None):
         self.spec = make_spec(layer_sizes, activation, loss, output_activation)
         self.dtype = check("dtype", dtype)
         self.seed = check("seed", seed)
@@ -190,7 +196,7 @@ class MLP:
         self.params = aligned_copy(self.params)
         self._training = threading.Lock()
 
-    def reset_optimizer(self):
+    def reset_optimizer(self) -> None:
         """Forget the optimiser's state (momentum buffers, Adam's moments and step count)."""
         self.optimizer_state = None
 
@@ -203,7 +209,7 @@ class MLP:
 
     # --- the contract's names -----------------------------------------------------------------------------
     @property
-    def layer_sizes(self) -> tuple:
+    def layer_sizes(self) -> tuple[int, ...]:
         return self.spec.layer_sizes
 
     @property
@@ -219,12 +225,12 @@ class MLP:
         return self.spec.loss
 
     @property
-    def weights(self) -> list:
+    def weights(self) -> list[np.ndarray]:
         """``W[l]`` of shape ``(n_l, n_{l+1})``, views into ``params``."""
         return self.spec.split(self.params)[0]
 
     @property
-    def biases(self) -> list:
+    def biases(self) -> list[np.ndarray]:
         """``b[l]`` of shape ``(n_{l+1},)``, views into ``params``."""
         return self.spec.split(self.params)[1]
 
@@ -233,25 +239,25 @@ class MLP:
                 f"loss={self.loss_name!r}, output_activation={self.output_activation!r}, "
                 f"dtype={self.dtype.name!r}, seed={self.seed!r})")
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the model to ``path`` in fastmlp's numpy format (see ``fastmlp.io``); atomic."""
         from .io import save  # fastmlp.io imports this module
         return save(self, path)
 
     # --- evaluation -------------------------------------------------------------------------------------------
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses."""
         X = check_X(X, self.spec, self.dtype)
         _, A = _arrays().forward(self.spec, self.params, X)
         return A[-1]
 
-    def loss(self, X, y) -> float:
+    def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean per-sample loss over the rows of ``X``."""
         X = check_X(X, self.spec, self.dtype)
         Y = check_Y(y, self.spec, self.dtype, X.shape[0])
         return float(_arrays().per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
 
-    def gradients(self, X, y) -> tuple:
+    def gradients(self, X: ArrayLike, y: ArrayLike) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``(dW, db)``: gradient of the mean loss over the rows of ``X`` at the current parameters.
 
         Lists shaped like ``weights`` and ``biases``; the parameters are left unchanged.
@@ -263,9 +269,12 @@ class MLP:
 
     # --- training ------------------------------------------------------------------------------------------------
     @_one_caller_at_a_time
-    def fit(self, X, y=None, *, epochs=1, lr=0.01, batch_size=1, optimizer="sgd", schedule="constant",
-            stopping=None, validation_data=None, validation_fraction=None, sample_weight=None, shuffle=True,
-            seed=None, backend=None, chunk_rows=None, progress=False, callbacks=None) -> History:
+    def fit(self, X, y: ArrayLike | None = None, *, epochs: int = 1, lr: float = 0.01, batch_size: int = 1,
+            optimizer: str | SGD | Adam = "sgd", schedule: str | Constant | InvScaling | Adaptive = "constant",
+            stopping: Stopping | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            validation_fraction: float | None = None, sample_weight: ArrayLike | None = None, shuffle: bool = True,
+            seed: int | None = None, backend: str | None = None, chunk_rows: int | None = None,
+            progress: bool = False, callbacks: Sequence[Callable] | None = None) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Everything after ``y`` is keyword-only.
