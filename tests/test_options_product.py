@@ -19,7 +19,7 @@ from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, rel_diff
 
 LAYERS = [3, 4, 2]
 N, EPOCHS = 40, 4
-OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam"]
+OPTIMIZERS = list(fastmlp.optim.RULES)      # every update rule there is
 SCHEDULES = ["constant", "invscaling", "adaptive"]
 
 
