@@ -213,6 +213,42 @@ def _emit_step(w, update, target, q, grad, is_weight):
         w(f"{target} = {target} - step_size * (m[{q}] / (math.sqrt(v[{q}]) / bc2_sqrt + eps))")
 
 
+def _emit_sample_loops(w, batched, weighted, zero_batch_sums=()):
+    """The epoch's counters, then the loop over the samples of ``order`` (inside a loop over batches when
+    ``batched``, whose sums start at zero: ``zero_batch_sums`` names them), up to the sample's row ``s`` (and its
+    weight ``sw_s``). Leaves ``w`` inside the sample loop; ``_end_sample_loop`` closes it."""
+    w("loss_sum = 0.0")
+    w("weight_sum = 0.0")
+    w("n_seen = 0")
+    w("n = order.shape[0]")
+    if batched:
+        w("for start in range(0, n, batch_size):")
+        w.depth += 1
+        w("stop = min(start + batch_size, n)")
+        for name in zero_batch_sums:
+            w(f"{name} = F(0.0)")
+        w("batch_loss = 0.0")
+        w("wsum = 0.0")
+        w("for k in range(start, stop):")
+    else:
+        w("for k in range(n):")
+    w.depth += 1
+    w("s = order[k]")
+    if weighted:
+        w("sw_s = sw[s]")
+
+
+def _end_sample_loop(w, batched, weighted):
+    """The sample's loss into the batch's (batched) or the epoch's sums; the end of the sample loop."""
+    if batched:
+        _emit_batch_loss(w, weighted)
+    else:
+        w("loss_sum += loss")
+        w("weight_sum += 1.0")
+        w("n_seen += 1")
+    w.depth -= 1
+
+
 # --- scalar style ----------------------------------------------------------------------------------------------
 
 def _scalar_body(w, spec, batched, update, weighted=False):
@@ -237,71 +273,48 @@ def _scalar_body(w, spec, batched, update, weighted=False):
         for l in range(L):
             grads += [f"g{wt(l, i, j)}" for i in range(sizes[l]) for j in range(sizes[l + 1])]
             grads += [f"g{bs(l, j)}" for j in range(sizes[l + 1])]
-    w("loss_sum = 0.0")
-    w("weight_sum = 0.0")
-    w("n_seen = 0")
-    w("n = order.shape[0]")
-    if batched:
-        w("for start in range(0, n, batch_size):")
-        w.depth += 1
-        w("stop = min(start + batch_size, n)")
-        for g in grads:
-            w(f"{g} = F(0.0)")
-        w("batch_loss = 0.0")
-        w("wsum = 0.0")
-        w("for k in range(start, stop):")
-    else:
-        w("for k in range(n):")
-    with w.indent():
-        w("s = order[k]")
-        if weighted:
-            w("sw_s = sw[s]")
-        # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
-        for l in range(L):
-            act = spec.layer_activation(l)
-            for j in range(sizes[l + 1]):
-                z = f"z{l + 1}_{j}"
-                w(f"{z} = {bs(l, j)} + " + " + ".join(f"{a(l, i)} * {wt(l, i, j)}" for i in range(sizes[l])))
-                if act != "softmax":
-                    _emit_act(w, act, z, a(l + 1, j))
-            if act == "softmax":
-                _emit_softmax(w, [f"z{l + 1}_{j}" for j in range(sizes[l + 1])],
-                              [a(l + 1, j) for j in range(sizes[l + 1])])
-        # 2) loss, then delta[L] = dL/dz[L]
-        K = spec.n_outputs
-        _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [a(L, k) for k in range(K)],
-                             [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
-        if weighted:                     # a weighted mean: every gradient of the sample times its weight
-            for k in range(K):
-                w(f"d{L}_{k} = d{L}_{k} * sw_s")
-        # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
-        if not batched:
-            _emit_update_count(w, update)
-        for l in range(L - 1, -1, -1):
-            if l > 0:
-                for i in range(sizes[l]):
-                    s = " + ".join(f"{wt(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
-                    w(f"d{l}_{i} = {_times(f'({s})', _fprime(spec.layer_activation(l - 1), a(l, i)))}")
-            # 4) dL/dW[l][i][j] = a[l][i] * delta[l+1][j], dL/db[l][j] = delta[l+1][j]
-            w0, b0, _ = spec.offsets[l]
+    _emit_sample_loops(w, batched, weighted, grads)
+    # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
+    for l in range(L):
+        act = spec.layer_activation(l)
+        for j in range(sizes[l + 1]):
+            z = f"z{l + 1}_{j}"
+            w(f"{z} = {bs(l, j)} + " + " + ".join(f"{a(l, i)} * {wt(l, i, j)}" for i in range(sizes[l])))
+            if act != "softmax":
+                _emit_act(w, act, z, a(l + 1, j))
+        if act == "softmax":
+            _emit_softmax(w, [f"z{l + 1}_{j}" for j in range(sizes[l + 1])],
+                          [a(l + 1, j) for j in range(sizes[l + 1])])
+    # 2) loss, then delta[L] = dL/dz[L]
+    K = spec.n_outputs
+    _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [a(L, k) for k in range(K)],
+                         [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
+    if weighted:                     # a weighted mean: every gradient of the sample times its weight
+        for k in range(K):
+            w(f"d{L}_{k} = d{L}_{k} * sw_s")
+    # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
+    if not batched:
+        _emit_update_count(w, update)
+    for l in range(L - 1, -1, -1):
+        if l > 0:
             for i in range(sizes[l]):
-                for j in range(sizes[l + 1]):
-                    if batched:
-                        w(f"g{wt(l, i, j)} += {a(l, i)} * d{l + 1}_{j}")
-                    else:   # the update, after delta[l] has used the old W[l]
-                        _emit_step(w, update, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"({a(l, i)} * d{l + 1}_{j})",
-                                   True)
+                s = " + ".join(f"{wt(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
+                w(f"d{l}_{i} = {_times(f'({s})', _fprime(spec.layer_activation(l - 1), a(l, i)))}")
+        # 4) dL/dW[l][i][j] = a[l][i] * delta[l+1][j], dL/db[l][j] = delta[l+1][j]
+        w0, b0, _ = spec.offsets[l]
+        for i in range(sizes[l]):
             for j in range(sizes[l + 1]):
                 if batched:
-                    w(f"g{bs(l, j)} += d{l + 1}_{j}")
-                else:
-                    _emit_step(w, update, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
-        if batched:
-            _emit_batch_loss(w, weighted)
-        else:
-            w("loss_sum += loss")
-            w("weight_sum += 1.0")
-            w("n_seen += 1")
+                    w(f"g{wt(l, i, j)} += {a(l, i)} * d{l + 1}_{j}")
+                else:   # the update, after delta[l] has used the old W[l]
+                    _emit_step(w, update, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"({a(l, i)} * d{l + 1}_{j})",
+                               True)
+        for j in range(sizes[l + 1]):
+            if batched:
+                w(f"g{bs(l, j)} += d{l + 1}_{j}")
+            else:
+                _emit_step(w, update, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
+    _end_sample_loop(w, batched, weighted)
     if batched:
         # 4) one update per batch, from the mean gradient sum / B
         _emit_batch_end(w, weighted)
@@ -399,107 +412,87 @@ def _emit_loop_kernel(w, spec, name, args, batched, update, weighted=False):
     w(f"def {name}({args}):")
     with w.indent():
         _emit_update_prologue(w, update)
-        w("loss_sum = 0.0")
-        w("weight_sum = 0.0")
-        w("n_seen = 0")
-        w("n = order.shape[0]")
         if batched:
             w(f"for q in range({spec.n_params}):")
             with w.indent():
                 w("g[q] = F(0.0)")
-            w("for start in range(0, n, batch_size):")
-            w.depth += 1
-            w("stop = min(start + batch_size, n)")
-            w("batch_loss = 0.0")
-            w("wsum = 0.0")
-            w("for k in range(start, stop):")
-        else:
-            w("for k in range(n):")
+        _emit_sample_loops(w, batched, weighted)
+        # 1) forward, as axpy over the input units: z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
+        for l in range(L):
+            (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
+            act = spec.layer_activation(l)
+            w(f"for j in range({n_out}):")
+            with w.indent():
+                w(f"a[{A[l + 1]} + j] = p[{b0} + j]")
+            w(f"for i in range({m}):")
+            with w.indent():
+                w(f"ai = {a_at(l, 'i')}")
+                w(f"for j in range({n_out}):")
+                with w.indent():
+                    w(f"a[{A[l + 1]} + j] += ai * p[{w0} + i * {n_out} + j]")
+            if l == L - 1:
+                w(f"for j in range({n_out}):")
+                with w.indent():
+                    w(f"a[{ZO} + j] = a[{A[l + 1]} + j]")
+            if act == "softmax":
+                _emit_softmax_loop(w, lambda j, at=A[l + 1]: f"a[{at} + {j}]", n_out)
+            elif act != "identity":
+                w(f"for j in range({n_out}):")
+                with w.indent():
+                    w(f"zj = a[{A[l + 1]} + j]")
+                    _emit_act(w, act, "zj", f"a[{A[l + 1]} + j]")
+        # 2) loss and delta[L]
+        K = spec.n_outputs
+        if spec.loss == "cross_entropy":
+            w("_lse = _m + math.log(_s)")
+        w("loss = 0.0")
+        w(f"for j in range({K}):")
         with w.indent():
-            w("s = order[k]")
-            if weighted:
-                w("sw_s = sw[s]")
-            # 1) forward, as axpy over the input units: z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
-            for l in range(L):
-                (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
-                act = spec.layer_activation(l)
-                w(f"for j in range({n_out}):")
-                with w.indent():
-                    w(f"a[{A[l + 1]} + j] = p[{b0} + j]")
-                w(f"for i in range({m}):")
-                with w.indent():
-                    w(f"ai = {a_at(l, 'i')}")
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"a[{A[l + 1]} + j] += ai * p[{w0} + i * {n_out} + j]")
-                if l == L - 1:
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"a[{ZO} + j] = a[{A[l + 1]} + j]")
-                if act == "softmax":
-                    _emit_softmax_loop(w, lambda j, at=A[l + 1]: f"a[{at} + {j}]", n_out)
-                elif act != "identity":
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"zj = a[{A[l + 1]} + j]")
-                        _emit_act(w, act, "zj", f"a[{A[l + 1]} + j]")
-            # 2) loss and delta[L]
-            K = spec.n_outputs
-            if spec.loss == "cross_entropy":
-                w("_lse = _m + math.log(_s)")
-            w("loss = 0.0")
-            w(f"for j in range({K}):")
+            w(f"loss += float({_loss_term(spec.loss, f'a[{ZO} + j]', f'a[{A[L]} + j]', 'Y[s, j]')})")
+        if _loss_divisor(spec) is not None:
+            w(f"loss = loss / {_loss_divisor(spec)}")
+        _emit_divergence_check(w)
+        w(f"for j in range({K}):")
+        with w.indent():
+            w(f"d[{D[L]} + j] = {_delta_out(spec, f'a[{A[L]} + j]', 'Y[s, j]')}")
+            if weighted:             # a weighted mean: every gradient of the sample times its weight
+                w(f"d[{D[L]} + j] *= sw_s")
+        # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
+        #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
+        if not batched:
+            _emit_update_count(w, update)
+        for l in range(L - 1, -1, -1):
+            (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
+            w(f"for i in range({m}):")
             with w.indent():
-                w(f"loss += float({_loss_term(spec.loss, f'a[{ZO} + j]', f'a[{A[L]} + j]', 'Y[s, j]')})")
-            if _loss_divisor(spec) is not None:
-                w(f"loss = loss / {_loss_divisor(spec)}")
-            _emit_divergence_check(w)
-            w(f"for j in range({K}):")
+                w(f"ai = {a_at(l, 'i')}")
+                w(f"row = {w0} + i * {n_out}")
+                if l > 0:
+                    w("acc = F(0.0)")
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"acc += p[row + j] * d[{D[l + 1]} + j]")
+                    w(f"d[{D[l]} + i] = {_times('acc', _fprime(spec.layer_activation(l - 1), 'ai'))}")
+                if batched:
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"g[row + j] += ai * d[{D[l + 1]} + j]")
+                elif _plain(update):
+                    w("lai = lr * ai")
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        w(f"p[row + j] -= lai * d[{D[l + 1]} + j]")
+                else:
+                    w(f"for j in range({n_out}):")
+                    with w.indent():
+                        _emit_step(w, update, "p[row + j]", "row + j", f"(ai * d[{D[l + 1]} + j])", True)
+            w(f"for j in range({n_out}):")
             with w.indent():
-                w(f"d[{D[L]} + j] = {_delta_out(spec, f'a[{A[L]} + j]', 'Y[s, j]')}")
-                if weighted:             # a weighted mean: every gradient of the sample times its weight
-                    w(f"d[{D[L]} + j] *= sw_s")
-            # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
-            #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
-            if not batched:
-                _emit_update_count(w, update)
-            for l in range(L - 1, -1, -1):
-                (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
-                w(f"for i in range({m}):")
-                with w.indent():
-                    w(f"ai = {a_at(l, 'i')}")
-                    w(f"row = {w0} + i * {n_out}")
-                    if l > 0:
-                        w("acc = F(0.0)")
-                        w(f"for j in range({n_out}):")
-                        with w.indent():
-                            w(f"acc += p[row + j] * d[{D[l + 1]} + j]")
-                        w(f"d[{D[l]} + i] = {_times('acc', _fprime(spec.layer_activation(l - 1), 'ai'))}")
-                    if batched:
-                        w(f"for j in range({n_out}):")
-                        with w.indent():
-                            w(f"g[row + j] += ai * d[{D[l + 1]} + j]")
-                    elif _plain(update):
-                        w("lai = lr * ai")
-                        w(f"for j in range({n_out}):")
-                        with w.indent():
-                            w(f"p[row + j] -= lai * d[{D[l + 1]} + j]")
-                    else:
-                        w(f"for j in range({n_out}):")
-                        with w.indent():
-                            _emit_step(w, update, "p[row + j]", "row + j", f"(ai * d[{D[l + 1]} + j])", True)
-                w(f"for j in range({n_out}):")
-                with w.indent():
-                    if batched:
-                        w(f"g[{b0} + j] += d[{D[l + 1]} + j]")
-                    else:
-                        _emit_step(w, update, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
-            if batched:
-                _emit_batch_loss(w, weighted)
-            else:
-                w("loss_sum += loss")
-                w("weight_sum += 1.0")
-                w("n_seen += 1")
+                if batched:
+                    w(f"g[{b0} + j] += d[{D[l + 1]} + j]")
+                else:
+                    _emit_step(w, update, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
+        _end_sample_loop(w, batched, weighted)
         if batched:
             _emit_batch_end(w, weighted)
             with w.indent() if weighted else _nothing():
