@@ -65,7 +65,9 @@ class ArraySource(_ChunkedSource):
             self.X = check_X(X, spec, dtype)
             self.Y = check_Y(y, spec, dtype, self.X.shape[0])
             self.n_rows, self.chunk_rows = self.X.shape[0], self.X.shape[0]
+            self.checked = True           # one chunk, checked here once
         else:
+            self.checked = False          # read, and checked, a chunk at a time
             if not isinstance(X, np.ndarray):       # lists and other array-likes: in memory, read in chunks
                 X = check_real_array("X", X)
             if not isinstance(y, np.ndarray):
@@ -77,7 +79,7 @@ class ArraySource(_ChunkedSource):
         self.reiterable = True
 
     def chunk(self, k):
-        if self.n_chunks == 1 and isinstance(self.X, np.ndarray) and not isinstance(self.X, np.memmap):
+        if self.checked:
             return Chunk(self.X, self.Y, 0, "X")       # in memory: checked once, in __init__
         return super().chunk(k)
 

@@ -216,3 +216,17 @@ def test_progress_bar_moves_chunk_by_chunk(folder, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert [f"{k * 250:,}/1,000 samples, epoch 1/1" in err for k in (1, 2, 3, 4)] == [True] * 4
     assert "100%  1,000/1,000 samples, epoch 1/1" in err and "loss" in err
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba", "numpy"])
+@pytest.mark.parametrize("chunk_rows", [12, 100])
+def test_one_chunk_of_arrays_is_checked_like_many(backend, chunk_rows):
+    """``chunk_rows`` >= the rows: one chunk, whose targets must still be checked and shaped (a 1-D ``y`` once
+    reached the kernels as it was)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    y = X.sum(axis=1) * 0.1
+    chunked, whole = fastmlp.MLP([3, 2, 1], seed=0), fastmlp.MLP([3, 2, 1], seed=0)
+    h1 = chunked.fit(X, y, epochs=2, shuffle=False, backend=backend, chunk_rows=chunk_rows)
+    h2 = whole.fit(X, y, epochs=2, shuffle=False, backend=backend)
+    assert chunked.params.tobytes() == whole.params.tobytes() and h1.loss == h2.loss
