@@ -24,10 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fastmlp.backends import BOUNDS
 from fastmlp.benchmarking.report import blas
 
 ROOT = Path(__file__).resolve().parents[1]
-BOUNDS = {"float64": 1e-12, "float32": 1e-4}
+
 
 CHILD = r"""
 import json, sys, time
