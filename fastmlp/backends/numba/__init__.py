@@ -8,8 +8,9 @@ made once per process, when the shape is first seen, and kept in ``_MODULES``.
 Where the sources live: under fastmlp's cache folder (``_cache.cache_root``: ``$FASTMLP_CACHE_DIR``, or
 ``~/.cache/fastmlp``, or a private temporary folder), in a folder named after the package version and a hash of
 the generator's and the Numba policy's own source, so an upgrade, or any change to how kernels are written,
-starts a fresh folder: no stale kernel is ever loaded. Numba's compiled code for them is kept by ``_cache``,
-keyed by each source. Without any usable cache folder the kernels are built in memory.
+starts a fresh folder: no stale kernel is ever loaded. Each file is named after the network, dtype and
+optimiser it serves, plus a hash of its text. Numba's compiled code for them is kept by ``_cache``, keyed by each
+source. Without any usable cache folder the kernels are built in memory.
 """
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ def kernels(spec, dtype, update=("sgd", False), weighted=False):
     if module is None:
         source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", update=update,
                                    weighted=weighted)
-        name = f"k{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+        sizes = "-".join(map(str, spec.layer_sizes))
+        what = f"{sizes}_{spec.activation}_{spec.loss}_{dtype_name}_{update[0]}{'_wd' if update[1] else ''}"
+        name = f"k_{what}{'_weighted' if weighted else ''}_{hashlib.sha256(source.encode()).hexdigest()[:8]}"
         mod_name = f"fastmlp._kernels.{name}"
         # Compiled from the text itself, checked against the file, never from a .pyc (which nobody checks). The
         # file's name lets Numba find the source, and so its cache; without a cache folder there is no file.

@@ -158,9 +158,12 @@ def _emit_softmax_loop(w, at, n):
         w(f"{at('j')} = {at('j')} / _s")
 
 
-def _emit_divergence_check(w):
+def _emit_divergence_check(w, spec=None):
+    """Return at a non-finite loss; the scalar style (``spec`` given) first stores its parameter locals."""
     w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
     with w.indent():
+        if spec is not None:
+            _emit_store(w, spec, "as after the last complete update")
         w("return loss_sum, n_seen, k, weight_sum")
 
 
@@ -170,8 +173,8 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
         w("_lse = _m + math.log(_s)")
     terms = " + ".join(_loss_term(spec.loss, z, o, y) for z, o, y in zip(zs, outs, ys))
     divisor = _loss_divisor(spec)
-    w(f"loss = float({terms})" + ("" if divisor is None else f" / {divisor}"))
-    _emit_divergence_check(w)
+    w(f"loss = float({terms})" + ("" if divisor in (None, 1) else f" / {divisor}"))
+    _emit_divergence_check(w, spec)
     for o, y, dl in zip(outs, ys, deltas):
         w(f"{dl} = {_delta_out(spec, o, y)}")
 
@@ -262,7 +265,8 @@ def _scalar_body(w, spec, batched, update, weighted=False):
     bs = lambda l, j: f"b{l}_{j}"                  # noqa: E731  b[l][j]
 
     # parameters into locals, in the contract's layout
-    for l, (w0, b0, _) in enumerate(spec.offsets):
+    for l, (w0, b0, b1) in enumerate(spec.offsets):
+        w(f"# W[{l}] = p[{w0}:{b0}] as ({sizes[l]}, {sizes[l + 1]}), b[{l}] = p[{b0}:{b1}]")
         for i in range(sizes[l]):
             w(", ".join(wt(l, i, j) for j in range(sizes[l + 1])) + " = "
               + ", ".join(f"p[{w0 + i * sizes[l + 1] + j}]" for j in range(sizes[l + 1])))
@@ -277,6 +281,7 @@ def _scalar_body(w, spec, batched, update, weighted=False):
     # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
     for l in range(L):
         act = spec.layer_activation(l)
+        w(f"# layer {l}: z[{l + 1}] = b[{l}] + a[{l}] @ W[{l}], a[{l + 1}] = {act}(z[{l + 1}])")
         for j in range(sizes[l + 1]):
             z = f"z{l + 1}_{j}"
             w(f"{z} = {bs(l, j)} + " + " + ".join(f"{a(l, i)} * {wt(l, i, j)}" for i in range(sizes[l])))
@@ -299,7 +304,8 @@ def _scalar_body(w, spec, batched, update, weighted=False):
         if l > 0:
             for i in range(sizes[l]):
                 s = " + ".join(f"{wt(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
-                w(f"d{l}_{i} = {_times(f'({s})', _fprime(spec.layer_activation(l - 1), a(l, i)))}")
+                fprime = _fprime(spec.layer_activation(l - 1), a(l, i))
+                w(f"d{l}_{i} = {s if fprime is None else _times(f'({s})', fprime)}")
         # 4) dL/dW[l][i][j] = a[l][i] * delta[l+1][j], dL/db[l][j] = delta[l+1][j]
         w0, b0, _ = spec.offsets[l]
         for i in range(sizes[l]):
@@ -356,36 +362,31 @@ class _nothing:
         return False
 
 
-def _emit_scalar_kernel(w, spec, name, args, batched, update, weighted=False):
-    # The body returns early on divergence; parameters live in locals, so the kernel is split in two:
-    # ``_{name}_body`` runs the loop and returns the locals, ``name`` stores them back into ``p``.
-    sizes, L = spec.layer_sizes, spec.n_layers
-    names = []
-    for l in range(L):
+def _param_names(spec) -> list:
+    """The locals holding the parameters, in the contract's layout: ``w{l}_{i}_{j}`` is W[l][i, j], ``b{l}_{j}``
+    is b[l][j]."""
+    sizes, names = spec.layer_sizes, []
+    for l in range(spec.n_layers):
         names += [f"w{l}_{i}_{j}" for i in range(sizes[l]) for j in range(sizes[l + 1])]
         names += [f"b{l}_{j}" for j in range(sizes[l + 1])]
-    params_tuple = ", ".join(names)
-    body = _Writer()
-    body.depth = 1
-    _scalar_body(body, spec, batched, update, weighted)
-    text = "\n".join(body.lines)
-    # every return inside the loop also hands back the parameters as they were before that sample's update
-    text = text.replace("return loss_sum, n_seen, k, weight_sum",
-                        f"return loss_sum, n_seen, k, weight_sum, ({params_tuple},)")
-    w("@jit")
-    w(f"def _{name}_body({args}):")
-    w.lines.extend(text.split("\n"))
-    with w.indent():
-        w(f"return loss_sum, n_seen, -1, weight_sum, ({params_tuple},)")
-    w()
-    w()
+    return names
+
+
+def _emit_store(w, spec, when):
+    """The parameters, held in locals, back into ``p``."""
+    w(f"# the parameters back into p, {when}")
+    for q, name in enumerate(_param_names(spec)):
+        w(f"p[{q}] = {name}")
+
+
+def _emit_scalar_kernel(w, spec, name, args, batched, update, weighted=False):
+    """One kernel: parameters into locals, the epoch, the locals back into ``p`` (before every return)."""
     w("@jit")
     w(f"def {name}({args}):")
     with w.indent():
-        w(f"loss_sum, n_seen, bad, weight_sum, q = _{name}_body({args})")
-        for i in range(spec.n_params):
-            w(f"p[{i}] = q[{i}]")
-        w("return loss_sum, n_seen, bad, weight_sum")
+        _scalar_body(w, spec, batched, update, weighted)
+        _emit_store(w, spec, "after the epoch")
+        w("return loss_sum, n_seen, -1, weight_sum")
     w()
     w()
 
