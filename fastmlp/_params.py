@@ -87,6 +87,17 @@ class Real:
 
 
 @dataclass(frozen=True)
+class Infinity:
+    """Positive infinity (``float("inf")`` or ``numpy.inf``), where it means "never" (scikit-learn's
+    ``n_iter_no_change=np.inf``)."""
+
+    def convert(self, name, value):
+        if not _is_bool(value) and isinstance(value, numbers.Real) and value == math.inf:
+            return math.inf, None
+        return None, _WrongKind(f"{name} must be an integer >= 1 or inf, got {short(value)}")
+
+
+@dataclass(frozen=True)
 class Options:
     """One of a few strings."""
     values: tuple
@@ -234,7 +245,7 @@ ESTIMATOR_CONSTRAINTS = {
     "max_iter": [COUNT],
     "shuffle": [Boolean()],
     "tol": CONSTRAINTS["tol"],
-    "verbose": [Boolean()],
+    "verbose": [Boolean(), Integer(0)],
     "warm_start": [Boolean()],
     "momentum": [Real(0.0, 1.0)],
     "nesterovs_momentum": [Boolean()],
@@ -243,7 +254,7 @@ ESTIMATOR_CONSTRAINTS = {
     "beta_1": [Real(0.0, 1.0, closed="left")],
     "beta_2": [Real(0.0, 1.0, closed="left")],
     "epsilon": [POSITIVE],
-    "n_iter_no_change": [COUNT],
+    "n_iter_no_change": [COUNT, Infinity()],
     "dtype": CONSTRAINTS["dtype"],
 }
 

@@ -22,7 +22,19 @@ Where the meanings differ from scikit-learn's
   best validation epoch are put back at the end, as scikit-learn does. ``validation_scores_`` holds the
   scores (R^2 or accuracy) per epoch, as scikit-learn's.
 * ``learning_rate="adaptive"``: stops once the rate would fall below 1e-6 (scikit-learn: once it is there).
-* ``solver="lbfgs"`` does not exist here; ``verbose`` shows a progress bar instead of printing each epoch.
+* ``solver="lbfgs"`` does not exist here; ``verbose`` (a bool or an int) shows a progress bar instead of
+  printing each epoch.
+* Divergence: ``NonFiniteWeightsError``, scikit-learn's ``ValueError`` ("Solver produced non-finite parameter
+  weights") and fastmlp's ``DivergenceError`` at once; the parameters are those of the last complete batch
+  (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
+* Still to match (issue 15): one-class ``y`` (refused here), sparse ``X``, float32 ``X`` keeping float32,
+  assignable ``coefs_``/``intercepts_``, multilabel targets, ``loss="poisson"``, a stratified hold-out for the
+  classifier's early stopping.
+
+What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
+``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
+fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
+``early_stopping``, and a validation set of at least two rows.
 * Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
   ``MLP(layer_sizes, ..., seed=random_state)``), not scikit-learn's draw.
 """
@@ -40,7 +52,7 @@ from . import backends
 from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, Options, check
 from ._settings import validation_rows, validation_split
 from ._validation import check_finite, check_sample_weight
-from .model import MLP
+from .model import MLP, DivergenceError
 from .optim import SGD, Adam
 from .schedule import Constant, InvScaling, Plan, Stopping, as_schedule
 
@@ -135,6 +147,12 @@ try:
 except ImportError:                                  # pragma: no cover
     class NotFittedError(ValueError, AttributeError):
         """The estimator is used before ``fit``."""
+
+
+class NonFiniteWeightsError(DivergenceError, ValueError):
+    """Training diverged: scikit-learn's ``ValueError`` ("Solver produced non-finite parameter weights"), which is
+    also fastmlp's :class:`~fastmlp.DivergenceError` (epoch, row, reason); the parameters are those of the last
+    complete batch (scikit-learn leaves the non-finite ones)."""
 
 
 SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
@@ -245,6 +263,11 @@ class _BaseMLP(BaseEstimator):
         return SGD(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
                    weight_decay=weight_decay)
 
+    def _stopping(self, restore_best=False):
+        """``n_iter_no_change`` and ``tol`` as ``MLP.fit``'s stopping rule (``np.inf``: never stop early)."""
+        patience = None if self.n_iter_no_change == np.inf else int(self.n_iter_no_change)
+        return Stopping(n_iter_no_change=patience, tol=float(self.tol), restore_best=restore_best)
+
     def _schedule(self):
         """scikit-learn's Adam ignores ``learning_rate``; its SGD follows it."""
         if self.solver == "adam":
@@ -272,7 +295,7 @@ class _BaseMLP(BaseEstimator):
             optimizer = self.net_.optimizer_state.optimizer
         options = dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
                        backend=self.backend, optimizer=optimizer, schedule=self._schedule(),
-                       stopping=Stopping(n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol)),
+                       stopping=self._stopping(),
                        progress=bool(self.verbose))
         callbacks = list(callbacks or [])
         scores = []
@@ -286,14 +309,17 @@ class _BaseMLP(BaseEstimator):
                 X, Y = X[train], Y[train]
                 sample_weight = None if sample_weight is None else sample_weight[train]
                 options.update(validation_data=(val_X, val_Y),
-                               stopping=Stopping(n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol),
-                                                 restore_best=True))
+                               stopping=self._stopping(restore_best=True))
                 callbacks.insert(0, lambda epoch, history, net: scores.append(self._score_encoded(val_X, val_Y)))
-        history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
-        self.history_ = history
-        self.n_iter_ += history.epochs
-        self.t_ += history.epochs * n
-        self.loss_curve_.extend(history.loss)
+        try:
+            history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
+        except DivergenceError as e:
+            self._record(e.history, n, incremental)
+            raise NonFiniteWeightsError(
+                "Solver produced non-finite parameter weights. The input data may contain large values and need to "
+                f"be preprocessed. (fastmlp: {e}; the parameters are those of the last complete batch)",
+                e.epoch, e.sample, e.position, e.history, e.reason) from e
+        self._record(history, n, incremental)
         if incremental:
             self._plan.after_epoch(self.n_iter_ - 1, history.loss[-1])     # adaptive rate across calls
         if self.early_stopping and not incremental:
@@ -308,6 +334,14 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
         return self
+
+    def _record(self, history, n, incremental):
+        """The epochs of ``history`` into the fitted attributes: ``n_iter_`` counts this fit's epochs (all
+        ``partial_fit`` calls' for those), ``t_`` every sample seen, ``loss_curve_`` every epoch's loss."""
+        self.history_ = history
+        self.n_iter_ = history.epochs + (self.n_iter_ if incremental else 0)
+        self.t_ += history.epochs * n
+        self.loss_curve_.extend(history.loss)
 
     def fit(self, X, y, sample_weight=None, callbacks=None):
         """Train on ``X`` (n_samples, n_features) and ``y``: (n_samples,) or (n_samples, n_outputs) targets for
@@ -335,18 +369,22 @@ class _BaseMLP(BaseEstimator):
             X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
             X = np.ascontiguousarray(check_finite("X", X, dtype))
             sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
-            if self.early_stopping and not incremental:
-                validation_rows(X.shape[0], self.validation_fraction)
+            if self.early_stopping and incremental:
+                raise ValueError("partial_fit does not support early_stopping=True")
+            if self.early_stopping and validation_rows(X.shape[0], self.validation_fraction) < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
+                                 "dataset.")
             if not first and list(self.net_.layer_sizes[1:-1]) != self._hidden_sizes():
                 raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
                                  f"{tuple(self.net_.layer_sizes[1:-1])}; a warm start or partial_fit goes on "
                                  "training the same network (set warm_start=False to start anew)")
-            Y = self._encode(X, y, first, **encode)
+            Y = self._encode(X, y, first, incremental, **encode)
             self._start(X, first)
             return self._fit(X, Y, sample_weight, callbacks, incremental)
-        except (TypeError, ValueError):
-            self.__dict__.clear()
-            self.__dict__.update(saved)
+        except (TypeError, ValueError) as e:
+            if not isinstance(e, DivergenceError):     # refused before training: the estimator as it was
+                self.__dict__.clear()
+                self.__dict__.update(saved)
             raise
 
     def _start(self, X, first_call):
@@ -355,8 +393,7 @@ class _BaseMLP(BaseEstimator):
             self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss())
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
             self.validation_scores_ = None
-            self._plan = Plan(float(self.learning_rate_init), self._schedule(),
-                              Stopping(n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol)))
+            self._plan = Plan(float(self.learning_rate_init), self._schedule(), self._stopping())
 
     def _predict_raw(self, X):
         check_is_fitted(self)
@@ -425,7 +462,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _loss(self):
         return "mse"
 
-    def _encode(self, X, y, first_call):
+    def _encode(self, X, y, first_call, incremental=False):
         Y2 = np.ascontiguousarray(y, dtype=np.dtype(self.dtype)).reshape(len(y), -1)
         if first_call:
             self.n_outputs_ = Y2.shape[1]
@@ -481,7 +518,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _loss(self):
         return "log_loss" if len(self.classes_) == 2 else "cross_entropy"
 
-    def _encode(self, X, y, first_call, classes=None):
+    def _encode(self, X, y, first_call, incremental=False, classes=None):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
@@ -491,6 +528,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y must be 1-D class labels for {type(self).__name__} (multi-label targets are "
                              f"not supported), got shape {y.shape}")
         _check_classification_targets(y)
+        if not first_call and incremental and classes is not None \
+                and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, was: "
+                             f"{self.classes_!r}")
+        if not first_call and not incremental and not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
+                             f"fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         if first_call:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if len(self.classes_) < 2:

@@ -172,7 +172,8 @@ def test_warm_start_continues_and_a_cold_fit_starts_again():
         cold = MLPRegressor(**kw).fit(X, y)
         again = cold.loss_curve_[:]
         cold.fit(X, y)
-    assert warm.n_iter_ == 6 and len(warm.loss_curve_) == 6
+    # n_iter_ counts the last fit's epochs, loss_curve_ and t_ every epoch (scikit-learn's counts, issue 15)
+    assert warm.n_iter_ == 3 and len(warm.loss_curve_) == 6 and warm.t_ == 6 * X.shape[0]
     # Momentum state and sample order go on across the two fits: the same as six epochs in one call.
     assert warm.net_.params.tobytes() == six.net_.params.tobytes()
     assert cold.n_iter_ == 3 and cold.loss_curve_ == again

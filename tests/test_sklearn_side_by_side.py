@@ -1,0 +1,131 @@
+"""The estimators beside scikit-learn's own, on the same input: the same errors (type and gist of the message) and
+the same counts, where fastmlp stands in for scikit-learn (issue 15). Each test runs both and compares what each
+does, not what scikit-learn's documentation says."""
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import fastmlp
+
+sklearn_nn = pytest.importorskip("sklearn.neural_network")
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((30, 3))
+Y2 = RNG.integers(0, 2, 30)
+Y3 = RNG.integers(0, 3, 30)
+KINDS = {"classifier": (sklearn_nn.MLPClassifier, fastmlp.MLPClassifier),
+         "regressor": (sklearn_nn.MLPRegressor, fastmlp.MLPRegressor)}
+
+
+def outcome(method, *args, then=None, **kwargs):
+    """``("ok", value)`` or ``(exception type, message)`` of ``method(*args, **kwargs)``, warnings silenced;
+    ``then``: the name of an attribute of what it returned, as the value."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = method(*args, **kwargs)
+        except Exception as e:            # noqa: BLE001 - the point is to compare whatever each raises
+            return type(e), str(e)
+    return "ok", (getattr(value, then) if then else value)
+
+
+def same_error(theirs, ours, gist):
+    """Both raised a ``ValueError``, and both messages say ``gist`` (a regular expression)."""
+    assert isinstance(theirs[0], type) and issubclass(theirs[0], ValueError), f"scikit-learn: {theirs}"
+    assert isinstance(ours[0], type) and issubclass(ours[0], ValueError), f"fastmlp: {ours}"
+    assert re.search(gist, theirs[1]), f"scikit-learn's message changed: {theirs[1]}"
+    assert re.search(gist, ours[1]), f"fastmlp says {ours[1]!r}, scikit-learn {theirs[1]!r}"
+
+
+def both(kind, **params):
+    theirs, ours = KINDS[kind]
+    params = dict(hidden_layer_sizes=(4,), random_state=0, **params)
+    return theirs(**params), ours(**params)
+
+
+def test_partial_fit_with_other_classes_is_refused():
+    results = []
+    for clf in both("classifier"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(X, Y2, classes=[0, 1])
+        results.append(outcome(clf.partial_fit, X, Y2 + 1, classes=[1, 2]))
+        assert outcome(clf.partial_fit, X, Y2, classes=[0, 1])[0] == "ok"     # the same ones: fine
+        assert outcome(clf.partial_fit, X, Y2)[0] == "ok"                     # or none
+    same_error(*results, r"classes=\[1, 2\]` is not the same as on last call to partial_fit")
+
+
+@pytest.mark.parametrize("y_again", [Y3, Y2[Y2 == 0]], ids=["more classes", "fewer classes"])
+def test_a_warm_start_with_other_classes_is_refused(y_again):
+    results = []
+    for clf in both("classifier", max_iter=3, warm_start=True):
+        outcome(clf.fit, X, Y2)
+        X_again = X if len(y_again) == len(X) else X[Y2 == 0]
+        results.append(outcome(clf.fit, X_again, y_again))
+    same_error(*results, r"warm_start can only be used where `y` has the same classes as in the previous call")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_n_iter_counts_the_last_fit_and_t_every_sample(kind):
+    counts = []
+    y = Y2 if kind == "classifier" else X.sum(axis=1)
+    for est in both(kind, max_iter=3, warm_start=True, n_iter_no_change=100):
+        outcome(est.fit, X, y)
+        outcome(est.fit, X, y)
+        counts.append((est.n_iter_, est.t_, len(est.loss_curve_)))
+    assert counts[0] == counts[1] == (3, 180, 6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("params", [dict(n_iter_no_change=np.inf), dict(verbose=0), dict(verbose=10),
+                                    dict(verbose=True)], ids=["n_iter_no_change=inf", "verbose=0", "verbose=10",
+                                                              "verbose=True"])
+def test_settings_scikit_learn_accepts(kind, params, capsys):
+    y = Y2 if kind == "classifier" else X.sum(axis=1)
+    results = [outcome(est.fit, X, y, then="n_iter_") for est in both(kind, max_iter=4, **params)]
+    assert results[0] == results[1] == ("ok", 4)        # inf: never stops early; every epoch runs
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("params", [dict(n_iter_no_change=0), dict(verbose=-1), dict(n_iter_no_change=-np.inf)])
+def test_settings_scikit_learn_refuses(kind, params):
+    y = Y2 if kind == "classifier" else X.sum(axis=1)
+    results = [outcome(est.fit, X, y) for est in both(kind, **params)]
+    name = next(iter(params))
+    same_error(*results, name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_partial_fit_does_not_support_early_stopping(kind):
+    y = Y2 if kind == "classifier" else X.sum(axis=1)
+    extra = dict(classes=[0, 1]) if kind == "classifier" else {}
+    results = [outcome(est.partial_fit, X, y, **extra) for est in both(kind, early_stopping=True)]
+    same_error(*results, r"partial_fit does not support early_stopping=True")
+
+
+@pytest.mark.parametrize("n", [2, 10, 19])
+def test_the_validation_set_needs_two_rows(n):
+    """scikit-learn holds out ceil(fraction * n) rows and refuses fewer than two (n=19 at 0.1: two rows)."""
+    results = [outcome(est.fit, X[:n], X[:n].sum(axis=1), then="n_iter_")
+               for est in both("regressor", early_stopping=True, max_iter=2)]
+    if n < 19:
+        same_error(*results, r"The validation set is too small\. Increase 'validation_fraction' or the size of")
+    else:
+        assert results[0] == results[1] == ("ok", 2)
+
+
+def test_divergence_is_scikit_learns_value_error_and_fastmlps_divergence_error():
+    y = X.sum(axis=1) * 1e5
+    results = [outcome(est.fit, X, y) for est in both("regressor", solver="sgd", learning_rate_init=1e10,
+                                                                 max_iter=5)]
+    same_error(*results, r"Solver produced non-finite parameter weights")
+    ours = fastmlp.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1e10, max_iter=5,
+                                random_state=0)
+    with pytest.raises(fastmlp.DivergenceError) as info:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours.fit(X, y)
+    assert info.value.reason in ("loss", "update") and np.isfinite(ours.net_.params).all()
+    assert ours.n_iter_ == len(info.value.history.loss)         # the epochs before it are recorded
