@@ -255,7 +255,7 @@ ESTIMATOR_CONSTRAINTS = {
     "beta_2": [Real(0.0, 1.0, closed="left")],
     "epsilon": [POSITIVE],
     "n_iter_no_change": [COUNT, Infinity()],
-    "dtype": CONSTRAINTS["dtype"],
+    "dtype": [None, Dtype()],          # None: float32 for float32 X, float64 for anything else
 }
 
 

@@ -27,14 +27,16 @@ Where the meanings differ from scikit-learn's
 * Divergence: ``NonFiniteWeightsError``, scikit-learn's ``ValueError`` ("Solver produced non-finite parameter
   weights") and fastmlp's ``DivergenceError`` at once; the parameters are those of the last complete batch
   (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
-* Still to match (issue 15): one-class ``y`` (refused here), sparse ``X``, float32 ``X`` keeping float32,
-  assignable ``coefs_``/``intercepts_``, multilabel targets, ``loss="poisson"``, a stratified hold-out for the
+* ``coefs_``/``intercepts_`` are views of the network's parameters; assigning them writes into the parameters
+  after checking every shape (scikit-learn accepts any list and fails later, in ``predict``).
+* Still to match (issue 15): one-class ``y`` (refused here), sparse ``X``, multilabel targets, ``loss="poisson"``, a stratified hold-out for the
   classifier's early stopping.
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
 fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
-``early_stopping``, and a validation set of at least two rows.
+``early_stopping``, a validation set of at least two rows, float32 ``X`` training in float32 (``dtype=None``), and
+``coefs_``/``intercepts_`` assigned then used by ``predict``.
 * Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
   ``MLP(layer_sizes, ..., seed=random_state)``), not scikit-learn's draw.
 """
@@ -51,7 +53,7 @@ import numpy as np
 from . import backends
 from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, Options, check
 from ._settings import validation_rows, validation_split
-from ._validation import check_finite, check_sample_weight
+from ._validation import check_finite, check_real_array, check_sample_weight
 from .model import MLP, DivergenceError
 from .optim import SGD, Adam
 from .schedule import Constant, InvScaling, Plan, Stopping, as_schedule
@@ -189,7 +191,7 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, backend="auto",
-                 dtype="float64"):
+                 dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -218,15 +220,39 @@ class _BaseMLP(BaseEstimator):
     # --- fitted attributes that are views of the network ---------------------------------------------------
     @property
     def coefs_(self) -> list:
-        """``coefs_[l]``: ``W[l]`` of shape ``(n_l, n_{l+1})``, a view of ``net_.params`` (writable)."""
+        """``coefs_[l]``: ``W[l]`` of shape ``(n_l, n_{l+1})``, a view of ``net_.params`` (writable). Assigning a
+        list of arrays of those shapes writes them into the parameters (checked first, all or nothing)."""
         check_is_fitted(self)
         return self.net_.weights
 
+    @coefs_.setter
+    def coefs_(self, value):
+        check_is_fitted(self)
+        self._assign("coefs_", value, self.net_.weights)
+
     @property
     def intercepts_(self) -> list:
-        """``intercepts_[l]``: ``b[l]``, a view of ``net_.params`` (writable)."""
+        """``intercepts_[l]``: ``b[l]``, a view of ``net_.params`` (writable; assignable as ``coefs_``)."""
         check_is_fitted(self)
         return self.net_.biases
+
+    @intercepts_.setter
+    def intercepts_(self, value):
+        check_is_fitted(self)
+        self._assign("intercepts_", value, self.net_.biases)
+
+    def _assign(self, name, value, targets):
+        if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__") or len(value) != len(targets):
+            raise ValueError(f"{name} must be a list of {len(targets)} arrays of shapes "
+                             f"{[t.shape for t in targets]}, got {type(value).__name__}")
+        arrays = []
+        for l, (new, target) in enumerate(zip(value, targets)):
+            arr = check_real_array(f"{name}[{l}]", new)
+            if arr.shape != target.shape:
+                raise ValueError(f"{name}[{l}] must have shape {target.shape}, got {arr.shape}")
+            arrays.append(check_finite(f"{name}[{l}]", arr, target.dtype))
+        for arr, target in zip(arrays, targets):
+            target[...] = arr
 
     @property
     def n_layers_(self) -> int:
@@ -277,12 +303,21 @@ class _BaseMLP(BaseEstimator):
     # --- training ---------------------------------------------------------------------------------------------
     def _validate_X(self, X, reset):
         X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
-        return np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        return np.ascontiguousarray(X, dtype=self.net_.dtype)
 
-    def _new_net(self, n_features, n_outputs, loss):
+    def _dtype_for(self, X, first):
+        """The dtype of the network: the fitted one's; else ``dtype``, or with ``dtype=None`` float32 for float32
+        ``X`` and float64 for anything else (scikit-learn's rule)."""
+        if not first:
+            return self.net_.dtype
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return np.dtype(np.float32) if np.asarray(X).dtype == np.float32 else np.dtype(np.float64)
+
+    def _new_net(self, n_features, n_outputs, loss, dtype):
         seed = _seed(self.random_state)
         return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=SKLEARN_ACTIVATIONS[self.activation],
-                   loss=loss, dtype=self.dtype, seed=seed)
+                   loss=loss, dtype=dtype, seed=seed)
 
     def _fit(self, X, Y, sample_weight, callbacks, incremental):
         """Train ``net_`` on validated ``X`` and encoded targets ``Y``: ``max_iter`` epochs, or one for
@@ -365,8 +400,8 @@ class _BaseMLP(BaseEstimator):
         saved = dict(self.__dict__)
         try:
             self._check_params()                  # on every call: partial_fit after set_params too
-            dtype = np.dtype(self.dtype)
             X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
+            dtype = self._dtype_for(X, first)
             X = np.ascontiguousarray(check_finite("X", X, dtype))
             sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
             if self.early_stopping and incremental:
@@ -378,8 +413,8 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
                                  f"{tuple(self.net_.layer_sizes[1:-1])}; a warm start or partial_fit goes on "
                                  "training the same network (set warm_start=False to start anew)")
-            Y = self._encode(X, y, first, incremental, **encode)
-            self._start(X, first)
+            Y = self._encode(X, y, first, dtype, incremental, **encode)
+            self._start(X, first, dtype)
             return self._fit(X, Y, sample_weight, callbacks, incremental)
         except (TypeError, ValueError) as e:
             if not isinstance(e, DivergenceError):     # refused before training: the estimator as it was
@@ -387,10 +422,10 @@ class _BaseMLP(BaseEstimator):
                 self.__dict__.update(saved)
             raise
 
-    def _start(self, X, first_call):
+    def _start(self, X, first_call, dtype):
         """A new network (or the fitted one, for warm starts and later ``partial_fit`` calls)."""
         if first_call:
-            self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss())
+            self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss(), dtype)
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
             self.validation_scores_ = None
             self._plan = Plan(float(self.learning_rate_init), self._schedule(), self._stopping())
@@ -431,8 +466,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Show a progress bar (epoch, samples/s, loss) while training.
     backend : {"auto", "numba", "numpy", "reference"}, default "auto"
         fastmlp's path (``MLP.fit``).
-    dtype : {"float64", "float32"}, default "float64"
-        Dtype of the parameters and of all computation.
+    dtype : {None, "float64", "float32"}, default None
+        Dtype of the parameters and of all computation; ``None``: float32 when ``X`` is float32 in the first fit,
+        float64 otherwise (scikit-learn's rule).
 
     Attributes
     ----------
@@ -462,8 +498,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _loss(self):
         return "mse"
 
-    def _encode(self, X, y, first_call, incremental=False):
-        Y2 = np.ascontiguousarray(y, dtype=np.dtype(self.dtype)).reshape(len(y), -1)
+    def _encode(self, X, y, first_call, dtype, incremental=False):
+        Y2 = np.ascontiguousarray(y, dtype=dtype).reshape(len(y), -1)
         if first_call:
             self.n_outputs_ = Y2.shape[1]
             self.out_activation_ = "identity"
@@ -518,7 +554,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _loss(self):
         return "log_loss" if len(self.classes_) == 2 else "cross_entropy"
 
-    def _encode(self, X, y, first_call, incremental=False, classes=None):
+    def _encode(self, X, y, first_call, dtype, incremental=False, classes=None):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
@@ -549,7 +585,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
                              f"{np.unique(y[unknown]).tolist()[:5]}")
         if len(self.classes_) == 2:
-            return codes.astype(np.dtype(self.dtype)).reshape(-1, 1)
+            return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):

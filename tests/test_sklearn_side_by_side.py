@@ -41,7 +41,7 @@ def same_error(theirs, ours, gist):
 
 def both(kind, **params):
     theirs, ours = KINDS[kind]
-    params = dict(hidden_layer_sizes=(4,), random_state=0, **params)
+    params = {"hidden_layer_sizes": (4,), "random_state": 0, **params}
     return theirs(**params), ours(**params)
 
 
@@ -129,3 +129,39 @@ def test_divergence_is_scikit_learns_value_error_and_fastmlps_divergence_error()
             ours.fit(X, y)
     assert info.value.reason in ("loss", "update") and np.isfinite(ours.net_.params).all()
     assert ours.n_iter_ == len(info.value.history.loss)         # the epochs before it are recorded
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("x_dtype", [np.float32, np.float64, np.int64])
+def test_the_data_decide_the_dtype(kind, x_dtype):
+    y = Y2 if kind == "classifier" else X.sum(axis=1)
+    dtypes = []
+    for est in both(kind, max_iter=2):
+        outcome(est.fit, X.astype(x_dtype), y)
+        dtypes.append((est.coefs_[0].dtype, est.predict_proba(X[:2].astype(x_dtype)).dtype if kind == "classifier"
+                       else est.predict(X[:2].astype(x_dtype)).dtype))
+    assert dtypes[0] == dtypes[1]
+    assert dtypes[0][0] == (np.float32 if x_dtype == np.float32 else np.float64)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_assigned_coefs_and_intercepts_predict_the_same(kind):
+    y = Y3 if kind == "classifier" else X.sum(axis=1)
+    theirs, ours = both(kind, max_iter=2, hidden_layer_sizes=(5, 4))
+    outcome(theirs.fit, X, y)
+    outcome(ours.fit, X, y)
+    coefs = [RNG.standard_normal(c.shape) for c in theirs.coefs_]
+    intercepts = [RNG.standard_normal(b.shape) for b in theirs.intercepts_]
+    for est in (theirs, ours):
+        est.coefs_ = [c.copy() for c in coefs]
+        est.intercepts_ = [b.copy() for b in intercepts]
+    if kind == "classifier":
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12, atol=1e-15)
+    else:
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12, atol=1e-12)
+    before = ours.net_.params.copy()
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(5, 4\), got \(4, 4\)"):
+        ours.coefs_ = [coefs[0], np.ones((4, 4)), coefs[2]]
+    with pytest.raises(ValueError, match=r"intercepts_ must be a list of 3 arrays"):
+        ours.intercepts_ = intercepts[:2]
+    assert ours.net_.params.tobytes() == before.tobytes()         # refused as a whole, nothing written
