@@ -29,14 +29,14 @@ Where the meanings differ from scikit-learn's
   (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
 * ``coefs_``/``intercepts_`` are views of the network's parameters; assigning them writes into the parameters
   after checking every shape (scikit-learn accepts any list and fails later, in ``predict``).
-* Still to match (issue 15): one-class ``y`` (refused here), sparse ``X``, multilabel targets, ``loss="poisson"``, a stratified hold-out for the
+* Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``, a stratified hold-out for the
   classifier's early stopping.
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
 fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
 ``early_stopping``, a validation set of at least two rows, float32 ``X`` training in float32 (``dtype=None``), and
-``coefs_``/``intercepts_`` assigned then used by ``predict``.
+``coefs_``/``intercepts_`` assigned then used by ``predict``, and one-class ``y``.
 * Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
   ``MLP(layer_sizes, ..., seed=random_state)``), not scikit-learn's draw.
 """
@@ -552,7 +552,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _target_checks = {}
 
     def _loss(self):
-        return "log_loss" if len(self.classes_) == 2 else "cross_entropy"
+        return "log_loss" if len(self.classes_) <= 2 else "cross_entropy"
 
     def _encode(self, X, y, first_call, dtype, incremental=False, classes=None):
         y = np.asarray(y)
@@ -573,18 +573,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         if first_call:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                                 f"but the data contains only one class: {self.classes_[0]!r}")
-            self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
-            self.out_activation_ = "logistic" if len(self.classes_) == 2 else "softmax"
+            # one class (scikit-learn trains it too): one logistic output whose target is always 0, as with two
+            self.n_outputs_ = 1 if len(self.classes_) <= 2 else len(self.classes_)
+            self.out_activation_ = "logistic" if len(self.classes_) <= 2 else "softmax"
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, len(self.classes_) - 1)
         unknown = self.classes_[codes] != y
         if unknown.any():
             raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
                              f"{np.unique(y[unknown]).tolist()[:5]}")
-        if len(self.classes_) == 2:
+        if len(self.classes_) <= 2:
             return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
@@ -601,7 +599,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         out = self._predict_raw(X)
-        if len(self.classes_) == 2:
+        if len(self.classes_) <= 2:                  # one class: two columns as well, as scikit-learn's
             return np.hstack([1.0 - out, out])
         return out
 
@@ -612,13 +610,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """The most probable class of each row (for two classes: the second when its probability > 0.5)."""
         out = self._predict_raw(X)
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, out.shape[0])
         if len(self.classes_) == 2:
             return self.classes_[(out[:, 0] > 0.5).astype(np.intp)]
         return self.classes_[np.argmax(out, axis=1)]
 
     def _score_encoded(self, X, Y):
         out = self.net_.predict(X)
-        pred = (out[:, 0] > 0.5).astype(np.int64) if len(self.classes_) == 2 else np.argmax(out, axis=1)
+        pred = (out[:, 0] > 0.5).astype(np.int64) if len(self.classes_) <= 2 else np.argmax(out, axis=1)
         truth = Y[:, 0].astype(np.int64) if Y.ndim == 2 else Y
         return float(np.mean(pred == truth))
 

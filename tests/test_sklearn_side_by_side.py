@@ -165,3 +165,15 @@ def test_assigned_coefs_and_intercepts_predict_the_same(kind):
     with pytest.raises(ValueError, match=r"intercepts_ must be a list of 3 arrays"):
         ours.intercepts_ = intercepts[:2]
     assert ours.net_.params.tobytes() == before.tobytes()         # refused as a whole, nothing written
+
+
+def test_one_class_trains_and_predicts_that_class():
+    y = np.full(len(X), 7)
+    results = []
+    for clf in both("classifier", max_iter=3):
+        outcome(clf.fit, X, y)
+        results.append((clf.classes_.tolist(), clf.n_outputs_, clf.out_activation_, clf.predict(X[:4]).tolist(),
+                        clf.predict_proba(X[:4]).shape, clf.score(X, y)))
+    assert results[0] == results[1] == ([7], 1, "logistic", [7, 7, 7, 7], (4, 2), 1.0)
+    for clf in both("classifier"):
+        assert outcome(clf.partial_fit, X, y, classes=[7])[0] == "ok" and clf.predict(X[:1]).tolist() == [7]
