@@ -58,9 +58,29 @@ def test_incremental_on_a_local_cluster_equals_partial_fit_block_by_block(client
     assert model.n_iter_ == N // BLOCK and model.t_ == N
     assert model.net_.optimizer_state.t[0] == local.net_.optimizer_state.t[0] == (N // BLOCK) * -(-BLOCK // 32)
     assert model.net_.params.tobytes() == local.net_.params.tobytes()      # the same arithmetic, bit for bit
-    # Prediction block by block on the workers (dask-ml's own r2 scorer trips on this dask version).
+    # Prediction block by block on the workers, and dask-ml's own scorer on the dask arrays
     X_all, y_all = dask.compute(X, y)
     predicted = inc.predict(X).compute()
     assert np.array_equal(predicted, local.predict(X_all))
     score = local.score(X_all, y_all)
     assert score > (0.5 if task == "regression" else 0.8), score
+    assert inc.score(X, y) == pytest.approx(score, rel=1e-9)
+
+
+@pytest.mark.parametrize("search", ["IncrementalSearchCV", "HyperbandSearchCV"])
+def test_dask_ml_searches_run_fastmlp_as_they_run_scikit_learn(client, search):
+    """Both searches, on worker processes, with scikit-learn's MLPRegressor and with fastmlp's on the same data:
+    each finishes and picks a candidate from the grid (the pinned versions of the distributed extra; with dask
+    2026.8 both fail for scikit-learn's own estimator)."""
+    import dask_ml.model_selection
+    from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+    X, y = _teacher_array("regression")
+    grid = {"alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 1e-2]}
+    kwargs = dict(n_initial_parameters=4) if search == "IncrementalSearchCV" else {}
+    chosen = []
+    for Est in (SklearnMLPRegressor, MLPRegressor):
+        est = Est(hidden_layer_sizes=(8,), batch_size=64, random_state=0)
+        found = getattr(dask_ml.model_selection, search)(est, grid, max_iter=3, random_state=0, **kwargs).fit(X, y)
+        assert found.best_params_["alpha"] in grid["alpha"] and np.isfinite(found.best_score_)
+        chosen.append(type(found.best_estimator_))
+    assert chosen == [SklearnMLPRegressor, MLPRegressor]
