@@ -46,9 +46,11 @@ import inspect
 import numbers
 import threading
 import warnings
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import backends
 from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, Options, check
@@ -378,7 +380,8 @@ class _BaseMLP(BaseEstimator):
         self.t_ += history.epochs * n
         self.loss_curve_.extend(history.loss)
 
-    def fit(self, X, y, sample_weight=None, callbacks=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            callbacks: Sequence[Callable] | None = None) -> _BaseMLP:
         """Train on ``X`` (n_samples, n_features) and ``y``: (n_samples,) or (n_samples, n_outputs) targets for
         the regressor, (n_samples,) labels for the classifier.
 
@@ -508,12 +511,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              f"{self.n_outputs_}")
         return Y2
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call."""
         first = not hasattr(self, "net_")
         return self._train(X, y, sample_weight, None, first, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions of shape (n_samples,) for one output (as scikit-learn), else (n_samples, n_outputs)."""
         out = self._predict_raw(X)
         return out[:, 0] if self.n_outputs_ == 1 else out
@@ -586,7 +589,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> MLPClassifier:
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call.
 
         ``classes`` (every label that will ever be seen) is required in the first call.
@@ -596,18 +600,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("classes must be passed on the first call to partial_fit")
         return self._train(X, y, sample_weight, None, first, incremental=True, classes=classes)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         out = self._predict_raw(X)
         if len(self.classes_) <= 2:                  # one class: two columns as well, as scikit-learn's
             return np.hstack([1.0 - out, out])
         return out
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each row (for two classes: the second when its probability > 0.5)."""
         out = self._predict_raw(X)
         if len(self.classes_) == 1:
