@@ -7,6 +7,7 @@ parameters and optimiser state are exactly those of a run of the same number of 
 optimiser's step count), and whether the next fit trains normally.
 """
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -18,6 +19,9 @@ import fastmlp
 
 
 def main():
+    # Python's own Ctrl-C handler, whatever this process inherited: started from a background job of a shell,
+    # a process inherits SIGINT ignored, and then no Ctrl-C would ever arrive to be tested.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     backend, batch_size, optimizer, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     sizes = [4, 16, 1] if backend == "reference" else [4, 64, 64, 1]
     n = 1 << 18
