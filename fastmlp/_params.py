@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._spec import DTYPES, HIDDEN_ACTIVATIONS, LOSSES
+from .backends import CHOICES as BACKEND_CHOICES
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -209,6 +210,7 @@ CONSTRAINTS = {
     "shuffle": [Boolean()],
     "chunk_rows": [None, COUNT],
     "progress": [Boolean()],
+    "backend": [None, Options(BACKEND_CHOICES)],
     "validation_fraction": [None, UNIT_OPEN],
     # optimisers (fastmlp.optim)
     "momentum": [Real(0.0, 1.0, closed="left")],
@@ -255,6 +257,7 @@ ESTIMATOR_CONSTRAINTS = {
     "beta_2": [Real(0.0, 1.0, closed="left")],
     "epsilon": [POSITIVE],
     "n_iter_no_change": [COUNT, Infinity()],
+    "backend": [Options(BACKEND_CHOICES)],
     "dtype": [None, Dtype()],          # None: float32 for float32 X, float64 for anything else
 }
 

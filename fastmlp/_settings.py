@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _guard, backends
-from ._params import InvalidParameterError, Options, check, short
+from ._params import InvalidParameterError, check, short
 from ._progress import TrainingProgress
 from ._validation import check_sample_weight, check_X, check_Y
 from .optim import OptimizerState, as_optimizer
@@ -67,7 +67,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
     """Every argument of ``model.fit`` checked and converted (see the module's notes)."""
     epochs, lr, batch_size = check("epochs", epochs), check("lr", lr), check("batch_size", batch_size)
     shuffle, seed, progress = check("shuffle", shuffle), check("seed", seed), check("progress", progress)
-    backend = check("backend", backend, [None, Options(backends.CHOICES)])
+    backend = check("backend", backend)
     chunk_rows = check("chunk_rows", chunk_rows)
     optimizer, schedule, stopping = as_optimizer(optimizer), as_schedule(schedule), as_stopping(stopping)
     callbacks = _check_callbacks(callbacks)

@@ -52,8 +52,7 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import backends
-from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, Options, check
+from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, check
 from ._settings import validation_rows, validation_split
 from ._validation import check_finite, check_real_array, check_sample_weight
 from .model import MLP, DivergenceError
@@ -268,7 +267,6 @@ class _BaseMLP(BaseEstimator):
             raise InvalidParameterError("solver='lbfgs' is not available in fastmlp; use 'sgd' or 'adam'")
         for name, constraints in ESTIMATOR_CONSTRAINTS.items():
             check(name, getattr(self, name), constraints)
-        check("backend", self.backend, [Options(backends.CHOICES)])
         return self._hidden_sizes()
 
     def _hidden_sizes(self) -> list:

@@ -151,9 +151,5 @@ class OptimizerState:
         """What a compiled kernel is specialised on: the rule, and whether weight decay is on."""
         return self.name, self.weight_decay > 0
 
-    def same_settings(self, other) -> bool:
-        return self.optimizer == other.optimizer
-
-
 def sgd_state(n_params, dtype):
     return OptimizerState("sgd", n_params, dtype)
