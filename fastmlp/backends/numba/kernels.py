@@ -208,42 +208,6 @@ def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight
 
 # --- backward: reference.backward, four rows of W at a time --------------------------------------------------------
 
-@jit(inline=True)
-def _delta_rows(p, a, d, i, rows, n_out, w0, u_in, u_out, act):
-    """``delta[l][i..i+rows) = (W[l][i, :] . delta[l+1]) f'(a[l][i])`` (``rows`` is 1 or 4), with W as it is."""
-    zero, one = a.dtype.type(0.0), a.dtype.type(1.0)
-    r0 = w0 + i * n_out
-    if rows == U(BLOCK):
-        r1 = r0 + n_out
-        r2 = r1 + n_out
-        r3 = r2 + n_out
-        c0 = c1 = c2 = c3 = a.dtype.type(0.0)
-        for j in range(n_out):
-            dj = d[u_out + j]
-            c0 += p[r0 + j] * dj
-            c1 += p[r1 + j] * dj
-            c2 += p[r2 + j] * dj
-            c3 += p[r3 + j] * dj
-        d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-        d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
-        d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
-        d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
-    else:
-        c0 = a.dtype.type(0.0)
-        for j in range(n_out):
-            c0 += p[r0 + j] * d[u_out + j]
-        d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-
-
-@jit(inline=True)
-def _delta_column(p, a, d, n_in, w0, u_in, u_out, act):
-    """``delta[l] = W[l][:, 0] delta[l+1][0] f'(a[l])`` for a layer with one output unit."""
-    zero, one = a.dtype.type(0.0), a.dtype.type(1.0)
-    d0 = d[u_out]
-    for i in range(n_in):
-        d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
-
-
 # --- the optimiser's step (fastmlp.optim; reference.step), the rule fixed when compiling -----------------------------
 
 @jit(inline=True)
@@ -265,43 +229,125 @@ def _build(rule, decay):
     (closure values), so the update inside the inner loops is straight-line code for that rule only."""
 
     @jit(inline=True)
-    def update_rows(p, m, v, a, d, i, rows, n_out, w0, u_in, u_out, lr, hyper, step_size, bc2_sqrt):
-        """Rows ``i..i+rows`` of ``W[l]`` updated from ``a[l][i] * delta[l+1]`` (per-sample kernel)."""
+    def backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
+                       bc2_sqrt):
+        """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated."""
         mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-        one = hyper.dtype.type(1.0)
-        if rule == SGD and not decay and n_out == U(1):        # one output unit: down the column
-            ld = lr * d[u_out]
-            for r in range(rows):
-                p[w0 + i + r] -= ld * a[u_in + i + r]
-            return
-        if rule == SGD and not decay and rows == U(BLOCK):     # the worked example's update, four rows a pass
+        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+        plain = rule == SGD and not decay
+        if n_out == U(1):                               # one output unit: loops down W's single column
+            d0 = d[u_out]
+            if has_delta:
+                for i in range(n_in):
+                    d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+            if plain:
+                ld = lr * d0
+                for i in range(n_in):
+                    p[w0 + i] -= ld * a[u_in + i]
+        i = U(0)
+        while i + U(BLOCK) <= n_in and n_out > U(1):    # four rows of W a pass
             r0 = w0 + i * n_out
             r1 = r0 + n_out
             r2 = r1 + n_out
             r3 = r2 + n_out
-            l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
-            l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
-            for j in range(n_out):
-                dj = d[u_out + j]
-                p[r0 + j] -= l0 * dj
-                p[r1 + j] -= l1 * dj
-                p[r2 + j] -= l2 * dj
-                p[r3 + j] -= l3 * dj
-            return
-        for r in range(rows):
-            ai = a[u_in + i + r]
-            row = w0 + (i + r) * n_out
-            if rule == SGD and not decay:
-                lai = lr * ai
+            if has_delta:
+                c0 = c1 = c2 = c3 = zero
                 for j in range(n_out):
-                    p[row + j] -= lai * d[u_out + j]
-            else:
+                    dj = d[u_out + j]
+                    c0 += p[r0 + j] * dj
+                    c1 += p[r1 + j] * dj
+                    c2 += p[r2 + j] * dj
+                    c3 += p[r3 + j] * dj
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
+                d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
+                d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+            if plain:
+                l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
+                l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
+                for j in range(n_out):
+                    dj = d[u_out + j]
+                    p[r0 + j] -= l0 * dj
+                    p[r1 + j] -= l1 * dj
+                    p[r2 + j] -= l2 * dj
+                    p[r3 + j] -= l3 * dj
+            i += U(BLOCK)
+        while i < n_in and n_out > U(1):                # the rows left over
+            r0 = w0 + i * n_out
+            if has_delta:
+                c0 = zero
+                for j in range(n_out):
+                    c0 += p[r0 + j] * d[u_out + j]
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            if plain:
+                lai = lr * a[u_in + i]
+                for j in range(n_out):
+                    p[r0 + j] -= lai * d[u_out + j]
+            i += U(1)
+        if not plain:                                   # the other rules, after delta[l] has read W[l]
+            for i in range(n_in):
+                ai = a[u_in + i]
+                row = w0 + i * n_out
                 for j in range(n_out):
                     q = row + j
                     g = ai * d[u_out + j]
                     if decay:
                         g += wd * p[q]
                     _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+        for j in range(n_out):                          # dL/db[l] = delta[l+1]
+            _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+
+    @jit(inline=True)
+    def accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_delta):
+        """Layer l of one sample in a batch: delta[l] (when ``has_delta``), and dL/dW[l] = a[l] delta[l+1]^T and
+        dL/db[l] = delta[l+1] added to ``g``."""
+        zero, one = a.dtype.type(0.0), a.dtype.type(1.0)
+        if n_out == U(1):                               # one output unit: loops down W's single column
+            d0 = d[u_out]
+            if has_delta:
+                for i in range(n_in):
+                    d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+            for i in range(n_in):
+                g[w0 + i] += a[u_in + i] * d0
+        i = U(0)
+        while i + U(BLOCK) <= n_in and n_out > U(1):    # four rows of W a pass
+            r0 = w0 + i * n_out
+            r1 = r0 + n_out
+            r2 = r1 + n_out
+            r3 = r2 + n_out
+            if has_delta:
+                c0 = c1 = c2 = c3 = zero
+                for j in range(n_out):
+                    dj = d[u_out + j]
+                    c0 += p[r0 + j] * dj
+                    c1 += p[r1 + j] * dj
+                    c2 += p[r2 + j] * dj
+                    c3 += p[r3 + j] * dj
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
+                d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
+                d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+            a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
+            for j in range(n_out):
+                dj = d[u_out + j]
+                g[r0 + j] += a0 * dj
+                g[r1 + j] += a1 * dj
+                g[r2 + j] += a2 * dj
+                g[r3 + j] += a3 * dj
+            i += U(BLOCK)
+        while i < n_in and n_out > U(1):                # the rows left over
+            r0 = w0 + i * n_out
+            if has_delta:
+                c0 = zero
+                for j in range(n_out):
+                    c0 += p[r0 + j] * d[u_out + j]
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            ai = a[u_in + i]
+            for j in range(n_out):
+                g[r0 + j] += ai * d[u_out + j]
+            i += U(1)
+        for j in range(n_out):
+            g[b0 + j] += d[u_out + j]
 
     @jit(inline=True)
     def update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight):
@@ -344,21 +390,9 @@ def _build(rule, decay):
                 n_in, n_out = sizes[l], sizes[l + U(1)]
                 w0, b0 = w_at[l], b_at[l]
                 u_in, u_out = units[l], units[l + U(1)]
-                if n_out == U(1):                       # one output unit: loops down W's single column
-                    if l > U(0):
-                        _delta_column(p, a, d, n_in, w0, u_in, u_out, acts[l - U(1)])
-                    update_rows(p, m, v, a, d, U(0), n_in, n_out, w0, u_in, u_out, lr, hyper, step_size, bc2_sqrt)
-                i = U(0)
-                while i < n_in and n_out > U(1):
-                    rows = U(BLOCK) if i + U(BLOCK) <= n_in else U(1)
-                    if l > U(0):
-                        _delta_rows(p, a, d, i, rows, n_out, w0, u_in, u_out, acts[l - U(1)])
-                    update_rows(p, m, v, a, d, i, rows, n_out, w0, u_in, u_out, lr, hyper, step_size, bc2_sqrt)
-                    i += rows
-                for j in range(n_out):                  # dL/db[l] = delta[l+1]
-                    q = b0 + j
-                    _step(p, m, v, q, d[u_out + j], lr, hyper[0], hyper[1], hyper[2], hyper[3], step_size,
-                          bc2_sqrt, rule, one)
+                act = acts[l - U(1)] if l > U(0) else acts[0]
+                backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0), lr, hyper,
+                               step_size, bc2_sqrt)
             loss_sum += loss
             weight_sum += 1.0
             n_seen += 1
@@ -389,25 +423,8 @@ def _build(rule, decay):
                     n_in, n_out = sizes[l], sizes[l + U(1)]
                     w0, b0 = w_at[l], b_at[l]
                     u_in, u_out = units[l], units[l + U(1)]
-                    if n_out == U(1):                   # one output unit: loops down W's single column
-                        if l > U(0):
-                            _delta_column(p, a, d, n_in, w0, u_in, u_out, acts[l - U(1)])
-                        d0 = d[u_out]
-                        for i in range(n_in):
-                            g[w0 + i] += a[u_in + i] * d0
-                    i = U(0)
-                    while i < n_in and n_out > U(1):
-                        rows = U(BLOCK) if i + U(BLOCK) <= n_in else U(1)
-                        if l > U(0):
-                            _delta_rows(p, a, d, i, rows, n_out, w0, u_in, u_out, acts[l - U(1)])
-                        for r in range(rows):
-                            ai = a[u_in + i + r]
-                            row = w0 + (i + r) * n_out
-                            for j in range(n_out):
-                                g[row + j] += ai * d[u_out + j]
-                        i += rows
-                    for j in range(n_out):
-                        g[b0 + j] += d[u_out + j]
+                    act = acts[l - U(1)] if l > U(0) else acts[0]
+                    accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0))
                 batch_loss += float(weight) * loss if weighted else loss
                 batch_weight += float(weight) if weighted else 1.0
             loss_sum += batch_loss
