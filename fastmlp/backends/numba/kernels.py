@@ -143,7 +143,7 @@ def _forward(p, X, s, sizes, w_at, b_at, units, acts, a):
             for j in range(n_out):
                 a[u_out + j] = p[b0 + j]
             i = U(0)
-            while i + U(BLOCK) <= n_in:                 # four rows a pass over z
+            while i + U(BLOCK) <= n_in and l > U(0):    # four rows a pass over z
                 a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
                 r0 = w0 + i * n_out
                 r1 = r0 + n_out
@@ -245,7 +245,7 @@ def _build(rule, decay):
                 for i in range(n_in):
                     p[w0 + i] -= ld * a[u_in + i]
         i = U(0)
-        while i + U(BLOCK) <= n_in and n_out > U(1):    # four rows of W a pass
+        while i + U(BLOCK) <= n_in and n_out > U(1) and has_delta:    # four rows of W a pass
             r0 = w0 + i * n_out
             r1 = r0 + n_out
             r2 = r1 + n_out
