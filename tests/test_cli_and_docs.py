@@ -58,7 +58,7 @@ from fastmlp.backends import numba as numba_path
 X, y = fastmlp.datasets.placement(1000, seed=0)
 net = fastmlp.MLP([2, 2, 1], activation="identity", seed=0)
 net.fit(X, y, epochs=1, backend="numba")
-mod = numba_path.kernels(net.spec, net.dtype)
+mod = numba_path.generated(net.spec, net.dtype)
 stats = mod.epoch_per_sample.stats
 print(json.dumps({"seconds": time.perf_counter() - t0, "hits": len(stats.cache_hits),
                   "misses": len(stats.cache_misses), "dir": str(numba_path.cache_dir())}))

@@ -13,7 +13,7 @@ import pytest
 
 import fastmlp
 from fastmlp.backends import numba as numba_path
-from fastmlp.backends.numba import _codegen
+from fastmlp.backends.numba import kernels
 from fastmlp.optim import sgd_state
 from fastmlp.streaming import ArraySource
 
@@ -34,7 +34,7 @@ LR_OVERFLOW = {"float64": 1e308, "float32": 3e38}  # lr * a gradient of order 1 
 
 
 def test_the_styles_are_covered():
-    styles = {_codegen.style_for(fastmlp.MLP(sizes).spec) for sizes, _ in NETS.values()}
+    styles = {numba_path.style_for(fastmlp.MLP(sizes).spec) for sizes, _ in NETS.values()}
     assert styles == {"scalar", "loop"}
 
 
@@ -171,16 +171,22 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
     net, X, y, _ = _case(net_name, dtype, "middle_loss")
     spec, F = net.spec, np.dtype(dtype)
     X, Y = X.astype(F), y.astype(F)
-    module = numba_path.kernels(spec, dtype)
     ws = numba_path.Workspace(spec, F)
     order = np.arange(N_ROWS, dtype=np.int64)
-    for name in ("epoch_per_sample", "epoch_batch"):
+    if ws.style == "scalar":
+        module = numba_path.generated(spec, dtype)
+        per_sample, batch = module.epoch_per_sample, module.epoch_batch
+        shape, no_weights = (), ()
+    else:
+        per_sample, batch = kernels.kernels_for("sgd", False)
+        shape, no_weights = (*ws.layout[:5], ws.layout.loss), (np.zeros(0, F),)
+    for name, kernel in (("epoch_per_sample", per_sample), ("epoch_batch", batch)):
         opt = sgd_state(spec.n_params, F)
         p = net.params.copy()
         extra = () if name == "epoch_per_sample" else (1,)
         buffers = (ws.a, ws.d) if name == "epoch_per_sample" else (ws.a, ws.d, ws.g)
-        out = getattr(module, name)(p, X, Y, order, F.type(1e-30), *extra, *buffers, opt.m, opt.v, opt.t,
-                                    opt.hyper)
+        out = kernel(p, X, Y, order, F.type(1e-30), *extra, *shape, *buffers, opt.m, opt.v, opt.t, opt.hyper,
+                     *(no_weights if name == "epoch_batch" else ()))
         assert out[2] == MIDDLE, f"{name} did not stop at the non-finite loss (returned {out})"
         assert out[1] == MIDDLE and np.isfinite(p).all()
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastmlp._validation import make_spec
-from fastmlp.backends.numba import _codegen
+from fastmlp.backends import numba as numba_path
 
 from conftest import (
     BOUND_F32_ONE_EPOCH,
@@ -64,7 +64,7 @@ SHAPES = {"scalar": [2, 3, 2], "loop": [3, 5, 4, 2]}
 @pytest.mark.parametrize("loss,out_act", LOSS_OUTPUTS)
 def test_every_activation_and_loss(comp, style, activation, loss, out_act):
     spec = make_spec(SHAPES[style], activation, loss, out_act)
-    assert _codegen.style_for(spec) == style
+    assert numba_path.style_for(spec) == style
     for batch_size in (1, 3, 11):
         compare(comp, spec, n=11, epochs=1, batch_size=batch_size, shuffle=True, dtype="float64", seed=1)
 

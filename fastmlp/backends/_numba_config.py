@@ -18,6 +18,14 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 JIT_OPTIONS = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
 
 
-def jit(function):
-    """``function`` compiled with ``JIT_OPTIONS`` (``numba.njit``), cached by fastmlp (``_cache.jit``)."""
+def jit(function=None, *, inline=False):
+    """``function`` compiled with ``JIT_OPTIONS`` (``numba.njit``), cached by fastmlp (``_cache.jit``).
+
+    ``@jit(inline=True)``: a helper inlined into its callers in Numba's own IR (``inline="always"``), so the loops of
+    a kernel and of the helpers it calls are optimised as one function, with the kernel's compile-time constants
+    (``kernels.py``: the update rule) folded into them; it is compiled, and cached, only as part of its callers."""
+    if function is None:
+        return lambda f: jit(f, inline=inline)
+    if inline:
+        return cached_jit(**JIT_OPTIONS, inline="always")(function)
     return cached_jit(**JIT_OPTIONS)(function)

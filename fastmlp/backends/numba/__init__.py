@@ -1,11 +1,17 @@
 """The Numba path: the whole epoch, per-sample loop included, in one compiled call.
 
-It computes ``reference.train_epoch``. The kernels are generated per network shape and dtype by
-``_codegen`` (sizes and offsets as literals, so LLVM unrolls and vectorises), written to a cache folder,
-imported, and compiled by Numba and cached (``_numba_config.jit``). Their dispatchers are
-made once per process, when the shape is first seen, and kept in ``_MODULES``.
+It computes ``reference.train_epoch``, with kernels of one of two styles, chosen from the network alone
+(``style_for``; never from what is in the cache, so a seed gives the same bits with a cold or a warm cache):
 
-Where the sources live: under fastmlp's cache folder (``_cache.cache_root``: ``$FASTMLP_CACHE_DIR``, or
+* ``loop``: the kernels of ``kernels.py``, ordinary source that takes the network's shape at run time; one
+  compiled kernel pair per optimiser rule (and weight decay on or off) serves every shape, compiled once per
+  install and then loaded from the cache.
+* ``scalar``: for tiny networks (``SCALAR_MAX_PARAMS``), kernels generated for the exact shape by ``_codegen``,
+  every parameter a local variable, which beat any loop there (the worked example's ``[2, 2, 1]``). They are
+  written to a cache folder, imported, compiled by Numba and cached (``_numba_config.jit``); their dispatchers
+  are made once per process, when the shape is first seen, and kept in ``_MODULES``.
+
+Where generated sources live: under fastmlp's cache folder (``_cache.cache_root``: ``$FASTMLP_CACHE_DIR``, or
 ``~/.cache/fastmlp``, or a private temporary folder), in a folder named after the package version and a hash of
 the generator's and the Numba policy's own source, so an upgrade, or any change to how kernels are written,
 starts a fresh folder: no stale kernel is ever loaded. Each file is named after the network, dtype and
@@ -29,14 +35,23 @@ from ... import __version__
 from ..._memory import aligned_zeros
 from ...optim import sgd_state
 from .. import EpochResult, _cache, _finite, _numba_config, _vmath
-from . import _codegen
+from . import _codegen, kernels
 
-_MODULES = {}   # (spec, dtype name) -> imported kernel module
+_MODULES = {}   # (spec, dtype name, update key, weighted) -> imported generated module (scalar style)
+
+# At or below this many parameters, kernels generated for the shape (the scalar style); above, the source kernels
+# (the loop style). Measured (docs/performance.md, "Compile once per install"): see there for the crossover.
+SCALAR_MAX_PARAMS = 32
+
+
+def style_for(spec) -> str:
+    """``"scalar"`` (generated for the shape) or ``"loop"`` (the source kernels): from the network alone."""
+    return "scalar" if spec.n_params <= SCALAR_MAX_PARAMS else "loop"
 
 
 def _generator_hash() -> str:
     h = hashlib.sha256()
-    for mod in (_cache, _codegen, _finite, _numba_config, _vmath):
+    for mod in (_cache, _codegen, _finite, _numba_config, _vmath):     # what the generated text depends on
         h.update(Path(mod.__file__).read_bytes())
     h.update(numba.__version__.encode())
     return h.hexdigest()[:12]
@@ -74,10 +89,10 @@ def _write_once(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def kernels(spec, dtype, update=("sgd", False), weighted=False):
-    """The kernel module for ``spec``, ``dtype``, the optimiser ``update`` (name, weight decay on?) and
-    sample weights or not: generated, written and imported on first use (built in memory, compiled anew in
-    each process, when there is no cache folder)."""
+def generated(spec, dtype, update=("sgd", False), weighted=False):
+    """The generated kernel module (scalar style) for ``spec``, ``dtype``, the optimiser ``update`` (rule, weight
+    decay on?) and sample weights or not: generated, written and imported on first use (built in memory,
+    compiled anew in each process, when there is no cache folder)."""
     dtype_name = np.dtype(dtype).name
     key = (spec, dtype_name, update, weighted)
     module = _MODULES.get(key)
@@ -104,22 +119,25 @@ def kernels(spec, dtype, update=("sgd", False), weighted=False):
 
 
 class Workspace:
-    """The kernel module and the work buffers of one fit (typed empty arrays where the style needs none)."""
+    """What one fit's kernels need besides the data: the style's kernels and work buffers."""
 
     def __init__(self, spec, dtype):
         dtype = np.dtype(dtype)
         self.spec, self.dtype = spec, dtype
+        self.style = style_for(spec)
         self.modules = {}
-        if _codegen.style_for(spec) == "loop":
-            self.a, self.d, self.g = (aligned_zeros(n, dtype) for n in _codegen.buffer_sizes(spec))
-        else:
+        self.no_weights = np.zeros(0, dtype)
+        if self.style == "loop":
+            self.layout = kernels.layout(spec)
+            self.a, self.d, self.g = (aligned_zeros(n, dtype) for n in kernels.buffer_sizes(spec))
+        else:                                      # locals only: typed dummies, one signature
             self.a = self.d = self.g = np.zeros(0, dtype)
 
     def module(self, opt, weighted=False):
-        """The kernels for this optimiser (made on first use, then kept for the fit)."""
+        """The generated kernels for this optimiser (scalar style; made on first use, then kept for the fit)."""
         key = (opt.key, weighted)
         if key not in self.modules:
-            self.modules[key] = kernels(self.spec, self.dtype, opt.key, weighted)
+            self.modules[key] = generated(self.spec, self.dtype, opt.key, weighted)
         return self.modules[key]
 
 
@@ -134,17 +152,27 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
 
     The whole ``order`` runs in one compiled call: ``interrupt`` is not looked at (``fastmlp._guard`` hands
     this path short slices of the epoch instead), and only a non-finite loss is reported; a non-finite
-    update is the guard's to find."""
+    update is the guard's to find. Weighted epochs, of any batch size (1 included), run in the batch kernel."""
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     ws = workspace if workspace is not None else Workspace(spec, params.dtype)
-    module = ws.module(opt, sample_weight is not None)
     lr = params.dtype.type(lr)
     order = np.ascontiguousarray(order, dtype=np.int64)
     state = (opt.m, opt.v, opt.t, opt.hyper)
-    if sample_weight is not None:     # weighted: the batch kernel, at any batch size (1 included)
-        out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state, sample_weight)
-    elif batch_size == 1:
-        out = module.epoch_per_sample(params, X, Y, order, lr, ws.a, ws.d, *state)
+    per_sample = batch_size == 1 and sample_weight is None
+    if ws.style == "loop":
+        epoch_per_sample, epoch_batch = kernels.kernels_for(opt.name, opt.weight_decay > 0)
+        shape = (*ws.layout[:5], ws.layout.loss)
+        if per_sample:
+            out = epoch_per_sample(params, X, Y, order, lr, *shape, ws.a, ws.d, *state)
+        else:
+            sw = ws.no_weights if sample_weight is None else sample_weight
+            out = epoch_batch(params, X, Y, order, lr, batch_size, *shape, ws.a, ws.d, ws.g, *state, sw)
     else:
-        out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state)
+        module = ws.module(opt, sample_weight is not None)
+        if per_sample:
+            out = module.epoch_per_sample(params, X, Y, order, lr, ws.a, ws.d, *state)
+        elif sample_weight is None:
+            out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state)
+        else:
+            out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state, sample_weight)
     return EpochResult(float(out[0]), int(out[1]), int(out[2]), float(out[3]))

@@ -1,49 +1,30 @@
-"""Source generation for the Numba path: one kernel module per network shape and dtype.
+"""Source generation for the Numba path's scalar style: one kernel module per tiny network, dtype and optimiser.
 
-Why generate source: on tiny layers a generic kernel spends most of its time on loop overhead and on index
-arithmetic LLVM cannot see through (runtime offsets into a flat buffer). A kernel whose sizes and offsets
-are literals lets LLVM unroll, keep values in registers and vectorise. Two styles, both computing
+Why generate source for tiny networks: there a kernel that loops over layers and units spends most of its time on
+loop overhead (``kernels.py`` serves every larger network). Generated for the exact shape, every parameter,
+activation and delta is a local variable and the whole network is straight-line code inside the sample loop, like
+a hand-written kernel (``SCALAR_MAX_PARAMS`` in ``backends/numba`` says where this pays). The kernels compute
 ``reference.train_epoch`` stage by stage in the reference's order (forward, sample loss, delta[L], backward,
 update); the maths of each stage (activations, their derivatives, losses, deltas, optimiser steps) is written
-once below, as source expressions both styles emit:
-
-* ``scalar``: every parameter, activation and delta is a local variable; the whole network is straight-line
-  code inside the sample loop. For small networks (see ``SCALAR_MAX_PARAMS``), where it runs like a
-  hand-written kernel.
-* ``loop``: flat buffers indexed with literal offsets, loops with literal trip counts; the forward pass as
-  row-wise axpy (contiguous in the output unit, so it vectorises), the backward pass fused with the update
-  when ``batch_size == 1``.
+once below, as source expressions.
 
 Each generated module defines two kernels with the same arguments as the Python layer hands them:
 
-* ``epoch_per_sample(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the worked example's per-sample
-  loop (with any optimiser);
+* ``epoch_per_sample(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the worked example's
+  per-sample loop (with any optimiser);
 * ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper)``: gradients summed over a batch,
   one update each.
 
 ``m``, ``v``, ``t`` and ``hyper`` are the optimiser's state and hyperparameters (``fastmlp.optim``); the
 optimiser's rule, and whether weight decay is on, are fixed per module (plain SGD is the worked example's code).
 
-Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. With sample weights (a
-module generated with ``weighted=True``) ``epoch_batch`` takes one more argument, ``sw``, and makes each batch's
-loss and gradient weighted means; the Python layer sends weighted epochs of any batch size there. ``a``, ``d`` and
-``g`` are work buffers of ``buffer_sizes(spec)`` elements (unused in the scalar style: typed dummies, so there is
-one signature). Constants are written as ``F(...)`` with ``F`` the dtype's scalar type, so float32 kernels compute
-in float32 throughout; the loss is summed in float64.
+Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. With sample weights
+(a module generated with ``weighted=True``) ``epoch_batch`` takes one more argument, ``sw``, and makes each batch's
+loss and gradient weighted means; the Python layer sends weighted epochs of any batch size there. ``a``, ``d``
+and ``g`` are typed empty dummies (one signature for both styles). Constants are written as ``F(...)`` with
+``F`` the dtype's scalar type, so float32 kernels compute in float32 throughout; the loss is summed in float64.
 """
 from __future__ import annotations
-
-SCALAR_MAX_PARAMS = 32    # above this, straight-line code compiles slowly (4-9 s at 130 params) and gains little
-
-
-def style_for(spec) -> str:
-    return "scalar" if spec.n_params <= SCALAR_MAX_PARAMS else "loop"
-
-
-def buffer_sizes(spec) -> tuple:
-    """Sizes of the work buffers ``(a, d, g)`` of the loop style."""
-    n_units = sum(spec.layer_sizes[1:])
-    return n_units + spec.n_outputs, n_units, spec.n_params
 
 
 class _Writer:
@@ -158,12 +139,10 @@ def _emit_softmax_loop(w, at, n):
         w(f"{at('j')} = {at('j')} / _s")
 
 
-def _emit_divergence_check(w, spec=None):
-    """Return at a non-finite loss; the scalar style (``spec`` given) first stores its parameter locals."""
+def _emit_divergence_check(w, spec):
     w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
     with w.indent():
-        if spec is not None:
-            _emit_store(w, spec, "as after the last complete update")
+        _emit_store(w, spec, "as after the last complete update")
         w("return loss_sum, n_seen, k, weight_sum")
 
 
@@ -391,146 +370,11 @@ def _emit_scalar_kernel(w, spec, name, args, batched, update, weighted=False):
     w()
 
 
-# --- loop style ------------------------------------------------------------------------------------------------
-
-def _loop_offsets(spec):
-    """Offsets of a[l] (l >= 1) in ``a``, of z[L] in ``a``, and of delta[l] (l >= 1) in ``d``."""
-    A, pos = [None], 0
-    for n in spec.layer_sizes[1:]:
-        A.append(pos)
-        pos += n
-    return A, pos, A   # deltas use the same offsets, in their own buffer
-
-
-def _emit_loop_kernel(w, spec, name, args, batched, update, weighted=False):
-    sizes, L = spec.layer_sizes, spec.n_layers
-    A, ZO, D = _loop_offsets(spec)
-
-    def a_at(l, i):
-        return f"X[s, {i}]" if l == 0 else f"a[{A[l]} + {i}]"
-
-    w("@jit")
-    w(f"def {name}({args}):")
-    with w.indent():
-        _emit_update_prologue(w, update)
-        if batched:
-            w(f"for q in range({spec.n_params}):")
-            with w.indent():
-                w("g[q] = F(0.0)")
-        _emit_sample_loops(w, batched, weighted)
-        # 1) forward, as axpy over the input units: z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
-        for l in range(L):
-            (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
-            act = spec.layer_activation(l)
-            w(f"for j in range({n_out}):")
-            with w.indent():
-                w(f"a[{A[l + 1]} + j] = p[{b0} + j]")
-            w(f"for i in range({m}):")
-            with w.indent():
-                w(f"ai = {a_at(l, 'i')}")
-                w(f"for j in range({n_out}):")
-                with w.indent():
-                    w(f"a[{A[l + 1]} + j] += ai * p[{w0} + i * {n_out} + j]")
-            if l == L - 1:
-                w(f"for j in range({n_out}):")
-                with w.indent():
-                    w(f"a[{ZO} + j] = a[{A[l + 1]} + j]")
-            if act == "softmax":
-                _emit_softmax_loop(w, lambda j, at=A[l + 1]: f"a[{at} + {j}]", n_out)
-            elif act != "identity":
-                w(f"for j in range({n_out}):")
-                with w.indent():
-                    w(f"zj = a[{A[l + 1]} + j]")
-                    _emit_act(w, act, "zj", f"a[{A[l + 1]} + j]")
-        # 2) loss and delta[L]
-        K = spec.n_outputs
-        if spec.loss == "cross_entropy":
-            w("_lse = _m + math.log(_s)")
-        w("loss = 0.0")
-        w(f"for j in range({K}):")
-        with w.indent():
-            w(f"loss += float({_loss_term(spec.loss, f'a[{ZO} + j]', f'a[{A[L]} + j]', 'Y[s, j]')})")
-        if _loss_divisor(spec) is not None:
-            w(f"loss = loss / {_loss_divisor(spec)}")
-        _emit_divergence_check(w)
-        w(f"for j in range({K}):")
-        with w.indent():
-            w(f"d[{D[L]} + j] = {_delta_out(spec, f'a[{A[L]} + j]', 'Y[s, j]')}")
-            if weighted:             # a weighted mean: every gradient of the sample times its weight
-                w(f"d[{D[L]} + j] *= sw_s")
-        # 3) backward: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]), then the gradient
-        #    a[l][i] * delta[l+1][j]: applied at once (batch 1; after delta[l] has read the old row) or summed
-        if not batched:
-            _emit_update_count(w, update)
-        for l in range(L - 1, -1, -1):
-            (w0, b0, _), m, n_out = spec.offsets[l], sizes[l], sizes[l + 1]
-            w(f"for i in range({m}):")
-            with w.indent():
-                w(f"ai = {a_at(l, 'i')}")
-                w(f"row = {w0} + i * {n_out}")
-                if l > 0:
-                    w("acc = F(0.0)")
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"acc += p[row + j] * d[{D[l + 1]} + j]")
-                    w(f"d[{D[l]} + i] = {_times('acc', _fprime(spec.layer_activation(l - 1), 'ai'))}")
-                if batched:
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"g[row + j] += ai * d[{D[l + 1]} + j]")
-                elif _plain(update):
-                    w("lai = lr * ai")
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        w(f"p[row + j] -= lai * d[{D[l + 1]} + j]")
-                else:
-                    w(f"for j in range({n_out}):")
-                    with w.indent():
-                        _emit_step(w, update, "p[row + j]", "row + j", f"(ai * d[{D[l + 1]} + j])", True)
-            w(f"for j in range({n_out}):")
-            with w.indent():
-                if batched:
-                    w(f"g[{b0} + j] += d[{D[l + 1]} + j]")
-                else:
-                    _emit_step(w, update, f"p[{b0} + j]", f"{b0} + j", f"d[{D[l + 1]} + j]", False)
-        _end_sample_loop(w, batched, weighted)
-        if batched:
-            _emit_batch_end(w, weighted)
-            with w.indent() if weighted else _nothing():
-                B = "F(wsum)" if weighted else "F(stop - start)"
-                if _plain(update):
-                    _emit_update_count(w, update)
-                    w(f"scale = lr / {B}   # w <- w - lr * (sum / B)")
-                    w(f"for q in range({spec.n_params}):")
-                    with w.indent():
-                        w("p[q] -= scale * g[q]")
-                        w("g[q] = F(0.0)")
-                else:
-                    w(f"B = {B}")
-                    _emit_update_count(w, update)
-                    for (w0, b0, b1) in spec.offsets:
-                        for lo, hi, is_weight in ((w0, b0, True), (b0, b1, False)):
-                            w(f"for q in range({lo}, {hi}):")
-                            with w.indent():
-                                _emit_step(w, update, "p[q]", "q", "(g[q] / B)", is_weight)
-                                w("g[q] = F(0.0)")
-            if weighted:
-                w("else:")
-                with w.indent():
-                    w(f"for q in range({spec.n_params}):")
-                    with w.indent():
-                        w("g[q] = F(0.0)")
-            w.depth -= 1
-        w("return loss_sum, n_seen, -1, weight_sum")
-    w()
-    w()
-
-
 def generate(spec, dtype_name: str, header: str = "", update=("sgd", False), weighted=False) -> str:
     """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32"), with
     the optimiser's update ``update`` = (rule name, weight decay on?), ``OptimizerState.key``."""
     w = _Writer()
-    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, {style_for(spec)} style, optimiser {update[0]}'
+    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, scalar style, optimiser {update[0]}'
       f'{" with weight decay" if update[1] else ""}. Generated; do not edit.')
     if header:
         w(header)
@@ -546,10 +390,9 @@ def generate(spec, dtype_name: str, header: str = "", update=("sgd", False), wei
     w(f"F = np.{dtype_name}")
     w()
     w()
-    style = style_for(spec)
-    emit = _emit_scalar_kernel if style == "scalar" else _emit_loop_kernel
     if not weighted:
-        emit(w, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False, update=update)
-    emit(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
-         + (", sw" if weighted else ""), batched=True, update=update, weighted=weighted)
+        _emit_scalar_kernel(w, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False,
+                            update=update)
+    _emit_scalar_kernel(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
+                        + (", sw" if weighted else ""), batched=True, update=update, weighted=weighted)
     return w.text()

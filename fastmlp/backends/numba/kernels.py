@@ -1,0 +1,459 @@
+"""The Numba path's kernels for networks of any shape: ordinary source, compiled once per install.
+
+The network's shape reaches the kernels as arrays (a :class:`Layout`), so one compiled kernel serves every shape
+and a new shape starts training at once. What must be known when compiling for the inner loops to vectorise, the
+optimiser's rule and whether weight decay is on, selects the kernel pair (:func:`kernels_for`); each pair is
+compiled on first use and kept on disk (``_numba_config.jit``), so an install compiles it once. Activations and
+losses are integer codes (``_spec``), branched on outside the inner loops.
+
+Both kernels compute ``reference.train_epoch``, stage by stage in its order:
+
+* ``epoch_per_sample(p, X, Y, order, lr, layout..., a, d, m, v, t, hyper)``: ``batch_size == 1``; each
+  sample's backward pass is fused with its update (row ``i`` of ``W[l]`` is read for ``delta[l]`` just before it
+  is updated, which is what the reference's order gives);
+* ``epoch_batch(..., batch_size, ..., g, ..., sw)``: the gradient summed over a batch into ``g``, one update each.
+
+Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. The batch kernel's
+``sw`` holds one weight per row of ``X`` or is empty (no weights); weighted epochs of any batch size go there. Work
+buffers: ``a`` holds every layer's units (``a[0]`` is the sample's ``x``) and, last, the output layer's ``z``; ``d``
+the deltas, in the same places; ``g`` one gradient per parameter (batch kernel only).
+
+Why the loops look the way they do (measured on this machine, W2 = ``[16, 64, 64, 1]`` and W3 =
+``[784, 256, 128, 10]``, against kernels generated per shape; ``docs/performance.md``):
+
+* Indices are unsigned (``uint64``): with signed offsets Numba's negative-index wraparound kept LLVM from
+  vectorising the inner loops.
+* The forward pass is row-wise axpy ``z += a_i * W[i, :]``, four rows at a time, so each pass over ``z`` does four
+  rows' work; the backward pass takes four rows of ``W`` at a time too, sharing the loads of ``delta``.
+* A layer with one output unit (regression heads) is a dot product down ``W``'s single column instead: a loop of
+  trip count 1 per input unit is all overhead.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..._spec import ACTIVATIONS, LOSSES
+from ...optim import RULES
+from .._finite import is_finite
+from .._numba_config import jit
+from .._vmath import vexp, vsigmoid, vtanh
+
+IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ACTIVATIONS)
+MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in LOSSES)
+SGD, MOMENTUM, NESTEROV, ADAM = (RULES.index(name) for name in RULES)
+U = np.uint64
+BLOCK = 4           # rows of W taken together in the forward and backward passes
+WIDE = 128          # ... except in a first layer wider than this (W3's 784 x 256: 8 % slower in blocks of four)
+
+
+class Layout(NamedTuple):
+    """A network's shape as the kernels read it (built once per fit, ``layout(spec)``)."""
+
+    sizes: np.ndarray      # uint64 (L + 1,): n_0 .. n_L
+    w_at: np.ndarray       # uint64 (L,): where W[l] (row-major (n_l, n_{l+1})) starts in p
+    b_at: np.ndarray       # uint64 (L,): where b[l] starts in p
+    units: np.ndarray      # uint64 (L + 2,): where layer l's units start in a and d; last, z_L's place in a
+    acts: np.ndarray       # int64 (L,): the activation code of layer l + 1 (the output activation last)
+    loss: int              # the loss code
+
+
+def layout(spec) -> Layout:
+    units = np.cumsum([0, *spec.layer_sizes])
+    return Layout(np.array(spec.layer_sizes, U), np.array([w0 for w0, _, _ in spec.offsets], U),
+                  np.array([b0 for _, b0, _ in spec.offsets], U), units.astype(U),
+                  np.array([ACTIVATIONS.index(spec.layer_activation(l)) for l in range(spec.n_layers)], np.int64),
+                  LOSSES.index(spec.loss))
+
+
+def buffer_sizes(spec) -> tuple:
+    """Sizes of the work buffers ``(a, d, g)``."""
+    n_units = sum(spec.layer_sizes)
+    return n_units + spec.n_outputs, n_units, spec.n_params
+
+
+# --- the activations (reference.ACTIVATION_MATHS), on a run of units --------------------------------------------
+
+@jit(inline=True)
+def _activate(a, u, n, act):
+    """``a[u:u+n] <- f(a[u:u+n])`` for an elementwise activation."""
+    zero = a.dtype.type(0.0)
+    if act == RELU:
+        for j in range(n):
+            z = a[u + j]
+            a[u + j] = z if z > zero else zero
+    elif act == TANH:
+        for j in range(n):
+            a[u + j] = vtanh(a[u + j])
+    elif act == SIGMOID:
+        for j in range(n):
+            a[u + j] = vsigmoid(a[u + j])
+
+
+@jit(inline=True)
+def _fprime(a, act, zero, one):
+    """``f'(z)`` written with ``a = f(z)`` (``zero`` and ``one`` in the parameters' dtype)."""
+    if act == RELU:
+        return one if a > zero else zero
+    if act == TANH:
+        return one - a * a
+    if act == SIGMOID:
+        return a * (one - a)
+    return one
+
+
+@jit(inline=True)
+def _softmax(a, u, n):
+    """``a[u:u+n] <- exp(z - max z) / sum`` in place; returns ``(max z, sum)`` for the log-sum-exp."""
+    mx = a[u]
+    for j in range(U(1), n):
+        mx = a[u + j] if a[u + j] > mx else mx
+    s = a.dtype.type(0.0)
+    for j in range(n):
+        e = vexp(a[u + j] - mx)
+        a[u + j] = e
+        s += e
+    for j in range(n):
+        a[u + j] = a[u + j] / s
+    return mx, s
+
+
+# --- forward: reference.forward -----------------------------------------------------------------------------------
+
+@jit(inline=True)
+def _forward(p, X, s, sizes, w_at, b_at, units, acts, a):
+    """Every layer's units for sample ``s`` into ``a``, z_L kept; returns the softmax's ``(max, sum)`` (or 0, 1)."""
+    L = U(sizes.shape[0] - 1)
+    n0 = sizes[0]
+    for i in range(n0):
+        a[i] = X[s, i]                                  # a[0] = x
+    mx, total = a.dtype.type(0.0), a.dtype.type(1.0)
+    for l in range(L):
+        n_in, n_out = sizes[l], sizes[l + U(1)]
+        w0, b0 = w_at[l], b_at[l]
+        u_in, u_out = units[l], units[l + U(1)]
+        # z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
+        if n_out == U(1):                               # one output unit: a dot product down W's column
+            z = p[b0]
+            for i in range(n_in):
+                z += a[u_in + i] * p[w0 + i]
+            a[u_out] = z
+        else:
+            for j in range(n_out):
+                a[u_out + j] = p[b0 + j]
+            i = U(0)
+            while i + U(BLOCK) <= n_in and (l > U(0) or n_out <= U(WIDE)):   # four rows a pass over z
+                a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
+                r0 = w0 + i * n_out
+                r1 = r0 + n_out
+                r2 = r1 + n_out
+                r3 = r2 + n_out
+                for j in range(n_out):
+                    a[u_out + j] += a0 * p[r0 + j] + a1 * p[r1 + j] + a2 * p[r2 + j] + a3 * p[r3 + j]
+                i += U(BLOCK)
+            while i < n_in:
+                ai = a[u_in + i]
+                r0 = w0 + i * n_out
+                for j in range(n_out):
+                    a[u_out + j] += ai * p[r0 + j]
+                i += U(1)
+        if l == L - U(1):
+            for j in range(n_out):
+                a[units[L + U(1)] + j] = a[u_out + j]   # z_L, for the losses written with z
+        # a[l+1] = f_l(z[l+1])
+        if acts[l] == SOFTMAX:
+            mx, total = _softmax(a, u_out, n_out)
+        else:
+            _activate(a, u_out, n_out, acts[l])
+    return mx, total
+
+
+# --- the loss and delta[L]: reference.sample_loss and backward's first step --------------------------------------
+
+@jit(inline=True)
+def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight):
+    """The sample's loss (float64), and ``delta[L] = dL/dz_L`` (times ``weight``) into ``d``."""
+    L = U(sizes.shape[0] - 1)
+    K = sizes[L]
+    u, uz = units[L], units[L + U(1)]
+    act_out = acts[L - U(1)]
+    zero = a.dtype.type(0.0)
+    loss = 0.0
+    if loss_code == CROSS_ENTROPY:                      # sum_k y_k (logsumexp(z) - z_k)
+        lse = mx + math.log(total)
+        for k in range(K):
+            loss += float(Y[s, k] * (lse - a[uz + k]))
+    elif loss_code == LOG_LOSS:                         # mean_k softplus(z) - y z
+        for k in range(K):
+            z = a[uz + k]
+            loss += float(max(z, zero) + math.log1p(vexp(-abs(z))) - Y[s, k] * z)
+        loss /= K
+    else:                                               # mean_k (y - a)^2
+        for k in range(K):
+            r = Y[s, k] - a[u + k]
+            loss += float(r * r)
+        loss /= K
+    one = a.dtype.type(1.0)
+    two_over_k, one_over_k = a.dtype.type(2.0 / K), a.dtype.type(1.0 / K)
+    for k in range(K):
+        dk = a[u + k] - Y[s, k]
+        if loss_code == MSE:                            # (2/K)(a - y) f'(z)
+            dk = dk * two_over_k * _fprime(a[u + k], act_out, zero, one)
+        elif loss_code == LOG_LOSS:                     # (a - y) / K
+            dk = dk * one_over_k
+        d[u + k] = dk * weight
+    return loss
+
+
+# --- backward: reference.backward, four rows of W at a time --------------------------------------------------------
+
+# --- the optimiser's step (fastmlp.optim; reference.step), the rule fixed when compiling -----------------------------
+
+@jit(inline=True)
+def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one):
+    """``p[q]`` updated from its gradient ``g`` by ``rule``; ``m``, ``v`` its state (``one`` in their dtype)."""
+    if rule == SGD:
+        p[q] -= lr * g                                  # w <- w - lr * dL/dw, the worked example's update
+    elif rule == ADAM:
+        m[q] = m[q] + (one - beta1) * (g - m[q])
+        v[q] = beta2 * v[q] + (one - beta2) * g * g
+        p[q] -= step_size * (m[q] / (math.sqrt(v[q]) / bc2_sqrt + eps))
+    else:                                               # b <- mu b + g; w <- w - lr b (or lr (g + mu b))
+        m[q] = mu * m[q] + g
+        p[q] -= lr * ((g + mu * m[q]) if rule == NESTEROV else m[q])
+
+
+def _build(rule, decay):
+    """The kernel pair for one update rule, with weight decay on or off: both are compile-time constants here
+    (closure values), so the update inside the inner loops is straight-line code for that rule only."""
+
+    @jit(inline=True)
+    def backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
+                       bc2_sqrt):
+        """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated."""
+        mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+        plain = rule == SGD and not decay
+        if n_out == U(1):                               # one output unit: loops down W's single column
+            d0 = d[u_out]
+            if has_delta:
+                for i in range(n_in):
+                    d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+            if plain:
+                ld = lr * d0
+                for i in range(n_in):
+                    p[w0 + i] -= ld * a[u_in + i]
+        i = U(0)
+        while i + U(BLOCK) <= n_in and n_out > U(1) and (has_delta or n_out <= U(WIDE)):   # four rows of W a pass
+            r0 = w0 + i * n_out
+            r1 = r0 + n_out
+            r2 = r1 + n_out
+            r3 = r2 + n_out
+            if has_delta:
+                c0 = c1 = c2 = c3 = zero
+                for j in range(n_out):
+                    dj = d[u_out + j]
+                    c0 += p[r0 + j] * dj
+                    c1 += p[r1 + j] * dj
+                    c2 += p[r2 + j] * dj
+                    c3 += p[r3 + j] * dj
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
+                d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
+                d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+            if plain:
+                l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
+                l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
+                for j in range(n_out):
+                    dj = d[u_out + j]
+                    p[r0 + j] -= l0 * dj
+                    p[r1 + j] -= l1 * dj
+                    p[r2 + j] -= l2 * dj
+                    p[r3 + j] -= l3 * dj
+            i += U(BLOCK)
+        while i < n_in and n_out > U(1):                # the rows left over
+            r0 = w0 + i * n_out
+            if has_delta:
+                c0 = zero
+                for j in range(n_out):
+                    c0 += p[r0 + j] * d[u_out + j]
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            if plain:
+                lai = lr * a[u_in + i]
+                for j in range(n_out):
+                    p[r0 + j] -= lai * d[u_out + j]
+            i += U(1)
+        if not plain:                                   # the other rules, after delta[l] has read W[l]
+            for i in range(n_in):
+                ai = a[u_in + i]
+                row = w0 + i * n_out
+                for j in range(n_out):
+                    q = row + j
+                    g = ai * d[u_out + j]
+                    if decay:
+                        g += wd * p[q]
+                    _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+        for j in range(n_out):                          # dL/db[l] = delta[l+1]
+            _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+
+    @jit(inline=True)
+    def accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_delta):
+        """Layer l of one sample in a batch: delta[l] (when ``has_delta``), and dL/dW[l] = a[l] delta[l+1]^T and
+        dL/db[l] = delta[l+1] added to ``g``."""
+        zero, one = a.dtype.type(0.0), a.dtype.type(1.0)
+        if n_out == U(1):                               # one output unit: loops down W's single column
+            d0 = d[u_out]
+            if has_delta:
+                for i in range(n_in):
+                    d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+            for i in range(n_in):
+                g[w0 + i] += a[u_in + i] * d0
+        i = U(0)
+        while i + U(BLOCK) <= n_in and n_out > U(1):    # four rows of W a pass
+            r0 = w0 + i * n_out
+            r1 = r0 + n_out
+            r2 = r1 + n_out
+            r3 = r2 + n_out
+            if has_delta:
+                c0 = c1 = c2 = c3 = zero
+                for j in range(n_out):
+                    dj = d[u_out + j]
+                    c0 += p[r0 + j] * dj
+                    c1 += p[r1 + j] * dj
+                    c2 += p[r2 + j] * dj
+                    c3 += p[r3 + j] * dj
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
+                d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
+                d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+            a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
+            for j in range(n_out):
+                dj = d[u_out + j]
+                g[r0 + j] += a0 * dj
+                g[r1 + j] += a1 * dj
+                g[r2 + j] += a2 * dj
+                g[r3 + j] += a3 * dj
+            i += U(BLOCK)
+        while i < n_in and n_out > U(1):                # the rows left over
+            r0 = w0 + i * n_out
+            if has_delta:
+                c0 = zero
+                for j in range(n_out):
+                    c0 += p[r0 + j] * d[u_out + j]
+                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            ai = a[u_in + i]
+            for j in range(n_out):
+                g[r0 + j] += ai * d[u_out + j]
+            i += U(1)
+        for j in range(n_out):
+            g[b0 + j] += d[u_out + j]
+
+    @jit(inline=True)
+    def update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight):
+        """``p[lo:hi]`` updated from the mean gradient ``scale * g_sum[lo:hi]``, which is then zeroed (batch kernel)."""
+        mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+        for q in range(lo, hi):
+            g = g_sum[q] * scale
+            if decay and is_weight:
+                g += wd * p[q]
+            _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+            g_sum[q] = zero
+
+    @jit(inline=True)
+    def adam_scales(t, lr, hyper):
+        """Adam's ``lr / (1 - beta1^t)`` and ``sqrt(1 - beta2^t)`` for step ``t`` (unused by the other rules)."""
+        one = hyper.dtype.type(1.0)
+        if rule != ADAM:
+            return one, one
+        return lr / (one - hyper[1] ** t), math.sqrt(one - hyper[2] ** t)
+
+    @jit
+    def epoch_per_sample(p, X, Y, order, lr, sizes, w_at, b_at, units, acts, loss_code, a, d, m, v, t, hyper):
+        L = U(sizes.shape[0] - 1)
+        one = hyper.dtype.type(1.0)
+        loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
+        for k in range(order.shape[0]):
+            s = order[k]
+            # 1) forward; 2) the loss, then delta[L]
+            mx, total = _forward(p, X, s, sizes, w_at, b_at, units, acts, a)
+            loss = _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, one)
+            if not is_finite(loss):                     # on the bits: fast-math cannot remove it (_finite)
+                return loss_sum, n_seen, k, weight_sum
+            t[0] += 1
+            step_size, bc2_sqrt = adam_scales(a.dtype.type(t[0]), lr, hyper)
+            # 3) backward, down the layers: delta[l] from the W[l] of before the update, then W[l] and b[l] updated
+            l = L
+            while l > U(0):
+                l -= U(1)
+                n_in, n_out = sizes[l], sizes[l + U(1)]
+                w0, b0 = w_at[l], b_at[l]
+                u_in, u_out = units[l], units[l + U(1)]
+                act = acts[l - U(1)] if l > U(0) else acts[0]
+                backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0), lr, hyper,
+                               step_size, bc2_sqrt)
+            loss_sum += loss
+            weight_sum += 1.0
+            n_seen += 1
+        return loss_sum, n_seen, -1, weight_sum
+
+    @jit
+    def epoch_batch(p, X, Y, order, lr, batch_size, sizes, w_at, b_at, units, acts, loss_code, a, d, g, m, v, t,
+                    hyper, sw):
+        L = U(sizes.shape[0] - 1)
+        weighted = sw.shape[0] > 0
+        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+        loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
+        n = order.shape[0]
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            batch_loss, batch_weight = 0.0, 0.0
+            for k in range(start, stop):
+                s = order[k]
+                mx, total = _forward(p, X, s, sizes, w_at, b_at, units, acts, a)
+                weight = sw[s] if weighted else one
+                loss = _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight)
+                if not is_finite(loss):
+                    return loss_sum, n_seen, k, weight_sum
+                # backward, summing dL/dW[l] = a[l] delta[l+1]^T and dL/db[l] = delta[l+1] into g
+                l = L
+                while l > U(0):
+                    l -= U(1)
+                    n_in, n_out = sizes[l], sizes[l + U(1)]
+                    w0, b0 = w_at[l], b_at[l]
+                    u_in, u_out = units[l], units[l + U(1)]
+                    act = acts[l - U(1)] if l > U(0) else acts[0]
+                    accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0))
+                batch_loss += float(weight) * loss if weighted else loss
+                batch_weight += float(weight) if weighted else 1.0
+            loss_sum += batch_loss
+            weight_sum += batch_weight
+            n_seen += stop - start
+            if batch_weight == 0.0:                     # a batch of weight 0 makes no update
+                for q in range(g.shape[0]):
+                    g[q] = zero
+                continue
+            # 4) one update per batch, from the mean gradient sum / B
+            t[0] += 1
+            step_size, bc2_sqrt = adam_scales(a.dtype.type(t[0]), lr, hyper)
+            scale = one / a.dtype.type(batch_weight)
+            for l in range(L):
+                w0, b0 = w_at[l], b_at[l]
+                b1 = b0 + sizes[l + U(1)]
+                update_block(p, m, v, g, w0, b0, scale, lr, hyper, step_size, bc2_sqrt, True)
+                update_block(p, m, v, g, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, False)
+        return loss_sum, n_seen, -1, weight_sum
+
+    return epoch_per_sample, epoch_batch
+
+
+# Every pair's dispatchers, made once at import (compiling waits for the first call, per dtype).
+_KERNELS = {(rule, decay): _build(RULES.index(rule), decay) for rule in RULES for decay in (False, True)}
+
+
+def kernels_for(rule: str, decay: bool):
+    """``(epoch_per_sample, epoch_batch)`` for the update rule ``rule`` (``optim.RULES``), weight decay on or off:
+    compiled on the first call per dtype, and cached on disk."""
+    return _KERNELS[rule, bool(decay)]
