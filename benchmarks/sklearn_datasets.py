@@ -2,6 +2,7 @@
 
     python benchmarks/sklearn_datasets.py                    # defaults, 3 seeds
     python benchmarks/sklearn_datasets.py --seeds 5 --grid   # and the digits GridSearchCV, cold and warm cache
+    python benchmarks/sklearn_datasets.py --grid-only         # the GridSearchCV alone
 
 For each data set (digits, breast_cancer, wine, iris: classification; diabetes: regression), the features are
 standardised, 25 % of the rows held out (stratified for the classifiers), and both libraries' estimators fit with
@@ -111,10 +112,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid", action="store_true", help="also the digits GridSearchCV, cold and warm cache")
+    parser.add_argument("--grid-only", action="store_true", help="the digits GridSearchCV alone")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")          # scikit-learn's ConvergenceWarning at max_iter, both libraries
-    run_datasets(args.seeds)
-    if args.grid:
+    if not args.grid_only:
+        run_datasets(args.seeds)
+    if args.grid or args.grid_only:
         run_grid()
     return 0
 

@@ -173,18 +173,20 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
     X, Y = X.astype(F), y.astype(F)
     ws = numba_path.Workspace(spec, F)
     order = np.arange(N_ROWS, dtype=np.int64)
-    if ws.style == "scalar":
+    if numba_path.style_for(spec) == "scalar":
         module = numba_path.generated(spec, dtype)
         per_sample, batch = module.epoch_per_sample, module.epoch_batch
         shape, no_weights = (), ()
+        a = d = g = np.zeros(0, F)
     else:
-        per_sample, batch = kernels.kernels_for("sgd", False)
-        shape, no_weights = (*ws.layout[:5], ws.layout.loss), (np.zeros(0, F),)
+        per_sample, batch = kernels.kernels_for("sgd")
+        layout, a, d, g = ws.loop()
+        shape, no_weights = (*layout[:5], layout.loss), (np.zeros(0, F),)
     for name, kernel in (("epoch_per_sample", per_sample), ("epoch_batch", batch)):
         opt = sgd_state(spec.n_params, F)
         p = net.params.copy()
         extra = () if name == "epoch_per_sample" else (1,)
-        buffers = (ws.a, ws.d) if name == "epoch_per_sample" else (ws.a, ws.d, ws.g)
+        buffers = (a, d) if name == "epoch_per_sample" else (a, d, g)
         out = kernel(p, X, Y, order, F.type(1e-30), *extra, *shape, *buffers, opt.m, opt.v, opt.t, opt.hyper,
                      *(no_weights if name == "epoch_batch" else ()))
         assert out[2] == MIDDLE, f"{name} did not stop at the non-finite loss (returned {out})"

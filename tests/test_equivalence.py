@@ -56,7 +56,7 @@ def compare(comp, spec, *, n, epochs, batch_size, shuffle, dtype, seed, lr=0.05)
 
 
 # one shape per style of the Numba kernels: straight-line code (scalar) and loops over flat buffers
-SHAPES = {"scalar": [2, 3, 2], "loop": [3, 5, 4, 2]}
+SHAPES = {"scalar": [2, 2, 2], "loop": [3, 5, 4, 2]}
 
 
 @pytest.mark.parametrize("style", SHAPES)

@@ -1,22 +1,23 @@
 """The Numba path: the whole epoch, per-sample loop included, in one compiled call.
 
-It computes ``reference.train_epoch``, with kernels of one of two styles, chosen from the network alone
-(``style_for``; never from what is in the cache, so a seed gives the same bits with a cold or a warm cache):
+It computes ``reference.train_epoch``, with kernels of one of two styles, chosen from the network and the optimiser
+alone (``style_for``; never from what is in the cache, so a seed gives the same bits with a cold or a warm cache):
 
 * ``loop``: the kernels of ``kernels.py``, ordinary source that takes the network's shape at run time; one
-  compiled kernel pair per optimiser rule (and weight decay on or off) serves every shape, compiled once per
-  install and then loaded from the cache.
-* ``scalar``: for tiny networks (``SCALAR_MAX_PARAMS``), kernels generated for the exact shape by ``_codegen``,
-  every parameter a local variable, which beat any loop there (the worked example's ``[2, 2, 1]``). They are
-  written to a cache folder, imported, compiled by Numba and cached (``_numba_config.jit``); their dispatchers
-  are made once per process, when the shape is first seen, and kept in ``_MODULES``.
+  compiled kernel pair per optimiser rule and dtype serves every shape, compiled once per install and then loaded
+  from the cache.
+* ``scalar``: for tiny networks trained by plain SGD (``SCALAR_MAX_PARAMS``), kernels generated for the exact
+  shape by ``_codegen``, every parameter a local variable, which beat any loop there (the worked example's
+  ``[2, 2, 1]``). They are written to a cache folder, imported, compiled by Numba and cached
+  (``_numba_config.jit``); their dispatchers are made once per process, when the shape is first seen, and kept in
+  ``_MODULES``.
 
 Where generated sources live: under fastmlp's cache folder (``_cache.cache_root``: ``$FASTMLP_CACHE_DIR``, or
 ``~/.cache/fastmlp``, or a private temporary folder), in a folder named after the package version and a hash of
 the generator's and the Numba policy's own source, so an upgrade, or any change to how kernels are written,
-starts a fresh folder: no stale kernel is ever loaded. Each file is named after the network, dtype and
-optimiser it serves, plus a hash of its text. Numba's compiled code for them is kept by ``_cache``, keyed by each
-source. Without any usable cache folder the kernels are built in memory.
+starts a fresh folder: no stale kernel is ever loaded. Each file is named after the network and dtype it serves
+(``k_<sizes>_<activation>_<loss>_<dtype>_sgd[_weighted]_<hash of its text>.py``). Numba's compiled code for them
+is kept by ``_cache``, keyed by each source. Without any usable cache folder the kernels are built in memory.
 """
 from __future__ import annotations
 
@@ -37,16 +38,22 @@ from ...optim import sgd_state
 from .. import EpochResult, _cache, _finite, _numba_config, _vmath
 from . import _codegen, kernels
 
-_MODULES = {}   # (spec, dtype name, update key, weighted) -> imported generated module (scalar style)
+_MODULES = {}   # (spec, dtype name, weighted) -> imported generated module (scalar style)
 
-# At or below this many parameters, kernels generated for the shape (the scalar style); above, the source kernels
-# (the loop style). Measured (docs/performance.md, "Compile once per install"): see there for the crossover.
-SCALAR_MAX_PARAMS = 32
+# The scalar style where it pays and compiles quickly: plain SGD (the worked example's update) on networks of at
+# most this many parameters. It trains 1.6-3.7x faster than the loop style there (up to 49 parameters, where
+# measurement stopped), so speed does not set the threshold; compile time does: a scalar kernel is compiled for
+# each new shape, 0.3-0.45 s for plain SGD up to 13 parameters, 0.45-0.9 s from 16 to 31, and 0.6-1.6 s with
+# momentum or Adam at any size (docs/performance.md, "First fit of a new shape"). Above it, and for every other
+# optimiser, the loop style: nothing to compile for a new shape.
+SCALAR_MAX_PARAMS = 13
 
 
-def style_for(spec) -> str:
-    """``"scalar"`` (generated for the shape) or ``"loop"`` (the source kernels): from the network alone."""
-    return "scalar" if spec.n_params <= SCALAR_MAX_PARAMS else "loop"
+def style_for(spec, opt=None) -> str:
+    """``"scalar"`` (generated for the shape) or ``"loop"`` (the source kernels), from the network and the optimiser
+    (an ``OptimizerState``; None is plain SGD) alone, never from what is in the cache."""
+    plain = opt is None or opt.key == ("sgd", False)
+    return "scalar" if plain and spec.n_params <= SCALAR_MAX_PARAMS else "loop"
 
 
 def _generator_hash() -> str:
@@ -89,18 +96,17 @@ def _write_once(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def generated(spec, dtype, update=("sgd", False), weighted=False):
-    """The generated kernel module (scalar style) for ``spec``, ``dtype``, the optimiser ``update`` (rule, weight
-    decay on?) and sample weights or not: generated, written and imported on first use (built in memory,
-    compiled anew in each process, when there is no cache folder)."""
+def generated(spec, dtype, weighted=False):
+    """The generated kernel module (scalar style, plain SGD) for ``spec``, ``dtype`` and sample weights or not:
+    generated, written and imported on first use (built in memory, compiled anew in each process, when there is no
+    cache folder)."""
     dtype_name = np.dtype(dtype).name
-    key = (spec, dtype_name, update, weighted)
+    key = (spec, dtype_name, weighted)
     module = _MODULES.get(key)
     if module is None:
-        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", update=update,
-                                   weighted=weighted)
+        source = _codegen.generate(spec, dtype_name, header=f"fastmlp {__version__}", weighted=weighted)
         sizes = "-".join(map(str, spec.layer_sizes))
-        what = f"{sizes}_{spec.activation}_{spec.loss}_{dtype_name}_{update[0]}{'_wd' if update[1] else ''}"
+        what = f"{sizes}_{spec.activation}_{spec.loss}_{dtype_name}_sgd"
         name = f"k_{what}{'_weighted' if weighted else ''}_{hashlib.sha256(source.encode()).hexdigest()[:8]}"
         mod_name = f"fastmlp._kernels.{name}"
         # Compiled from the text itself, checked against the file, never from a .pyc (which nobody checks). The
@@ -119,26 +125,27 @@ def generated(spec, dtype, update=("sgd", False), weighted=False):
 
 
 class Workspace:
-    """What one fit's kernels need besides the data: the style's kernels and work buffers."""
+    """What one fit's kernels need besides the data: the loop style's layout and work buffers, and the scalar
+    style's kernels (which keep everything in locals), each made when first needed and then kept for the fit."""
 
     def __init__(self, spec, dtype):
-        dtype = np.dtype(dtype)
-        self.spec, self.dtype = spec, dtype
-        self.style = style_for(spec)
+        self.spec, self.dtype = spec, np.dtype(dtype)
         self.modules = {}
-        self.no_weights = np.zeros(0, dtype)
-        if self.style == "loop":
-            self.layout = kernels.layout(spec)
-            self.a, self.d, self.g = (aligned_zeros(n, dtype) for n in kernels.buffer_sizes(spec))
-        else:                                      # locals only: typed dummies, one signature
-            self.a = self.d = self.g = np.zeros(0, dtype)
+        self.no_weights = np.zeros(0, self.dtype)
+        self._loop = None
 
-    def module(self, opt, weighted=False):
-        """The generated kernels for this optimiser (scalar style; made on first use, then kept for the fit)."""
-        key = (opt.key, weighted)
-        if key not in self.modules:
-            self.modules[key] = generated(self.spec, self.dtype, opt.key, weighted)
-        return self.modules[key]
+    def loop(self):
+        """``(layout, a, d, g)`` for the loop style."""
+        if self._loop is None:
+            self._loop = (kernels.layout(self.spec),
+                          *(aligned_zeros(n, self.dtype) for n in kernels.buffer_sizes(self.spec)))
+        return self._loop
+
+    def module(self, weighted=False):
+        """The generated kernels (scalar style; made on first use, then kept for the fit)."""
+        if weighted not in self.modules:
+            self.modules[weighted] = generated(self.spec, self.dtype, weighted)
+        return self.modules[weighted]
 
 
 def prepare(spec, dtype, batch_size):
@@ -159,20 +166,23 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     order = np.ascontiguousarray(order, dtype=np.int64)
     state = (opt.m, opt.v, opt.t, opt.hyper)
     per_sample = batch_size == 1 and sample_weight is None
-    if ws.style == "loop":
-        epoch_per_sample, epoch_batch = kernels.kernels_for(opt.name, opt.weight_decay > 0)
-        shape = (*ws.layout[:5], ws.layout.loss)
+    if style_for(spec, opt) == "loop":
+        epoch_per_sample, epoch_batch = kernels.kernels_for(opt.name)
+        layout, a, d, g = ws.loop()
+        shape = (*layout[:5], layout.loss)
         if per_sample:
-            out = epoch_per_sample(params, X, Y, order, lr, *shape, ws.a, ws.d, *state)
+            out = epoch_per_sample(params, X, Y, order, lr, *shape, a, d, *state)
         else:
             sw = ws.no_weights if sample_weight is None else sample_weight
-            out = epoch_batch(params, X, Y, order, lr, batch_size, *shape, ws.a, ws.d, ws.g, *state, sw)
+            out = epoch_batch(params, X, Y, order, lr, batch_size, *shape, a, d, g, *state, sw)
     else:
-        module = ws.module(opt, sample_weight is not None)
+        module = ws.module(sample_weight is not None)
+        dummy = ws.no_weights                  # a, d and g: unused by the scalar style
         if per_sample:
-            out = module.epoch_per_sample(params, X, Y, order, lr, ws.a, ws.d, *state)
+            out = module.epoch_per_sample(params, X, Y, order, lr, dummy, dummy, *state)
         elif sample_weight is None:
-            out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state)
+            out = module.epoch_batch(params, X, Y, order, lr, batch_size, dummy, dummy, dummy, *state)
         else:
-            out = module.epoch_batch(params, X, Y, order, lr, batch_size, ws.a, ws.d, ws.g, *state, sample_weight)
+            out = module.epoch_batch(params, X, Y, order, lr, batch_size, dummy, dummy, dummy, *state,
+                                     sample_weight)
     return EpochResult(float(out[0]), int(out[1]), int(out[2]), float(out[3]))

@@ -1,28 +1,29 @@
-"""Source generation for the Numba path's scalar style: one kernel module per tiny network, dtype and optimiser.
+"""Source generation for the Numba path's scalar style: one kernel module per tiny network and dtype, plain SGD.
 
 Why generate source for tiny networks: there a kernel that loops over layers and units spends most of its time on
-loop overhead (``kernels.py`` serves every larger network). Generated for the exact shape, every parameter,
-activation and delta is a local variable and the whole network is straight-line code inside the sample loop, like
-a hand-written kernel (``SCALAR_MAX_PARAMS`` in ``backends/numba`` says where this pays). The kernels compute
-``reference.train_epoch`` stage by stage in the reference's order (forward, sample loss, delta[L], backward,
-update); the maths of each stage (activations, their derivatives, losses, deltas, optimiser steps) is written
-once below, as source expressions.
+loop overhead (``kernels.py`` serves every larger network, and every other optimiser). Generated for the exact
+shape, every parameter, activation and delta is a local variable and the whole network is straight-line code inside
+the sample loop, like a hand-written kernel (``SCALAR_MAX_PARAMS`` in ``backends/numba`` says where this pays). The
+kernels compute ``reference.train_epoch`` with one emitter per stage, named and ordered as the reference's:
+``_emit_forward``, ``_emit_sample_loss`` (with delta[L]), ``_emit_backward``, ``_emit_step``; the maths of each
+(activations, their derivatives, losses, deltas) is written once, as source expressions.
 
 Each generated module defines two kernels with the same arguments as the Python layer hands them:
 
 * ``epoch_per_sample(p, X, Y, order, lr, a, d, m, v, t, hyper)``: ``batch_size == 1``, the worked example's
-  per-sample loop (with any optimiser);
+  per-sample loop;
 * ``epoch_batch(p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper)``: gradients summed over a batch,
   one update each.
 
-``m``, ``v``, ``t`` and ``hyper`` are the optimiser's state and hyperparameters (``fastmlp.optim``); the
-optimiser's rule, and whether weight decay is on, are fixed per module (plain SGD is the worked example's code).
+``m``, ``v`` and ``hyper`` (the optimiser's state and hyperparameters, ``fastmlp.optim``) are unused by plain SGD;
+``t`` counts the updates. The arguments are those of ``kernels.py``'s kernels but for the layout, so the Python
+layer calls both styles alike.
 
 Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. With sample weights
 (a module generated with ``weighted=True``) ``epoch_batch`` takes one more argument, ``sw``, and makes each batch's
 loss and gradient weighted means; the Python layer sends weighted epochs of any batch size there. ``a``, ``d``
-and ``g`` are typed empty dummies (one signature for both styles). Constants are written as ``F(...)`` with
-``F`` the dtype's scalar type, so float32 kernels compute in float32 throughout; the loss is summed in float64.
+and ``g`` are not used: everything is in locals. Constants are written as ``F(...)`` with ``F`` the dtype's scalar
+type, so float32 kernels compute in float32 throughout; the loss is summed in float64.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-# --- the maths, as source expressions (shared by both styles) -------------------------------------------------
+# --- the maths, as source expressions ---------------------------------------------------------------------------
 
 def _act(name, z):
     """Expression for f(z) of an elementwise activation; ``z`` is a simple name."""
@@ -122,23 +123,6 @@ def _emit_softmax(w, zs, outs):
         w(f"{o} = {o} / _s")
 
 
-def _emit_softmax_loop(w, at, n):
-    """The same softmax in place on ``at("j")`` for ``j < n``, as loops (the loop style)."""
-    w(f"_m = {at('0')}")
-    w(f"for j in range(1, {n}):")
-    with w.indent():
-        w(f"_m = {at('j')} if {at('j')} > _m else _m")
-    w("_s = F(0.0)")
-    w(f"for j in range({n}):")
-    with w.indent():
-        w(f"_o = vexp({at('j')} - _m)")
-        w(f"{at('j')} = _o")
-        w("_s += _o")
-    w(f"for j in range({n}):")
-    with w.indent():
-        w(f"{at('j')} = {at('j')} / _s")
-
-
 def _emit_divergence_check(w, spec):
     w("if not is_finite(loss):   # on the bits: fast-math cannot remove it (_finite)")
     with w.indent():
@@ -158,41 +142,11 @@ def _emit_loss_and_delta(w, spec, zs, outs, ys, deltas):
         w(f"{dl} = {_delta_out(spec, o, y)}")
 
 
-# --- the optimiser's update (fastmlp.optim), shared by both styles ------------------------------------------------
+# --- reference.step: plain SGD, the worked example's ``w <- w - lr * dL/dw`` (other optimisers: ``kernels.py``) -----
 
-def _plain(update):
-    return update == ("sgd", False)
-
-
-def _emit_update_prologue(w, update):
-    """Hyperparameters into locals, once per kernel call."""
-    if not _plain(update):
-        w("mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]")
-
-
-def _emit_update_count(w, update):
-    """Once per update (per batch): the step count, and Adam's bias corrections."""
-    w("t[0] += 1")
-    if update[0] == "adam":
-        w("step_size = lr / (F(1.0) - beta1 ** F(t[0]))")
-        w("bc2_sqrt = math.sqrt(F(1.0) - beta2 ** F(t[0]))")
-
-
-def _emit_step(w, update, target, q, grad, is_weight):
-    """``target`` (an lvalue) updated from its mean gradient ``grad`` by the rule; ``q`` indexes its state."""
-    name, has_wd = update
-    g = f"({grad} + wd * {target})" if has_wd and is_weight else grad
-    if name == "sgd":
-        w(f"{target} = {target} - lr * {g}")
-        return
-    w(f"_g = {g}")
-    if name in ("momentum", "nesterov"):
-        w(f"m[{q}] = mu * m[{q}] + _g")
-        w(f"{target} = {target} - lr * " + (f"m[{q}]" if name == "momentum" else f"(_g + mu * m[{q}])"))
-    else:
-        w(f"m[{q}] = m[{q}] + (F(1.0) - beta1) * (_g - m[{q}])")
-        w(f"v[{q}] = beta2 * v[{q}] + (F(1.0) - beta2) * _g * _g")
-        w(f"{target} = {target} - step_size * (m[{q}] / (math.sqrt(v[{q}]) / bc2_sqrt + eps))")
+def _emit_step(w, target, grad):
+    """``target`` (a local) moved down its gradient ``grad``."""
+    w(f"{target} = {target} - lr * {grad}")
 
 
 def _emit_sample_loops(w, batched, weighted, zero_batch_sums=()):
@@ -210,7 +164,8 @@ def _emit_sample_loops(w, batched, weighted, zero_batch_sums=()):
         for name in zero_batch_sums:
             w(f"{name} = F(0.0)")
         w("batch_loss = 0.0")
-        w("wsum = 0.0")
+        if weighted:
+            w("wsum = 0.0")
         w("for k in range(start, stop):")
     else:
         w("for k in range(n):")
@@ -233,86 +188,113 @@ def _end_sample_loop(w, batched, weighted):
 
 # --- scalar style ----------------------------------------------------------------------------------------------
 
-def _scalar_body(w, spec, batched, update, weighted=False):
-    sizes, L = spec.layer_sizes, spec.n_layers
-    _emit_update_prologue(w, update)
+# --- the kernels, stage by stage in the reference's order ---------------------------------------------------------
+# Names of the locals: w{l}_{i}_{j} is W[l][i, j], b{l}_{j} is b[l][j], a{l}_{i} and d{l}_{i} are a[l][i] and
+# delta[l][i], z{l}_{i} is z[l][i], gw.../gb... the batch's gradient sums; a[0] is the sample's row of X.
 
-    def a(l, i):
-        return f"X[s, {i}]" if l == 0 else f"a{l}_{i}"
+def _a(l, i):
+    return f"X[s, {i}]" if l == 0 else f"a{l}_{i}"
 
-    wt = lambda l, i, j: f"w{l}_{i}_{j}"          # noqa: E731  W[l][i][j]
-    bs = lambda l, j: f"b{l}_{j}"                  # noqa: E731  b[l][j]
 
-    # parameters into locals, in the contract's layout
+def _w(l, i, j):
+    return f"w{l}_{i}_{j}"
+
+
+def _b(l, j):
+    return f"b{l}_{j}"
+
+
+def _grad_names(spec) -> list:
+    """The batch's gradient sums, one per parameter in the contract's layout."""
+    return [f"g{name}" for name in _param_names(spec)]
+
+
+def _emit_load(w, spec):
+    """The parameters into locals, in the contract's layout, one comment per layer saying where they live."""
+    sizes = spec.layer_sizes
     for l, (w0, b0, b1) in enumerate(spec.offsets):
         w(f"# W[{l}] = p[{w0}:{b0}] as ({sizes[l]}, {sizes[l + 1]}), b[{l}] = p[{b0}:{b1}]")
         for i in range(sizes[l]):
-            w(", ".join(wt(l, i, j) for j in range(sizes[l + 1])) + " = "
+            w(", ".join(_w(l, i, j) for j in range(sizes[l + 1])) + " = "
               + ", ".join(f"p[{w0 + i * sizes[l + 1] + j}]" for j in range(sizes[l + 1])))
-        w(", ".join(bs(l, j) for j in range(sizes[l + 1])) + " = "
+        w(", ".join(_b(l, j) for j in range(sizes[l + 1])) + " = "
           + ", ".join(f"p[{b0 + j}]" for j in range(sizes[l + 1])))
-    grads = []
-    if batched:
-        for l in range(L):
-            grads += [f"g{wt(l, i, j)}" for i in range(sizes[l]) for j in range(sizes[l + 1])]
-            grads += [f"g{bs(l, j)}" for j in range(sizes[l + 1])]
-    _emit_sample_loops(w, batched, weighted, grads)
-    # 1) forward: z[l+1][j] = b[l][j] + sum_i a[l][i] * W[l][i][j]; a[l+1] = f_l(z[l+1])
-    for l in range(L):
+
+
+def _emit_forward(w, spec):
+    """``reference.forward``: z[l+1][j] = b[l][j] + sum_i a[l][i] W[l][i][j]; a[l+1] = f_l(z[l+1])."""
+    sizes = spec.layer_sizes
+    for l in range(spec.n_layers):
         act = spec.layer_activation(l)
         w(f"# layer {l}: z[{l + 1}] = b[{l}] + a[{l}] @ W[{l}], a[{l + 1}] = {act}(z[{l + 1}])")
         for j in range(sizes[l + 1]):
             z = f"z{l + 1}_{j}"
-            w(f"{z} = {bs(l, j)} + " + " + ".join(f"{a(l, i)} * {wt(l, i, j)}" for i in range(sizes[l])))
+            w(f"{z} = {_b(l, j)} + " + " + ".join(f"{_a(l, i)} * {_w(l, i, j)}" for i in range(sizes[l])))
             if act != "softmax":
-                _emit_act(w, act, z, a(l + 1, j))
+                w(f"{_a(l + 1, j)} = {_act(act, z)}")
         if act == "softmax":
             _emit_softmax(w, [f"z{l + 1}_{j}" for j in range(sizes[l + 1])],
-                          [a(l + 1, j) for j in range(sizes[l + 1])])
-    # 2) loss, then delta[L] = dL/dz[L]
-    K = spec.n_outputs
-    _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [a(L, k) for k in range(K)],
+                          [_a(l + 1, j) for j in range(sizes[l + 1])])
+
+
+def _emit_sample_loss(w, spec, weighted):
+    """``reference.sample_loss``, the divergence check, and delta[L] = dL/dz[L] (times the sample's weight)."""
+    L, K = spec.n_layers, spec.n_outputs
+    w("# the sample's loss, then delta[L] = dL/dz[L]")
+    _emit_loss_and_delta(w, spec, [f"z{L}_{k}" for k in range(K)], [_a(L, k) for k in range(K)],
                          [f"Y[s, {k}]" for k in range(K)], [f"d{L}_{k}" for k in range(K)])
     if weighted:                     # a weighted mean: every gradient of the sample times its weight
         for k in range(K):
             w(f"d{L}_{k} = d{L}_{k} * sw_s")
-    # 3) backward, layer by layer: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i])
-    if not batched:
-        _emit_update_count(w, update)
-    for l in range(L - 1, -1, -1):
+
+
+def _emit_backward(w, spec, batched):
+    """``reference.backward``, down the layers: delta[l][i] = (sum_j W[l][i][j] delta[l+1][j]) f'(z[l][i]) from the
+    W[l] of before the update; then dL/dW[l][i][j] = a[l][i] delta[l+1][j] and dL/db[l][j] = delta[l+1][j], summed
+    into the batch's sums (``batched``) or applied at once (``step``, one sample)."""
+    sizes = spec.layer_sizes
+    for l in range(spec.n_layers - 1, -1, -1):
+        w(f"# layer {l}: " + (f"delta[{l}] from W[{l}], then " if l > 0 else "")
+          + f"dL/dW[{l}] = a[{l}] delta[{l + 1}]^T, dL/db[{l}] = delta[{l + 1}]")
         if l > 0:
             for i in range(sizes[l]):
-                s = " + ".join(f"{wt(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
-                fprime = _fprime(spec.layer_activation(l - 1), a(l, i))
-                w(f"d{l}_{i} = {s if fprime is None else _times(f'({s})', fprime)}")
-        # 4) dL/dW[l][i][j] = a[l][i] * delta[l+1][j], dL/db[l][j] = delta[l+1][j]
-        w0, b0, _ = spec.offsets[l]
+                total = " + ".join(f"{_w(l, i, j)} * d{l + 1}_{j}" for j in range(sizes[l + 1]))
+                fprime = _fprime(spec.layer_activation(l - 1), _a(l, i))
+                w(f"d{l}_{i} = {total if fprime is None else _times(f'({total})', fprime)}")
         for i in range(sizes[l]):
             for j in range(sizes[l + 1]):
                 if batched:
-                    w(f"g{wt(l, i, j)} += {a(l, i)} * d{l + 1}_{j}")
-                else:   # the update, after delta[l] has used the old W[l]
-                    _emit_step(w, update, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"({a(l, i)} * d{l + 1}_{j})",
-                               True)
+                    w(f"g{_w(l, i, j)} += {_a(l, i)} * d{l + 1}_{j}")
+                else:
+                    _emit_step(w, _w(l, i, j), f"({_a(l, i)} * d{l + 1}_{j})")
         for j in range(sizes[l + 1]):
             if batched:
-                w(f"g{bs(l, j)} += d{l + 1}_{j}")
+                w(f"g{_b(l, j)} += d{l + 1}_{j}")
             else:
-                _emit_step(w, update, bs(l, j), b0 + j, f"d{l + 1}_{j}", False)
+                _emit_step(w, _b(l, j), f"d{l + 1}_{j}")
+
+
+def _emit_batch_step(w, spec, weighted):
+    """``reference.step`` once per batch, from the mean gradient ``sum / B``."""
+    w(f"B = {'F(wsum)' if weighted else 'F(stop - start)'}")
+    w("t[0] += 1")
+    for name in _param_names(spec):
+        _emit_step(w, name, f"(g{name} / B)")
+
+
+def _scalar_body(w, spec, batched, weighted=False):
+    _emit_load(w, spec)
+    _emit_sample_loops(w, batched, weighted, _grad_names(spec) if batched else ())
+    _emit_forward(w, spec)
+    _emit_sample_loss(w, spec, weighted)
+    if not batched:
+        w("t[0] += 1")
+    _emit_backward(w, spec, batched)
     _end_sample_loop(w, batched, weighted)
     if batched:
-        # 4) one update per batch, from the mean gradient sum / B
         _emit_batch_end(w, weighted)
         with w.indent() if weighted else _nothing():
-            w(f"B = {'F(wsum)' if weighted else 'F(stop - start)'}")
-            _emit_update_count(w, update)
-            for l in range(L):
-                w0, b0, _ = spec.offsets[l]
-                for i in range(sizes[l]):
-                    for j in range(sizes[l + 1]):
-                        _emit_step(w, update, wt(l, i, j), w0 + i * sizes[l + 1] + j, f"(g{wt(l, i, j)} / B)", True)
-                for j in range(sizes[l + 1]):
-                    _emit_step(w, update, bs(l, j), b0 + j, f"(g{bs(l, j)} / B)", False)
+            _emit_batch_step(w, spec, weighted)
         w.depth -= 1
 
 
@@ -358,41 +340,45 @@ def _emit_store(w, spec, when):
         w(f"p[{q}] = {name}")
 
 
-def _emit_scalar_kernel(w, spec, name, args, batched, update, weighted=False):
+def _emit_scalar_kernel(w, spec, name, args, batched, weighted=False):
     """One kernel: parameters into locals, the epoch, the locals back into ``p`` (before every return)."""
     w("@jit")
     w(f"def {name}({args}):")
     with w.indent():
-        _scalar_body(w, spec, batched, update, weighted)
+        _scalar_body(w, spec, batched, weighted)
         _emit_store(w, spec, "after the epoch")
         w("return loss_sum, n_seen, -1, weight_sum")
     w()
     w()
 
 
-def generate(spec, dtype_name: str, header: str = "", update=("sgd", False), weighted=False) -> str:
-    """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32"), with
-    the optimiser's update ``update`` = (rule name, weight decay on?), ``OptimizerState.key``."""
+def generate(spec, dtype_name: str, header: str = "", weighted=False) -> str:
+    """The source of the kernel module for ``spec`` computing in ``dtype_name`` ("float64" or "float32"), plain
+    SGD, with sample weights or not."""
+    body = _Writer()
+    if not weighted:
+        _emit_scalar_kernel(body, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper",
+                            batched=False)
+    _emit_scalar_kernel(body, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
+                        + (", sw" if weighted else ""), batched=True, weighted=weighted)
+    code = body.text()
     w = _Writer()
-    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, scalar style, optimiser {update[0]}'
-      f'{" with weight decay" if update[1] else ""}. Generated; do not edit.')
+    w(f'"""fastmlp kernels for {spec.key} in {dtype_name}, scalar style, plain SGD. Generated; do not edit.')
     if header:
         w(header)
     w('"""')
-    w("import math")
-    w()
+    if "math." in code:
+        w("import math")
+        w()
     w("import numpy as np")
     w()
     w("from fastmlp.backends._finite import is_finite")
     w("from fastmlp.backends._numba_config import jit")
-    w("from fastmlp.backends._vmath import vexp, vsigmoid, vtanh")
+    vmath = [name for name in ("vexp", "vsigmoid", "vtanh") if f"{name}(" in code]
+    if vmath:
+        w(f"from fastmlp.backends._vmath import {', '.join(vmath)}")
     w()
     w(f"F = np.{dtype_name}")
     w()
     w()
-    if not weighted:
-        _emit_scalar_kernel(w, spec, "epoch_per_sample", "p, X, Y, order, lr, a, d, m, v, t, hyper", batched=False,
-                            update=update)
-    _emit_scalar_kernel(w, spec, "epoch_batch", "p, X, Y, order, lr, batch_size, a, d, g, m, v, t, hyper"
-                        + (", sw" if weighted else ""), batched=True, update=update, weighted=weighted)
-    return w.text()
+    return w.text() + code.rstrip("\n") + "\n"

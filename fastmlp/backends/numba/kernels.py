@@ -2,9 +2,9 @@
 
 The network's shape reaches the kernels as arrays (a :class:`Layout`), so one compiled kernel serves every shape
 and a new shape starts training at once. What must be known when compiling for the inner loops to vectorise, the
-optimiser's rule and whether weight decay is on, selects the kernel pair (:func:`kernels_for`); each pair is
-compiled on first use and kept on disk (``_numba_config.jit``), so an install compiles it once. Activations and
-losses are integer codes (``_spec``), branched on outside the inner loops.
+optimiser's rule, selects the kernel pair (:func:`kernels_for`); each pair is compiled on first use and kept on
+disk (``_numba_config.jit``), so an install compiles it once per dtype. Activations, losses and weight decay are
+read at run time, branched on outside the inner loops.
 
 Both kernels compute ``reference.train_epoch``, stage by stage in its order:
 
@@ -92,7 +92,7 @@ def _activate(a, u, n, act):
             a[u + j] = vsigmoid(a[u + j])
 
 
-@jit(inline=True)
+@jit
 def _fprime(a, act, zero, one):
     """``f'(z)`` written with ``a = f(z)`` (``zero`` and ``one`` in the parameters' dtype)."""
     if act == RELU:
@@ -207,9 +207,23 @@ def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight
     return loss
 
 
-# --- backward: reference.backward, four rows of W at a time --------------------------------------------------------
-
 # --- the optimiser's step (fastmlp.optim; reference.step), the rule fixed when compiling -----------------------------
+# The maths on scalars (compiled once, inlined by LLVM); _step, inlined in Numba's IR, reads and writes the arrays.
+
+@jit
+def _adam(w, m, v, g, beta1, beta2, eps, step_size, bc2_sqrt, one):
+    """Adam's step of one parameter ``w`` (``step_size = lr / (1 - beta1^t)``); returns ``(w, m, v)`` after it."""
+    m = m + (one - beta1) * (g - m)
+    v = beta2 * v + (one - beta2) * g * g
+    return w - step_size * (m / (math.sqrt(v) / bc2_sqrt + eps)), m, v
+
+
+@jit
+def _momentum(w, b, g, lr, mu, nesterov):
+    """``b <- mu b + g; w <- w - lr b`` (Nesterov: ``w - lr (g + mu b)``); returns ``(w, b)`` after it."""
+    b = mu * b + g
+    return w - lr * ((g + mu * b) if nesterov else b), b
+
 
 @jit(inline=True)
 def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one):
@@ -217,158 +231,166 @@ def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, o
     if rule == SGD:
         p[q] -= lr * g                                  # w <- w - lr * dL/dw, the worked example's update
     elif rule == ADAM:
-        m[q] = m[q] + (one - beta1) * (g - m[q])
-        v[q] = beta2 * v[q] + (one - beta2) * g * g
-        p[q] -= step_size * (m[q] / (math.sqrt(v[q]) / bc2_sqrt + eps))
-    else:                                               # b <- mu b + g; w <- w - lr b (or lr (g + mu b))
-        m[q] = mu * m[q] + g
-        p[q] -= lr * ((g + mu * m[q]) if rule == NESTEROV else m[q])
+        p[q], m[q], v[q] = _adam(p[q], m[q], v[q], g, beta1, beta2, eps, step_size, bc2_sqrt, one)
+    else:
+        p[q], m[q] = _momentum(p[q], m[q], g, lr, mu, rule == NESTEROV)
 
 
-def _build(rule, decay):
-    """The kernel pair for one update rule, with weight decay on or off: both are compile-time constants here
-    (closure values), so the update inside the inner loops is straight-line code for that rule only."""
+# --- one sample's backward pass and update, layer by layer (``rule``: the kernel's compile-time constant) --------
 
-    @jit(inline=True)
-    def backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
-                       bc2_sqrt):
-        """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated."""
-        mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
-        plain = rule == SGD and not decay
-        if n_out == U(1):                               # one output unit: loops down W's single column
-            d0 = d[u_out]
-            if has_delta:
-                for i in range(n_in):
-                    d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
-            if plain:
-                ld = lr * d0
-                for i in range(n_in):
-                    p[w0 + i] -= ld * a[u_in + i]
-        i = U(0)
-        while i + U(BLOCK) <= n_in and n_out > U(1) and (has_delta or n_out <= U(WIDE)):   # four rows of W a pass
-            r0 = w0 + i * n_out
-            r1 = r0 + n_out
-            r2 = r1 + n_out
-            r3 = r2 + n_out
-            if has_delta:
-                c0 = c1 = c2 = c3 = zero
-                for j in range(n_out):
-                    dj = d[u_out + j]
-                    c0 += p[r0 + j] * dj
-                    c1 += p[r1 + j] * dj
-                    c2 += p[r2 + j] * dj
-                    c3 += p[r3 + j] * dj
-                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-                d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
-                d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
-                d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
-            if plain:
-                l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
-                l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
-                for j in range(n_out):
-                    dj = d[u_out + j]
-                    p[r0 + j] -= l0 * dj
-                    p[r1 + j] -= l1 * dj
-                    p[r2 + j] -= l2 * dj
-                    p[r3 + j] -= l3 * dj
-            i += U(BLOCK)
-        while i < n_in and n_out > U(1):                # the rows left over
-            r0 = w0 + i * n_out
-            if has_delta:
-                c0 = zero
-                for j in range(n_out):
-                    c0 += p[r0 + j] * d[u_out + j]
-                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-            if plain:
-                lai = lr * a[u_in + i]
-                for j in range(n_out):
-                    p[r0 + j] -= lai * d[u_out + j]
-            i += U(1)
-        if not plain:                                   # the other rules, after delta[l] has read W[l]
+@jit(inline=True)
+def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
+                    bc2_sqrt, rule):
+    """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated."""
+    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+    decay = wd != zero
+    plain = rule == SGD and not decay
+    if n_out == U(1):                               # one output unit: loops down W's single column
+        d0 = d[u_out]
+        if has_delta:
             for i in range(n_in):
-                ai = a[u_in + i]
-                row = w0 + i * n_out
-                for j in range(n_out):
-                    q = row + j
-                    g = ai * d[u_out + j]
-                    if decay:
-                        g += wd * p[q]
-                    _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
-        for j in range(n_out):                          # dL/db[l] = delta[l+1]
-            _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
-
-    @jit(inline=True)
-    def accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_delta):
-        """Layer l of one sample in a batch: delta[l] (when ``has_delta``), and dL/dW[l] = a[l] delta[l+1]^T and
-        dL/db[l] = delta[l+1] added to ``g``."""
-        zero, one = a.dtype.type(0.0), a.dtype.type(1.0)
-        if n_out == U(1):                               # one output unit: loops down W's single column
-            d0 = d[u_out]
-            if has_delta:
-                for i in range(n_in):
-                    d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+        if plain:
+            ld = lr * d0
             for i in range(n_in):
-                g[w0 + i] += a[u_in + i] * d0
-        i = U(0)
-        while i + U(BLOCK) <= n_in and n_out > U(1):    # four rows of W a pass
-            r0 = w0 + i * n_out
-            r1 = r0 + n_out
-            r2 = r1 + n_out
-            r3 = r2 + n_out
-            if has_delta:
-                c0 = c1 = c2 = c3 = zero
-                for j in range(n_out):
-                    dj = d[u_out + j]
-                    c0 += p[r0 + j] * dj
-                    c1 += p[r1 + j] * dj
-                    c2 += p[r2 + j] * dj
-                    c3 += p[r3 + j] * dj
-                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-                d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
-                d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
-                d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
-            a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
+                p[w0 + i] -= ld * a[u_in + i]
+    i = U(0)
+    while i + U(BLOCK) <= n_in and n_out > U(1) and (has_delta or n_out <= U(WIDE)):   # four rows of W a pass
+        r0 = w0 + i * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        if has_delta:
+            c0 = c1 = c2 = c3 = zero
             for j in range(n_out):
                 dj = d[u_out + j]
-                g[r0 + j] += a0 * dj
-                g[r1 + j] += a1 * dj
-                g[r2 + j] += a2 * dj
-                g[r3 + j] += a3 * dj
-            i += U(BLOCK)
-        while i < n_in and n_out > U(1):                # the rows left over
-            r0 = w0 + i * n_out
-            if has_delta:
-                c0 = zero
-                for j in range(n_out):
-                    c0 += p[r0 + j] * d[u_out + j]
-                d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-            ai = a[u_in + i]
+                c0 += p[r0 + j] * dj
+                c1 += p[r1 + j] * dj
+                c2 += p[r2 + j] * dj
+                c3 += p[r3 + j] * dj
+            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
+            d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
+            d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+        if plain:
+            l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
+            l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
             for j in range(n_out):
-                g[r0 + j] += ai * d[u_out + j]
-            i += U(1)
+                dj = d[u_out + j]
+                p[r0 + j] -= l0 * dj
+                p[r1 + j] -= l1 * dj
+                p[r2 + j] -= l2 * dj
+                p[r3 + j] -= l3 * dj
+        i += U(BLOCK)
+    while i < n_in and n_out > U(1):                # the rows left over
+        r0 = w0 + i * n_out
+        if has_delta:
+            c0 = zero
+            for j in range(n_out):
+                c0 += p[r0 + j] * d[u_out + j]
+            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+        if plain:
+            lai = lr * a[u_in + i]
+            for j in range(n_out):
+                p[r0 + j] -= lai * d[u_out + j]
+        i += U(1)
+    if not plain:                                   # the other rules, after delta[l] has read W[l]
+        for i in range(n_in):
+            ai = a[u_in + i]
+            row = w0 + i * n_out
+            for j in range(n_out):
+                q = row + j
+                g = ai * d[u_out + j]
+                if decay:
+                    g += wd * p[q]
+                _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+    for j in range(n_out):                          # dL/db[l] = delta[l+1]
+        _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+
+@jit(inline=True)
+def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_delta):
+    """Layer l of one sample in a batch: delta[l] (when ``has_delta``), and dL/dW[l] = a[l] delta[l+1]^T and
+    dL/db[l] = delta[l+1] added to ``g``."""
+    zero, one = a.dtype.type(0.0), a.dtype.type(1.0)
+    if n_out == U(1):                               # one output unit: loops down W's single column
+        d0 = d[u_out]
+        if has_delta:
+            for i in range(n_in):
+                d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+        for i in range(n_in):
+            g[w0 + i] += a[u_in + i] * d0
+    i = U(0)
+    while i + U(BLOCK) <= n_in and n_out > U(1):    # four rows of W a pass
+        r0 = w0 + i * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        if has_delta:
+            c0 = c1 = c2 = c3 = zero
+            for j in range(n_out):
+                dj = d[u_out + j]
+                c0 += p[r0 + j] * dj
+                c1 += p[r1 + j] * dj
+                c2 += p[r2 + j] * dj
+                c3 += p[r3 + j] * dj
+            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
+            d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
+            d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+        a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
         for j in range(n_out):
-            g[b0 + j] += d[u_out + j]
+            dj = d[u_out + j]
+            g[r0 + j] += a0 * dj
+            g[r1 + j] += a1 * dj
+            g[r2 + j] += a2 * dj
+            g[r3 + j] += a3 * dj
+        i += U(BLOCK)
+    while i < n_in and n_out > U(1):                # the rows left over
+        r0 = w0 + i * n_out
+        if has_delta:
+            c0 = zero
+            for j in range(n_out):
+                c0 += p[r0 + j] * d[u_out + j]
+            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+        ai = a[u_in + i]
+        for j in range(n_out):
+            g[r0 + j] += ai * d[u_out + j]
+        i += U(1)
+    for j in range(n_out):
+        g[b0 + j] += d[u_out + j]
 
-    @jit(inline=True)
-    def update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight):
-        """``p[lo:hi]`` updated from the mean gradient ``scale * g_sum[lo:hi]``, which is then zeroed (batch kernel)."""
-        mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
-        for q in range(lo, hi):
-            g = g_sum[q] * scale
-            if decay and is_weight:
-                g += wd * p[q]
-            _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
-            g_sum[q] = zero
+@jit(inline=True)
+def _update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight, rule):
+    """``p[lo:hi]`` updated from the mean gradient ``scale * g_sum[lo:hi]``, which is then zeroed (batch kernel)."""
+    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+    decay = is_weight and wd != zero
+    for q in range(lo, hi):
+        g = g_sum[q] * scale
+        if decay:
+            g += wd * p[q]
+        _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+        g_sum[q] = zero
 
-    @jit(inline=True)
-    def adam_scales(t, lr, hyper):
-        """Adam's ``lr / (1 - beta1^t)`` and ``sqrt(1 - beta2^t)`` for step ``t`` (unused by the other rules)."""
-        one = hyper.dtype.type(1.0)
-        if rule != ADAM:
-            return one, one
-        return lr / (one - hyper[1] ** t), math.sqrt(one - hyper[2] ** t)
+@jit(inline=True)
+def _adam_scales(t, lr, hyper, rule):
+    """Adam's ``lr / (1 - beta1^t)`` and ``sqrt(1 - beta2^t)`` for step ``t`` (unused by the other rules)."""
+    one = hyper.dtype.type(1.0)
+    if rule != ADAM:
+        return one, one
+    return lr / (one - hyper[1] ** t), math.sqrt(one - hyper[2] ** t)
+
+
+# --- the kernels ------------------------------------------------------------------------------------------------
+
+def _build(rule):
+    """The kernel pair for one update rule, a compile-time constant here: the kernels' only closure value, an int
+    (Numba keys its disk cache on the pickled closure values, so a dispatcher there, whose pickle changes from
+    process to process, would never be found again). Inlined into the kernels, the helpers above see ``rule`` as a
+    constant, so the update inside the inner loops is straight-line code for that rule only. Weight decay is read
+    from ``hyper`` at run time: its branch sits outside the inner loops, and a second kernel per rule would double
+    the compiling for nothing measurable."""
 
     @jit
     def epoch_per_sample(p, X, Y, order, lr, sizes, w_at, b_at, units, acts, loss_code, a, d, m, v, t, hyper):
@@ -383,7 +405,7 @@ def _build(rule, decay):
             if not is_finite(loss):                     # on the bits: fast-math cannot remove it (_finite)
                 return loss_sum, n_seen, k, weight_sum
             t[0] += 1
-            step_size, bc2_sqrt = adam_scales(a.dtype.type(t[0]), lr, hyper)
+            step_size, bc2_sqrt = _adam_scales(a.dtype.type(t[0]), lr, hyper, rule)
             # 3) backward, down the layers: delta[l] from the W[l] of before the update, then W[l] and b[l] updated
             l = L
             while l > U(0):
@@ -392,8 +414,8 @@ def _build(rule, decay):
                 w0, b0 = w_at[l], b_at[l]
                 u_in, u_out = units[l], units[l + U(1)]
                 act = acts[l - U(1)] if l > U(0) else acts[0]
-                backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0), lr, hyper,
-                               step_size, bc2_sqrt)
+                _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0), lr, hyper,
+                                step_size, bc2_sqrt, rule)
             loss_sum += loss
             weight_sum += 1.0
             n_seen += 1
@@ -425,7 +447,7 @@ def _build(rule, decay):
                     w0, b0 = w_at[l], b_at[l]
                     u_in, u_out = units[l], units[l + U(1)]
                     act = acts[l - U(1)] if l > U(0) else acts[0]
-                    accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0))
+                    _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0))
                 batch_loss += float(weight) * loss if weighted else loss
                 batch_weight += float(weight) if weighted else 1.0
             loss_sum += batch_loss
@@ -437,23 +459,23 @@ def _build(rule, decay):
                 continue
             # 4) one update per batch, from the mean gradient sum / B
             t[0] += 1
-            step_size, bc2_sqrt = adam_scales(a.dtype.type(t[0]), lr, hyper)
+            step_size, bc2_sqrt = _adam_scales(a.dtype.type(t[0]), lr, hyper, rule)
             scale = one / a.dtype.type(batch_weight)
             for l in range(L):
                 w0, b0 = w_at[l], b_at[l]
                 b1 = b0 + sizes[l + U(1)]
-                update_block(p, m, v, g, w0, b0, scale, lr, hyper, step_size, bc2_sqrt, True)
-                update_block(p, m, v, g, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, False)
+                _update_block(p, m, v, g, w0, b0, scale, lr, hyper, step_size, bc2_sqrt, True, rule)
+                _update_block(p, m, v, g, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, False, rule)
         return loss_sum, n_seen, -1, weight_sum
 
     return epoch_per_sample, epoch_batch
 
 
 # Every pair's dispatchers, made once at import (compiling waits for the first call, per dtype).
-_KERNELS = {(rule, decay): _build(RULES.index(rule), decay) for rule in RULES for decay in (False, True)}
+_KERNELS = {rule: _build(RULES.index(rule)) for rule in RULES}
 
 
-def kernels_for(rule: str, decay: bool):
-    """``(epoch_per_sample, epoch_batch)`` for the update rule ``rule`` (``optim.RULES``), weight decay on or off:
-    compiled on the first call per dtype, and cached on disk."""
-    return _KERNELS[rule, bool(decay)]
+def kernels_for(rule: str):
+    """``(epoch_per_sample, epoch_batch)`` for the update rule ``rule`` (``optim.RULES``): compiled on the first
+    call per dtype, and cached on disk."""
+    return _KERNELS[rule]

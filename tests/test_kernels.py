@@ -1,0 +1,102 @@
+"""The Numba path's kernels as issue 16 wants them: compiled once per install, not once per shape; the style chosen
+from the network and the optimiser alone; generated source that reads cleanly."""
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp._validation import make_spec
+from fastmlp.backends import numba as numba_path
+from fastmlp.backends.numba import _codegen, kernels
+from fastmlp.optim import SGD, Adam, OptimizerState
+
+NO_JIT = os.environ.get("NUMBA_DISABLE_JIT") == "1"
+
+
+def _state(optimizer, spec):
+    return OptimizerState(optimizer, spec.n_params, np.float64)
+
+
+def test_the_style_depends_on_the_network_and_the_optimiser_only():
+    tiny, small = make_spec([2, 2, 1], "identity", "mse", None), make_spec([2, 3, 2], "tanh", "mse", None)
+    assert tiny.n_params <= numba_path.SCALAR_MAX_PARAMS < small.n_params
+    assert numba_path.style_for(tiny) == numba_path.style_for(tiny, _state("sgd", tiny)) == "scalar"
+    assert numba_path.style_for(small, _state("sgd", small)) == "loop"
+    for optimizer in ("momentum", "nesterov", "adam", SGD(weight_decay=1e-3), Adam(weight_decay=1e-3)):
+        assert numba_path.style_for(tiny, _state(optimizer, tiny)) == "loop", optimizer
+
+
+@pytest.mark.skipif(NO_JIT, reason="nothing is compiled")
+def test_one_compiled_kernel_serves_every_shape():
+    rng = np.random.default_rng(0)
+    shapes = ([3, 40, 1], "tanh", "mse"), ([5, 17, 9, 3], "relu", "cross_entropy"), ([4, 30, 2], "sigmoid",
+                                                                                      "log_loss")
+    per_sample, batch = kernels.kernels_for("adam")
+    compiled = []
+    for sizes, activation, loss in shapes:
+        net = fastmlp.MLP(sizes, activation=activation, loss=loss, seed=0)
+        X = rng.standard_normal((20, sizes[0]))
+        y = rng.integers(0, 2, (20, sizes[-1])) if loss != "mse" else rng.standard_normal(20)
+        if loss == "cross_entropy":
+            y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 20)]
+        net.fit(X, y, optimizer="adam", lr=1e-3, backend="numba")
+        net.fit(X, y, optimizer="adam", lr=1e-3, batch_size=4, backend="numba")
+        compiled.append((len(per_sample.signatures), len(batch.signatures)))
+    assert compiled[0] == compiled[-1], compiled                # no new compile for a new shape
+
+
+_INSTALL = """
+import json, sys, numpy as np, fastmlp
+from fastmlp.backends.numba import kernels
+sizes, activation = [int(v) for v in sys.argv[1].split(",")], sys.argv[2]
+X = np.random.default_rng(0).standard_normal((16, sizes[0]))
+fastmlp.MLP(sizes, activation=activation, seed=0).fit(X, X.sum(1), backend="numba", optimizer="momentum")
+stats = kernels.kernels_for("momentum")[0].stats
+print(json.dumps({"hits": len(stats.cache_hits), "misses": len(stats.cache_misses)}))
+"""
+
+
+@pytest.mark.skipif(NO_JIT, reason="no compiled cache without the JIT")
+def test_a_new_shape_in_a_new_process_compiles_nothing_once_installed(tmp_path):
+    env = dict(os.environ, FASTMLP_CACHE_DIR=str(tmp_path))
+
+    def fit(sizes, activation):
+        out = subprocess.run([sys.executable, "-c", _INSTALL, sizes, activation], env=env, capture_output=True,
+                             text=True, check=True)
+        return json.loads(out.stdout)
+
+    assert fit("3,40,1", "relu") == {"hits": 0, "misses": 1}         # the first fit of the install compiles
+    assert fit("7,9,5,1", "tanh") == {"hits": 1, "misses": 0}        # another shape: loaded from the disk cache
+
+
+@pytest.mark.parametrize("sizes,activation,loss,out_act", [
+    ([2, 2, 1], "identity", "mse", None), ([2, 2, 2], "tanh", "cross_entropy", None),
+    ([1, 3, 1], "relu", "log_loss", None), ([3, 2, 1], "sigmoid", "mse", "tanh")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_generated_source_reads_like_the_reference(sizes, activation, loss, out_act, weighted):
+    spec = make_spec(sizes, activation, loss, out_act)
+    source = _codegen.generate(spec, "float64", weighted=weighted)
+    compile(source, "<generated>", "exec")
+    for artefact in (r"range\([01]\)", r"\* 1\b", r"/ 1\b", r"\+ 0\b", r"\b0 \+", r"\.replace\("):
+        assert not re.search(artefact, source), f"{artefact!r} in the generated source"
+    for l, (w0, b0, b1) in enumerate(spec.offsets):             # where each layer's weights live, said once
+        where = f"# W[{l}] = p[{w0}:{b0}] as ({sizes[l]}, {sizes[l + 1]}), b[{l}] = p[{b0}:{b1}]"
+        assert source.count(where) == (1 if weighted else 2)
+        assert f"# layer {l}: z[{l + 1}] = b[{l}] + a[{l}] @ W[{l}]" in source
+    pyflakes = pytest.importorskip("pyflakes.api")
+    from pyflakes.reporter import Reporter
+    out = io.StringIO()
+    assert pyflakes.check(source, "<generated>", Reporter(out, out)) == 0, out.getvalue()
+
+
+def test_generated_files_are_named_by_shape_dtype_and_optimiser(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path))
+    spec = make_spec([2, 2, 1], "tanh", "mse", None)
+    module = numba_path.generated(spec, "float32", weighted=True)
+    assert re.fullmatch(r"k_2-2-1_tanh_mse_float32_sgd_weighted_[0-9a-f]{8}\.py", os.path.basename(module.__file__))
