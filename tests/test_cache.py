@@ -8,10 +8,12 @@ import pytest
 
 pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing is compiled")
 
-# Every kind of cached code: a generated kernel (scalar style), the numpy path's fused kernels, and (_PROBE only)
-# the loop style's source kernels, which take seconds to compile cold: the cases that rebuild use _LIGHT_PROBE.
-_LIGHT_PROBE = ("import numpy as np, fastmlp; X = np.random.default_rng(0).standard_normal((8, 3));"
-                "net = fastmlp.MLP([3, 1], seed=0); net.predict(X); net.fit(X, X.sum(1), backend='numba');"
+# Every kind of cached code: a generated kernel (scalar style), the numpy path's fused kernels, and the loop style's
+# source kernels (seconds to compile cold). The cases that damage files and rebuild need one kind only: _TINY_PROBE,
+# a generated kernel, compiled in a fraction of a second, through the same cache code as every other.
+_TINY_PROBE = ("import numpy as np, fastmlp; X = np.random.default_rng(0).standard_normal((8, 3));"
+               "fastmlp.MLP([3, 1], seed=0).fit(X, X.sum(1), backend='numba');")
+_LIGHT_PROBE = (_TINY_PROBE + "net = fastmlp.MLP([3, 1], seed=0); net.predict(X);"
                 "net.fit(X, X.sum(1), backend='numpy', batch_size=4);")
 _PROBE = (_LIGHT_PROBE + "fastmlp.MLP([3, 40, 1], seed=0).fit(X, X.sum(1), backend='numba');"
           "from fastmlp.backends.numpy import _fused; print(_fused.bias_act._cache.cache_path)")
@@ -83,16 +85,16 @@ def test_a_cache_folder_owned_by_someone_else_is_refused(tmp_path):
 def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(tmp_path, target, damage):
     cache = tmp_path / "c"
     env = {"FASTMLP_CACHE_DIR": str(cache)}
-    assert _run(env, _LIGHT_PROBE).returncode == 0
+    assert _run(env, _TINY_PROBE).returncode == 0
     files = list(cache.glob(target))
     assert files
     for p in files:
         p.write_bytes(p.read_bytes() + damage if target.endswith(".py") else damage)
-    r = _run(env, _LIGHT_PROBE)
+    r = _run(env, _TINY_PROBE)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "corrupt cache file" in r.stderr and files[0].name in r.stderr      # a warning naming the file
     assert list(cache.rglob("*.corrupt"))
-    r = _run(env, _LIGHT_PROBE)                                                  # rebuilt: the next process is quiet
+    r = _run(env, _TINY_PROBE)                                                  # rebuilt: the next process is quiet
     assert r.returncode == 0 and "corrupt" not in r.stderr, r.stderr[-3000:]
 
 
@@ -123,10 +125,10 @@ def test_a_cache_file_corrupt_again_after_the_rebuild_is_an_error_naming_the_fol
 def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tmp_path):
     cache = tmp_path / "c"
     env = {"FASTMLP_CACHE_DIR": str(cache)}
-    assert _run(env, _LIGHT_PROBE).returncode == 0
+    assert _run(env, _TINY_PROBE).returncode == 0
     source = next(cache.glob("kernels-*/k*.py"))
     source.unlink()
     source.mkdir()
-    r = _run(env, _LIGHT_PROBE)
+    r = _run(env, _TINY_PROBE)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "corrupt cache file" in r.stderr and source.is_file()

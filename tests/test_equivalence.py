@@ -23,13 +23,24 @@ from conftest import (
 )
 from strategies import LOSS_OUTPUTS, specs
 
+_REFERENCE = {}     # the reference's result per case: every fast path is compared with the same one
+
 
 def train(backend, spec, params, X, Y, orders, lr, batch_size):
     """``(params, epoch losses)`` of one path after ``len(orders)`` epochs from ``params``."""
+    key = None
+    if backend == "reference":
+        key = (spec, params.tobytes(), X.tobytes(), Y.tobytes(), tuple(o.tobytes() for o in orders), lr, batch_size)
+        if key in _REFERENCE:
+            p, losses = _REFERENCE[key]
+            return p.copy(), list(losses)
     p, results = run_path(backend, spec, params, X, Y, orders, lr, batch_size)
     for result in results:
         assert result.bad_position == -1 and result.n_seen == X.shape[0]
-    return p, [result.loss_sum / result.n_seen for result in results]
+    losses = [result.loss_sum / result.n_seen for result in results]
+    if key is not None:
+        _REFERENCE[key] = p.copy(), list(losses)
+    return p, losses
 
 
 def compare(comp, spec, *, n, epochs, batch_size, shuffle, dtype, seed, lr=0.05):
