@@ -55,7 +55,7 @@ def test_no_usable_folder_at_all_still_works_without_a_disk_cache(tmp_path):
 def test_the_cache_never_lands_beside_the_installed_source(tmp_path):
     import fastmlp
     package = os.path.dirname(fastmlp.__file__)
-    r = _run({"FASTMLP_CACHE_DIR": str(tmp_path / "c")})
+    r = _run({"FASTMLP_CACHE_DIR": str(tmp_path / "c")}, _LIGHT_PROBE)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith(str(tmp_path / "c")) and not r.stdout.strip().startswith(package)
 

@@ -187,8 +187,9 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
         p = net.params.copy()
         extra = () if name == "epoch_per_sample" else (1,)
         buffers = (a, d) if name == "epoch_per_sample" else (a, d, g)
+        nesterov = () if not shape else (False,)
         out = kernel(p, X, Y, order, F.type(1e-30), *extra, *shape, *buffers, opt.m, opt.v, opt.t, opt.hyper,
-                     *(no_weights if name == "epoch_batch" else ()))
+                     *nesterov, *(no_weights if name == "epoch_batch" else ()))
         assert out[2] == MIDDLE, f"{name} did not stop at the non-finite loss (returned {out})"
         assert out[1] == MIDDLE and np.isfinite(p).all()
 

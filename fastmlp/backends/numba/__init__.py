@@ -4,8 +4,8 @@ It computes ``reference.train_epoch``, with kernels of one of two styles, chosen
 alone (``style_for``; never from what is in the cache, so a seed gives the same bits with a cold or a warm cache):
 
 * ``loop``: the kernels of ``kernels.py``, ordinary source that takes the network's shape at run time; one
-  compiled kernel pair per optimiser rule and dtype serves every shape, compiled once per install and then loaded
-  from the cache.
+  compiled kernel pair per optimiser (momentum and Nesterov's share one) and dtype serves every shape, compiled
+  once per install and then loaded from the cache.
 * ``scalar``: for tiny networks trained by plain SGD (``SCALAR_MAX_PARAMS``), kernels generated for the exact
   shape by ``_codegen``, every parameter a local variable, which beat any loop there (the worked example's
   ``[2, 2, 1]``). They are written to a cache folder, imported, compiled by Numba and cached
@@ -170,11 +170,12 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
         epoch_per_sample, epoch_batch = kernels.kernels_for(opt.name)
         layout, a, d, g = ws.loop()
         shape = (*layout[:5], layout.loss)
+        nesterov = opt.name == "nesterov"
         if per_sample:
-            out = epoch_per_sample(params, X, Y, order, lr, *shape, a, d, *state)
+            out = epoch_per_sample(params, X, Y, order, lr, *shape, a, d, *state, nesterov)
         else:
             sw = ws.no_weights if sample_weight is None else sample_weight
-            out = epoch_batch(params, X, Y, order, lr, batch_size, *shape, a, d, g, *state, sw)
+            out = epoch_batch(params, X, Y, order, lr, batch_size, *shape, a, d, g, *state, nesterov, sw)
     else:
         module = ws.module(sample_weight is not None)
         dummy = ws.no_weights                  # a, d and g: unused by the scalar style

@@ -8,10 +8,11 @@ read at run time, branched on outside the inner loops.
 
 Both kernels compute ``reference.train_epoch``, stage by stage in its order:
 
-* ``epoch_per_sample(p, X, Y, order, lr, layout..., a, d, m, v, t, hyper)``: ``batch_size == 1``; each
+* ``epoch_per_sample(p, X, Y, order, lr, layout..., a, d, m, v, t, hyper, nesterov)``: ``batch_size == 1``; each
   sample's backward pass is fused with its update (row ``i`` of ``W[l]`` is read for ``delta[l]`` just before it
   is updated, which is what the reference's order gives);
-* ``epoch_batch(..., batch_size, ..., g, ..., sw)``: the gradient summed over a batch into ``g``, one update each.
+* ``epoch_batch(..., batch_size, ..., g, ..., nesterov, sw)``: the gradient summed over a batch into ``g``, one
+  update each.
 
 Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. The batch kernel's
 ``sw`` holds one weight per row of ``X`` or is empty (no weights); weighted epochs of any batch size go there. Work
@@ -226,21 +227,22 @@ def _momentum(w, b, g, lr, mu, nesterov):
 
 
 @jit(inline=True)
-def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one):
-    """``p[q]`` updated from its gradient ``g`` by ``rule``; ``m``, ``v`` its state (``one`` in their dtype)."""
+def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one):
+    """``p[q]`` updated from its gradient ``g`` by ``rule`` (``MOMENTUM`` stands for both momentum rules, ``nesterov``
+    telling which); ``m``, ``v`` its state (``one`` in their dtype)."""
     if rule == SGD:
         p[q] -= lr * g                                  # w <- w - lr * dL/dw, the worked example's update
     elif rule == ADAM:
         p[q], m[q], v[q] = _adam(p[q], m[q], v[q], g, beta1, beta2, eps, step_size, bc2_sqrt, one)
     else:
-        p[q], m[q] = _momentum(p[q], m[q], g, lr, mu, rule == NESTEROV)
+        p[q], m[q] = _momentum(p[q], m[q], g, lr, mu, nesterov)
 
 
 # --- one sample's backward pass and update, layer by layer (``rule``: the kernel's compile-time constant) --------
 
 @jit(inline=True)
 def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
-                    bc2_sqrt, rule):
+                    bc2_sqrt, rule, nesterov):
     """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated."""
     mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
     zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
@@ -304,9 +306,9 @@ def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_de
                 g = ai * d[u_out + j]
                 if decay:
                     g += wd * p[q]
-                _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+                _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one)
     for j in range(n_out):                          # dL/db[l] = delta[l+1]
-        _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+        _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one)
 
 @jit(inline=True)
 def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_delta):
@@ -361,7 +363,7 @@ def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_del
         g[b0 + j] += d[u_out + j]
 
 @jit(inline=True)
-def _update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight, rule):
+def _update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight, rule, nesterov):
     """``p[lo:hi]`` updated from the mean gradient ``scale * g_sum[lo:hi]``, which is then zeroed (batch kernel)."""
     mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
     zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
@@ -370,7 +372,7 @@ def _update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt,
         g = g_sum[q] * scale
         if decay:
             g += wd * p[q]
-        _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, one)
+        _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one)
         g_sum[q] = zero
 
 @jit(inline=True)
@@ -393,7 +395,8 @@ def _build(rule):
     the compiling for nothing measurable."""
 
     @jit
-    def epoch_per_sample(p, X, Y, order, lr, sizes, w_at, b_at, units, acts, loss_code, a, d, m, v, t, hyper):
+    def epoch_per_sample(p, X, Y, order, lr, sizes, w_at, b_at, units, acts, loss_code, a, d, m, v, t, hyper,
+                         nesterov):
         L = U(sizes.shape[0] - 1)
         one = hyper.dtype.type(1.0)
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
@@ -415,7 +418,7 @@ def _build(rule):
                 u_in, u_out = units[l], units[l + U(1)]
                 act = acts[l - U(1)] if l > U(0) else acts[0]
                 _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0), lr, hyper,
-                                step_size, bc2_sqrt, rule)
+                                step_size, bc2_sqrt, rule, nesterov)
             loss_sum += loss
             weight_sum += 1.0
             n_seen += 1
@@ -423,7 +426,7 @@ def _build(rule):
 
     @jit
     def epoch_batch(p, X, Y, order, lr, batch_size, sizes, w_at, b_at, units, acts, loss_code, a, d, g, m, v, t,
-                    hyper, sw):
+                    hyper, nesterov, sw):
         L = U(sizes.shape[0] - 1)
         weighted = sw.shape[0] > 0
         zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
@@ -464,18 +467,20 @@ def _build(rule):
             for l in range(L):
                 w0, b0 = w_at[l], b_at[l]
                 b1 = b0 + sizes[l + U(1)]
-                _update_block(p, m, v, g, w0, b0, scale, lr, hyper, step_size, bc2_sqrt, True, rule)
-                _update_block(p, m, v, g, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, False, rule)
+                _update_block(p, m, v, g, w0, b0, scale, lr, hyper, step_size, bc2_sqrt, True, rule, nesterov)
+                _update_block(p, m, v, g, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, False, rule, nesterov)
         return loss_sum, n_seen, -1, weight_sum
 
     return epoch_per_sample, epoch_batch
 
 
 # Every pair's dispatchers, made once at import (compiling waits for the first call, per dtype).
-_KERNELS = {rule: _build(RULES.index(rule)) for rule in RULES}
+# momentum and Nesterov's momentum share a pair, told apart by the kernels' ``nesterov`` argument
+_KERNELS = {"sgd": _build(SGD), "momentum": _build(MOMENTUM), "adam": _build(ADAM)}
+_KERNELS["nesterov"] = _KERNELS["momentum"]
 
 
 def kernels_for(rule: str):
     """``(epoch_per_sample, epoch_batch)`` for the update rule ``rule`` (``optim.RULES``): compiled on the first
-    call per dtype, and cached on disk."""
+    call per dtype, and cached on disk. Call them with ``nesterov=(rule == "nesterov")``."""
     return _KERNELS[rule]
