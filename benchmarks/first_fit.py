@@ -31,7 +31,7 @@ import fastmlp
 sizes = [int(v) for v in sys.argv[1].split(",")]
 optimizer = sys.argv[2]
 rng = np.random.default_rng(0)
-X, y = rng.standard_normal((200, sizes[0])), rng.standard_normal(200)
+X, y = rng.standard_normal((200, sizes[0])), rng.standard_normal((200, sizes[-1]))
 fastmlp.MLP(sizes, seed=0).fit(X[:2], y[:2], backend="numpy", optimizer=optimizer)
 net = fastmlp.MLP(sizes, seed=0)
 t0 = time.perf_counter()

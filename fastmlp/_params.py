@@ -238,7 +238,7 @@ CONSTRAINTS = {
 ESTIMATOR_CONSTRAINTS = {
     "hidden_layer_sizes": [Integer(1), Sizes(min_len=0, example="(100,)")],
     "activation": [Options(("identity", "logistic", "sigmoid", "tanh", "relu"))],
-    "solver": [Options(("sgd", "adam"))],
+    "solver": [Options(("lbfgs", "sgd", "adam"))],
     "alpha": [NON_NEGATIVE],
     "batch_size": [COUNT, Options(("auto",))],
     "learning_rate": [Options(("constant", "invscaling", "adaptive"))],
@@ -257,6 +257,7 @@ ESTIMATOR_CONSTRAINTS = {
     "beta_2": [Real(0.0, 1.0, closed="left")],
     "epsilon": [POSITIVE],
     "n_iter_no_change": [COUNT, Infinity()],
+    "max_fun": [COUNT],
     "backend": [Options(BACKEND_CHOICES)],
     "dtype": [None, Dtype()],          # None: float32 for float32 X, float64 for anything else
 }

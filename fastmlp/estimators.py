@@ -22,8 +22,12 @@ Where the meanings differ from scikit-learn's
   best validation epoch are put back at the end, as scikit-learn does. ``validation_scores_`` holds the
   scores (R^2 or accuracy) per epoch, as scikit-learn's.
 * ``learning_rate="adaptive"``: stops once the rate would fall below 1e-6 (scikit-learn: once it is there).
-* ``solver="lbfgs"`` does not exist here; ``verbose`` (a bool or an int) shows a progress bar instead of
-  printing each epoch.
+* ``solver="lbfgs"`` (``fastmlp._lbfgs``): SciPy's L-BFGS-B on scikit-learn's own full-batch objective, from the
+  same start the same steps (to 1e-6 over tens of iterations; over hundreds, rounding differences grow as on any
+  non-convex trajectory). ``partial_fit`` is refused with it by both estimators (scikit-learn's regressor means
+  to but offers it anyway: its ``available_if`` tests ``est._check_solver`` without calling it), and it trains
+  in float64 as scikit-learn's parameters end up. ``verbose`` (a bool or an int) shows a progress bar instead
+  of printing each epoch (nothing for ``lbfgs``: SciPy no longer prints).
 * Divergence: ``NonFiniteWeightsError``, scikit-learn's ``ValueError`` ("Solver produced non-finite parameter
   weights") and fastmlp's ``DivergenceError`` at once; the parameters are those of the last complete batch
   (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
@@ -36,15 +40,19 @@ What matches, tested beside scikit-learn's estimators on the same input (``tests
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
 fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
 ``early_stopping``, a validation set of at least two rows, float32 ``X`` training in float32 (``dtype=None``), and
-``coefs_``/``intercepts_`` assigned then used by ``predict``, and one-class ``y``.
+``coefs_``/``intercepts_`` assigned then used by ``predict``, and one-class ``y``; and ``solver="lbfgs"``
+(``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has), whose
+estimators pass ``check_estimator`` with no expected failure.
 * Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
   ``MLP(layer_sizes, ..., seed=random_state)``), not scikit-learn's draw.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import threading
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -52,9 +60,10 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._params import ESTIMATOR_CONSTRAINTS, InvalidParameterError, check
+from . import _lbfgs
+from ._params import ESTIMATOR_CONSTRAINTS, check
 from ._settings import validation_rows, validation_split
-from ._validation import check_finite, check_real_array, check_sample_weight
+from ._validation import check_finite, check_real_array, check_sample_weight, check_Y
 from .model import MLP, DivergenceError
 from .optim import SGD, Adam
 from .schedule import Constant, InvScaling, Plan, Stopping, as_schedule
@@ -184,6 +193,23 @@ def _one_caller(estimator):
             _TRAINING.discard(key)
 
 
+class _StochasticOnly:
+    """``partial_fit`` exists for the stochastic solvers only, as scikit-learn's (its ``available_if``): with
+    ``solver="lbfgs"``, ``hasattr(estimator, "partial_fit")`` is False and calling it raises AttributeError."""
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, estimator, owner=None):
+        if estimator is None:
+            return self.method
+        if estimator.solver == "lbfgs":
+            raise AttributeError(f"This {type(estimator).__name__!r} has no attribute 'partial_fit': it is only "
+                                 f"available for stochastic optimizers, and {estimator.solver} is not stochastic.")
+        return types.MethodType(self.method, estimator)
+
+
 class _BaseMLP(BaseEstimator):
     """What the regressor and the classifier share: parameters, checks, the fit/partial_fit loop."""
 
@@ -191,7 +217,7 @@ class _BaseMLP(BaseEstimator):
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, backend="auto",
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, backend="auto",
                  dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -215,6 +241,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
 
@@ -263,8 +290,6 @@ class _BaseMLP(BaseEstimator):
     # --- checks -------------------------------------------------------------------------------------------------
     def _check_params(self) -> list:
         """Every constructor parameter against the table (``_params.ESTIMATOR_CONSTRAINTS``); the hidden sizes."""
-        if self.solver == "lbfgs":
-            raise InvalidParameterError("solver='lbfgs' is not available in fastmlp; use 'sgd' or 'adam'")
         for name, constraints in ESTIMATOR_CONSTRAINTS.items():
             check(name, getattr(self, name), constraints)
         return self._hidden_sizes()
@@ -307,11 +332,14 @@ class _BaseMLP(BaseEstimator):
 
     def _dtype_for(self, X, first):
         """The dtype of the network: the fitted one's; else ``dtype``, or with ``dtype=None`` float32 for float32
-        ``X`` and float64 for anything else (scikit-learn's rule)."""
+        ``X`` and float64 for anything else (scikit-learn's rule; with ``solver="lbfgs"`` float64 always, as
+        scikit-learn's parameters end up)."""
         if not first:
             return self.net_.dtype
         if self.dtype is not None:
             return np.dtype(self.dtype)
+        if self.solver == "lbfgs":          # SciPy's L-BFGS-B works in float64, and scikit-learn keeps its result
+            return np.dtype(np.float64)
         return np.dtype(np.float32) if np.asarray(X).dtype == np.float32 else np.dtype(np.float64)
 
     def _new_net(self, n_features, n_outputs, loss, dtype):
@@ -319,9 +347,11 @@ class _BaseMLP(BaseEstimator):
         return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=SKLEARN_ACTIVATIONS[self.activation],
                    loss=loss, dtype=dtype, seed=seed)
 
-    def _fit(self, X, Y, sample_weight, callbacks, incremental):
+    def _fit(self, X, Y, sample_weight, callbacks, incremental, weight_total=None):
         """Train ``net_`` on validated ``X`` and encoded targets ``Y``: ``max_iter`` epochs, or one for
         ``partial_fit``. Returns ``self``."""
+        if not self._stochastic:
+            return self._fit_lbfgs(X, Y, sample_weight, weight_total)
         n = X.shape[0]
         rows = self._batch_rows(n)
         optimizer = self._optimizer(rows)
@@ -370,6 +400,34 @@ class _BaseMLP(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
         return self
 
+    def _fit_lbfgs(self, X, Y, sample_weight, weight_total):
+        """``solver="lbfgs"``: SciPy's L-BFGS-B on the whole data set's loss and gradient, scikit-learn's objective
+        (``fastmlp._lbfgs``); ``max_iter`` bounds its iterations, ``max_fun`` its loss evaluations, ``tol`` its
+        projected gradient. The parameters change only once it has finished with finite ones."""
+        net = self.net_
+        spec = net.spec
+        Y = check_Y(Y, spec, net.dtype, X.shape[0])
+        regressor = spec.loss == "mse"
+        objective = _lbfgs.Objective(spec, X, Y, sample_weight, float(self.alpha), weight_total,
+                                     loss_scale=0.5 if regressor else 1.0,
+                                     grad_scale=0.5 * spec.n_outputs if regressor else 1.0, dtype=net.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = _lbfgs.minimize(objective, net.params, max_iter=int(self.max_iter), max_fun=int(self.max_fun),
+                                     tol=float(self.tol))
+        if not np.isfinite(result.x).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large values "
+                             "and need to be preprocessed. (fastmlp: the parameters are those before this fit)")
+        objective.unpack(result.x, net.params)
+        self.history_ = None
+        self.n_iter_ = min(int(result.nit), int(self.max_iter))
+        self.loss_ = float(result.fun)
+        if result.status != 0:
+            message = result.message.decode() if isinstance(result.message, bytes) else str(result.message)
+            warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) (status={result.status}):\n"
+                          f"{message}\n\nIncrease the number of iterations (max_iter) or the number of loss "
+                          "evaluations (max_fun), or scale the data.", ConvergenceWarning, stacklevel=5)
+        return self
+
     def _record(self, history, n, incremental):
         """The epochs of ``history`` into the fitted attributes: ``n_iter_`` counts this fit's epochs (all
         ``partial_fit`` calls' for those), ``t_`` every sample seen, ``loss_curve_`` every epoch's loss."""
@@ -404,10 +462,14 @@ class _BaseMLP(BaseEstimator):
             X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
             dtype = self._dtype_for(X, first)
             X = np.ascontiguousarray(check_finite("X", X, dtype))
-            sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
+            weight_total = None     # the weights' own sum (check_sample_weight rescales them): scikit-learn's L2 term
+            if sample_weight is not None:
+                checked = check_sample_weight(sample_weight, X.shape[0], dtype)
+                weight_total = float(np.asarray(sample_weight, dtype=np.float64).sum())
+                sample_weight = checked
             if self.early_stopping and incremental:
                 raise ValueError("partial_fit does not support early_stopping=True")
-            if self.early_stopping and validation_rows(X.shape[0], self.validation_fraction) < 2:
+            if self._stochastic and self.early_stopping and validation_rows(X.shape[0], self.validation_fraction) < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
                                  "dataset.")
             if not first and list(self.net_.layer_sizes[1:-1]) != self._hidden_sizes():
@@ -416,7 +478,7 @@ class _BaseMLP(BaseEstimator):
                                  "training the same network (set warm_start=False to start anew)")
             Y = self._encode(X, y, first, dtype, incremental, **encode)
             self._start(X, first, dtype)
-            return self._fit(X, Y, sample_weight, callbacks, incremental)
+            return self._fit(X, Y, sample_weight, callbacks, incremental, weight_total)
         except (TypeError, ValueError) as e:
             if not isinstance(e, DivergenceError):     # refused before training: the estimator as it was
                 self.__dict__.clear()
@@ -424,12 +486,20 @@ class _BaseMLP(BaseEstimator):
             raise
 
     def _start(self, X, first_call, dtype):
-        """A new network (or the fitted one, for warm starts and later ``partial_fit`` calls)."""
+        """A new network (or the fitted one, for warm starts and later ``partial_fit`` calls). As scikit-learn's,
+        ``loss_curve_``, ``best_loss_`` and ``validation_scores_`` exist for the stochastic solvers only."""
         if first_call:
             self.net_ = self._new_net(X.shape[1], self.n_outputs_, self._loss(), dtype)
-            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
-            self.validation_scores_ = None
+            self.n_iter_, self.t_ = 0, 0
+            for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
+                self.__dict__.pop(name, None)
+            if self._stochastic:
+                self.loss_curve_, self.validation_scores_ = [], None
             self._plan = Plan(float(self.learning_rate_init), self._schedule(), self._stopping())
+
+    @property
+    def _stochastic(self) -> bool:
+        return self.solver != "lbfgs"
 
     def _predict_raw(self, X):
         check_is_fitted(self)
@@ -450,8 +520,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Widths of the hidden layers.
     activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
         Hidden activation ("logistic" is fastmlp's "sigmoid", which is accepted too). The output is linear.
-    solver : {"sgd", "adam"}, default "adam"
-        ``"sgd"`` with ``momentum`` 0 is plain SGD, otherwise momentum or (``nesterovs_momentum``) Nesterov.
+    solver : {"lbfgs", "sgd", "adam"}, default "adam"
+        ``"sgd"`` with ``momentum`` 0 is plain SGD, otherwise momentum or (``nesterovs_momentum``) Nesterov;
+        ``"lbfgs"``: SciPy's L-BFGS-B on the whole data set (scikit-learn's objective, needs SciPy).
+    max_fun : int, default 15000
+        ``solver="lbfgs"`` only: the most loss evaluations (``max_iter`` bounds its iterations).
     alpha : float >= 0, default 1e-4
         L2 penalty on the weights, as ``g_W += alpha / batch_rows * W`` (see the module notes).
     batch_size : int or "auto", default "auto"
@@ -509,6 +582,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              f"{self.n_outputs_}")
         return Y2
 
+    @_StochasticOnly
     def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call."""
         first = not hasattr(self, "net_")
@@ -587,6 +661,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
+    @_StochasticOnly
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
                     sample_weight: ArrayLike | None = None) -> MLPClassifier:
         """One pass (one epoch) over the rows given, keeping the optimiser's state from call to call.

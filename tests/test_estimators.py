@@ -28,8 +28,9 @@ WEIGHTS_ARE_NOT_REPEATS = (
     "repeated row see different penalties; with alpha=0 the check passes (test_sample_weight_check_with_alpha_0)")
 
 
-@parametrize_with_checks([MLPRegressor(**SMALL), MLPClassifier(**SMALL)],
-                         expected_failed_checks=lambda est: {
+@parametrize_with_checks([MLPRegressor(**SMALL), MLPClassifier(**SMALL), MLPRegressor(solver="lbfgs", **SMALL),
+                          MLPClassifier(solver="lbfgs", **SMALL)],
+                         expected_failed_checks=lambda est: {} if est.solver == "lbfgs" else {
                              "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS})
 def test_check_estimator(estimator, check):
     with warnings.catch_warnings():
@@ -205,7 +206,8 @@ def test_verbose_shows_progress_and_callbacks_can_stop(capsys):
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(solver="lbfgs"), "solver='lbfgs' is not available"),
+    (dict(solver="newton"), "solver must be one of 'lbfgs', 'sgd', 'adam'"),
+    (dict(solver="lbfgs", max_fun=0), "max_fun must be >= 1, got 0"),
     (dict(activation="softplus"), "activation must be one of"),
     (dict(hidden_layer_sizes=(4, 0)), r"hidden_layer_sizes\[1\] must be >= 1, got 0"),
     (dict(learning_rate_init=0.0), "learning_rate_init must be a finite number > 0"),

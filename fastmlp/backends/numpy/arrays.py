@@ -133,15 +133,22 @@ def per_sample_loss(spec, params, X, Y) -> np.ndarray:
     return loss_fn(Y, Z, A[-1])
 
 
-def gradients(spec, params, X, Y) -> tuple:
-    """``(dW, db, mean_loss)`` of the mean loss over the rows of ``X``; matches ``reference.gradients``."""
+def gradients(spec, params, X, Y, sample_weight=None) -> tuple:
+    """``(dW, db, mean_loss)`` of the mean loss over the rows of ``X`` (weighted by ``sample_weight``: the sum of
+    ``w_i L_i`` over the sum of ``w_i``); matches ``reference.gradients``."""
     W, _ = spec.split(params)
     Z, A = forward(spec, params, X)
-    n = X.shape[0]
     loss_fn, delta_fn = LOSS_MATHS[spec.loss]
-    loss = float(loss_fn(Y, Z, A[-1]).mean())
+    losses = loss_fn(Y, Z, A[-1])
     D = delta_fn(Y, A[-1], np.empty_like(A[-1]), np.empty_like(A[-1]),
                  ACTIVATION_MATHS[spec.output_activation][1])
+    if sample_weight is None:
+        n = X.shape[0]
+        loss = float(losses.mean())
+    else:
+        n = float(sample_weight.sum(dtype=np.float64))     # a Python float: float32 stays float32
+        loss = float(sample_weight.astype(np.float64) @ losses / n)
+        D *= sample_weight[:, None]
     dW, db = [None] * spec.n_layers, [None] * spec.n_layers
     for l in range(spec.n_layers - 1, -1, -1):
         dW[l] = A[l].T @ D / n
