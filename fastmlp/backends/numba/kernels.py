@@ -352,14 +352,15 @@ def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_del
         g[b0 + j] += d[u_out + j]
 
 @jit(inline=True)
-def _update_block(p, m, v, g_sum, lo, hi, scale, lr, hyper, step_size, bc2_sqrt, is_weight, rule, nesterov):
-    """``p[lo:hi]`` updated from the mean gradient ``scale * g_sum[lo:hi]``, which is then zeroed (batch kernel)."""
+def _update_layer(p, m, v, g_sum, w0, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, rule, nesterov):
+    """``W[l]`` and ``b[l]`` (``p[w0:b0]``, ``p[b0:b1]``) updated from the mean gradient ``scale * g_sum``, which is
+    then zeroed (batch kernel); weight decay on ``W[l]`` only."""
     mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
     zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
-    decay = is_weight and wd != zero
-    for q in range(lo, hi):
+    decay = wd != zero
+    for q in range(w0, b1):
         g = g_sum[q] * scale
-        if decay:
+        if decay and q < b0:
             g += wd * p[q]
         _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one)
         g_sum[q] = zero
@@ -456,8 +457,7 @@ def _build(rule):
             for l in range(L):
                 w0, b0 = w_at[l], b_at[l]
                 b1 = b0 + sizes[l + U(1)]
-                _update_block(p, m, v, g, w0, b0, scale, lr, hyper, step_size, bc2_sqrt, True, rule, nesterov)
-                _update_block(p, m, v, g, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, False, rule, nesterov)
+                _update_layer(p, m, v, g, w0, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
         return loss_sum, n_seen, -1, weight_sum
 
     return epoch_per_sample, epoch_batch
