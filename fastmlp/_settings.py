@@ -127,13 +127,44 @@ def validation_rows(n: int, fraction: float) -> int:
     return n_val
 
 
-def validation_split(n: int, fraction: float, rng) -> tuple:
+def validation_split(n: int, fraction: float, rng, labels=None) -> tuple:
     """``(train, val)``: row indices that hold out ``ceil(fraction * n)`` of ``n`` rows as validation data,
     chosen by ``rng.permutation(n)`` (the training rows in their original order). What ``fit`` does with
-    ``validation_fraction``, and the estimators with ``early_stopping``."""
+    ``validation_fraction``, and the estimators with ``early_stopping``.
+
+    With ``labels`` (one class label per row: the classifier's), the split is stratified as scikit-learn's
+    ``train_test_split(stratify=y)``: each class held out in proportion (its share of the validation rows rounded
+    down, the rows left to the classes with the largest remainders), refusing what scikit-learn refuses
+    (:func:`check_stratifiable`)."""
     n_val = validation_rows(n, fraction)
-    perm = rng.permutation(n)
-    return np.sort(perm[n_val:]), perm[:n_val]
+    if labels is None:
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), perm[:n_val]
+    classes, inverse, counts = check_stratifiable(labels, n_val)
+    ideal = counts * (n_val / n)
+    take = np.floor(ideal).astype(np.int64)
+    by_remainder = np.lexsort((rng.random(len(classes)), -counts, -(ideal - take)))
+    take[by_remainder[:n_val - int(take.sum())]] += 1
+    val = np.concatenate([rng.permutation(np.flatnonzero(inverse == c))[:take[c]] for c in range(len(classes))])
+    val = rng.permutation(val)
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def check_stratifiable(labels, n_val: int) -> tuple:
+    """``(classes, inverse, counts)`` of ``labels`` if ``n_val`` of its rows can be held out stratified; else
+    scikit-learn's ``ValueError`` for it (a class of one row; fewer validation or training rows than classes)."""
+    classes, inverse, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    n = int(counts.sum())
+    if counts.min() < 2:
+        raise ValueError("The least populated classes in y have only 1 member, which is too few. The minimum number "
+                         "of groups for any class cannot be less than 2.")
+    if n_val < len(classes):
+        raise ValueError(f"The test_size = {n_val} should be greater or equal to the number of classes = "
+                         f"{len(classes)}")
+    if n - n_val < len(classes):
+        raise ValueError(f"The train_size = {n - n_val} should be greater or equal to the number of classes = "
+                         f"{len(classes)}")
+    return classes, inverse.ravel(), counts
 
 
 def _check_callbacks(callbacks) -> list:

@@ -17,10 +17,11 @@ Where the meanings differ from scikit-learn's
 * ``alpha``: L2 on the weights as scikit-learn applies it, ``g_W += alpha / batch_rows * W``, with
   ``batch_rows`` the batch size (scikit-learn uses each batch's own row count, which differs only for a
   short last batch); ``loss_curve_`` does not include the penalty term.
-* ``early_stopping``: holds out ``validation_fraction`` of the rows (drawn with the model's generator, not
-  stratified) and monitors the validation *loss* (scikit-learn: the validation score); the parameters of the
-  best validation epoch are put back at the end, as scikit-learn does. ``validation_scores_`` holds the
-  scores (R^2 or accuracy) per epoch, as scikit-learn's.
+* ``early_stopping``: holds out ``validation_fraction`` of the rows (drawn with the model's generator; stratified for
+  a two-class classifier, as scikit-learn's, with its errors; like scikit-learn's, not with more classes) and
+  monitors the validation *loss* (scikit-learn: the validation score); the parameters of the best validation epoch
+  are put back at the end, as scikit-learn does. ``validation_scores_`` holds the scores (R^2 or accuracy) per
+  epoch, as scikit-learn's.
 * ``learning_rate="adaptive"``: stops once the rate would fall below 1e-6 (scikit-learn: once it is there).
 * ``solver="lbfgs"`` (``fastmlp._lbfgs``): SciPy's L-BFGS-B on scikit-learn's own full-batch objective, from the
   same start the same steps (to 1e-6 over tens of iterations; over hundreds, rounding differences grow as on any
@@ -33,8 +34,8 @@ Where the meanings differ from scikit-learn's
   (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
 * ``coefs_``/``intercepts_`` are views of the network's parameters; assigning them writes into the parameters
   after checking every shape (scikit-learn accepts any list and fails later, in ``predict``).
-* Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``, a stratified hold-out for the
-  classifier's early stopping.
+* Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``, sample-weight equivalence with
+  the stochastic solvers (scikit-learn divides ``alpha`` by each batch's weight sum).
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
@@ -62,7 +63,7 @@ from numpy.typing import ArrayLike
 
 from . import _lbfgs
 from ._params import ESTIMATOR_CONSTRAINTS, check
-from ._settings import validation_rows, validation_split
+from ._settings import check_stratifiable, validation_rows, validation_split
 from ._validation import check_finite, check_real_array, check_sample_weight, check_Y
 from .model import MLP, DivergenceError
 from .optim import SGD, Adam
@@ -369,7 +370,7 @@ class _BaseMLP(BaseEstimator):
         else:
             options["epochs"] = int(self.max_iter)
             if self.early_stopping:
-                train, val = validation_split(n, self.validation_fraction, self.net_.rng)
+                train, val = validation_split(n, self.validation_fraction, self.net_.rng, self._labels(Y))
                 val_X, val_Y = X[val], Y[val]
                 X, Y = X[train], Y[train]
                 sample_weight = None if sample_weight is None else sample_weight[train]
@@ -428,6 +429,10 @@ class _BaseMLP(BaseEstimator):
                           "evaluations (max_fun), or scale the data.", ConvergenceWarning, stacklevel=5)
         return self
 
+    def _labels(self, Y):
+        """One class label per row of the encoded targets (the classifier's, for a stratified hold-out), or None."""
+        return None
+
     def _record(self, history, n, incremental):
         """The epochs of ``history`` into the fitted attributes: ``n_iter_`` counts this fit's epochs (all
         ``partial_fit`` calls' for those), ``t_`` every sample seen, ``loss_curve_`` every epoch's loss."""
@@ -469,14 +474,18 @@ class _BaseMLP(BaseEstimator):
                 sample_weight = checked
             if self.early_stopping and incremental:
                 raise ValueError("partial_fit does not support early_stopping=True")
-            if self._stochastic and self.early_stopping and validation_rows(X.shape[0], self.validation_fraction) < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
-                                 "dataset.")
             if not first and list(self.net_.layer_sizes[1:-1]) != self._hidden_sizes():
                 raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
                                  f"{tuple(self.net_.layer_sizes[1:-1])}; a warm start or partial_fit goes on "
                                  "training the same network (set warm_start=False to start anew)")
             Y = self._encode(X, y, first, dtype, incremental, **encode)
+            if self._stochastic and self.early_stopping:     # scikit-learn: the split's errors, then the size
+                n_val = validation_rows(X.shape[0], self.validation_fraction)
+                if self._labels(Y) is not None:
+                    check_stratifiable(self._labels(Y), n_val)
+                if n_val < 2:
+                    raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                                     "your dataset.")
             self._start(X, first, dtype)
             return self._fit(X, Y, sample_weight, callbacks, incremental, weight_total)
         except (TypeError, ValueError) as e:
@@ -692,6 +701,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if len(self.classes_) == 2:
             return self.classes_[(out[:, 0] > 0.5).astype(np.intp)]
         return self.classes_[np.argmax(out, axis=1)]
+
+    def _labels(self, Y):
+        # scikit-learn stratifies when its targets are one column: two classes (or one), not more
+        return Y[:, 0] if self.n_outputs_ == 1 else None
 
     def _score_encoded(self, X, Y):
         out = self.net_.predict(X)

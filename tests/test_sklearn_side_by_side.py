@@ -177,3 +177,32 @@ def test_one_class_trains_and_predicts_that_class():
     assert results[0] == results[1] == ([7], 1, "logistic", [7, 7, 7, 7], (4, 2), 1.0)
     for clf in both("classifier"):
         assert outcome(clf.partial_fit, X, y, classes=[7])[0] == "ok" and clf.predict(X[:1]).tolist() == [7]
+
+
+@pytest.mark.parametrize("y, fraction, gist", [
+    (np.r_[np.zeros(19, int), 1], 0.2, r"The least populated classes in y have only 1 member"),
+    (np.arange(20) % 2, 0.05, r"The test_size = 1 should be greater or equal to the number of classes = 2"),
+    (np.arange(20) % 2, 0.95, r"The train_size = 1 should be greater or equal to the number of classes = 2"),
+    (np.arange(20) % 5, 0.1, None),              # more classes: not stratified, by either (one-hot targets)
+], ids=["a class of one row", "fewer validation rows than classes", "fewer training rows than classes",
+        "five classes"])
+def test_the_two_class_hold_out_is_stratified_with_scikit_learns_errors(y, fraction, gist):
+    Xs = np.random.default_rng(1).standard_normal((20, 3))
+    results = [outcome(est.fit, Xs, y, then="n_iter_") for est in both("classifier", early_stopping=True, max_iter=2,
+                                                                       validation_fraction=fraction)]
+    if gist is None:
+        assert results[0] == results[1] == ("ok", 2)
+    else:
+        same_error(*results, gist)
+
+
+def test_the_stratified_hold_out_keeps_each_class_in_proportion():
+    from fastmlp._settings import validation_split
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    for seed in range(5):
+        train, val = validation_split(100, 0.1, np.random.default_rng(seed), labels)
+        assert np.bincount(labels[val]).tolist() == [5, 3, 2]
+        assert sorted(np.r_[train, val].tolist()) == list(range(100)) and np.all(np.diff(train) > 0)
+    labels = np.repeat([0, 1, 2], [34, 33, 33])          # 10 rows for 3.4 + 3.3 + 3.3: the largest class gets 4
+    counts = np.bincount(labels[validation_split(100, 0.1, np.random.default_rng(0), labels)[1]]).tolist()
+    assert sorted(counts) == [3, 3, 4] and counts[0] == 4
