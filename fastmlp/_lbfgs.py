@@ -52,10 +52,8 @@ class Objective:
         self.params = np.empty(self.spec.n_params, self.dtype)
         self.total = float(self.X.shape[0] if self.weight_total is None else self.weight_total)
         self.n_weights = sum(b0 - w0 for w0, b0, _ in self.spec.offsets)
-        self.calls = 0
 
     def __call__(self, theta):
-        self.calls += 1
         self.params[self.order] = theta
         dW, db, loss = arrays.gradients(self.spec, self.params, self.X, self.Y, self.sample_weight)
         W = theta[:self.n_weights]

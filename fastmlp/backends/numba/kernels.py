@@ -38,6 +38,7 @@ import numpy as np
 
 from ..._spec import ACTIVATIONS, LOSSES
 from ...optim import RULES
+from .._activation import fprime
 from .._finite import is_finite
 from .._numba_config import jit
 from .._vmath import vexp, vsigmoid, vtanh
@@ -91,18 +92,6 @@ def _activate(a, u, n, act):
     elif act == SIGMOID:
         for j in range(n):
             a[u + j] = vsigmoid(a[u + j])
-
-
-@jit
-def _fprime(a, act, zero, one):
-    """``f'(z)`` written with ``a = f(z)`` (``zero`` and ``one`` in the parameters' dtype)."""
-    if act == RELU:
-        return one if a > zero else zero
-    if act == TANH:
-        return one - a * a
-    if act == SIGMOID:
-        return a * (one - a)
-    return one
 
 
 @jit(inline=True)
@@ -201,7 +190,7 @@ def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight
     for k in range(K):
         dk = a[u + k] - Y[s, k]
         if loss_code == MSE:                            # (2/K)(a - y) f'(z)
-            dk = dk * two_over_k * _fprime(a[u + k], act_out, zero, one)
+            dk = dk * two_over_k * fprime(a[u + k], act_out, zero, one)
         elif loss_code == LOG_LOSS:                     # (a - y) / K
             dk = dk * one_over_k
         d[u + k] = dk * weight
@@ -241,7 +230,7 @@ def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_de
         d0 = d[u_out]
         if has_delta:
             for i in range(n_in):
-                d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i] = p[w0 + i] * d0 * fprime(a[u_in + i], act, zero, one)
         if plain:
             ld = lr * d0
             for i in range(n_in):
@@ -260,10 +249,10 @@ def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_de
                 c1 += p[r1 + j] * dj
                 c2 += p[r2 + j] * dj
                 c3 += p[r3 + j] * dj
-            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-            d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
-            d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
-            d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+            d[u_in + i] = c0 * fprime(a[u_in + i], act, zero, one)
+            d[u_in + i + U(1)] = c1 * fprime(a[u_in + i + U(1)], act, zero, one)
+            d[u_in + i + U(2)] = c2 * fprime(a[u_in + i + U(2)], act, zero, one)
+            d[u_in + i + U(3)] = c3 * fprime(a[u_in + i + U(3)], act, zero, one)
         if plain:
             l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
             l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
@@ -280,7 +269,7 @@ def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_de
             c0 = zero
             for j in range(n_out):
                 c0 += p[r0 + j] * d[u_out + j]
-            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            d[u_in + i] = c0 * fprime(a[u_in + i], act, zero, one)
         if plain:
             lai = lr * a[u_in + i]
             for j in range(n_out):
@@ -308,7 +297,7 @@ def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_del
         d0 = d[u_out]
         if has_delta:
             for i in range(n_in):
-                d[u_in + i] = p[w0 + i] * d0 * _fprime(a[u_in + i], act, zero, one)
+                d[u_in + i] = p[w0 + i] * d0 * fprime(a[u_in + i], act, zero, one)
         for i in range(n_in):
             g[w0 + i] += a[u_in + i] * d0
     i = U(0)
@@ -325,10 +314,10 @@ def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_del
                 c1 += p[r1 + j] * dj
                 c2 += p[r2 + j] * dj
                 c3 += p[r3 + j] * dj
-            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
-            d[u_in + i + U(1)] = c1 * _fprime(a[u_in + i + U(1)], act, zero, one)
-            d[u_in + i + U(2)] = c2 * _fprime(a[u_in + i + U(2)], act, zero, one)
-            d[u_in + i + U(3)] = c3 * _fprime(a[u_in + i + U(3)], act, zero, one)
+            d[u_in + i] = c0 * fprime(a[u_in + i], act, zero, one)
+            d[u_in + i + U(1)] = c1 * fprime(a[u_in + i + U(1)], act, zero, one)
+            d[u_in + i + U(2)] = c2 * fprime(a[u_in + i + U(2)], act, zero, one)
+            d[u_in + i + U(3)] = c3 * fprime(a[u_in + i + U(3)], act, zero, one)
         a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
         for j in range(n_out):
             dj = d[u_out + j]
@@ -343,7 +332,7 @@ def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_del
             c0 = zero
             for j in range(n_out):
                 c0 += p[r0 + j] * d[u_out + j]
-            d[u_in + i] = c0 * _fprime(a[u_in + i], act, zero, one)
+            d[u_in + i] = c0 * fprime(a[u_in + i], act, zero, one)
         ai = a[u_in + i]
         for j in range(n_out):
             g[r0 + j] += ai * d[u_out + j]

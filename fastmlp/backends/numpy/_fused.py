@@ -17,37 +17,14 @@ import math
 
 from ..._spec import ACTIVATIONS, LOSSES
 from ...optim import RULES
+from .._activation import f, fprime
 from .._finite import is_finite
 from .._numba_config import jit
-from .._vmath import vexp, vsigmoid, vtanh
+from .._vmath import vexp
 
-RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "softmax"))
+SOFTMAX = ACTIVATIONS.index("softmax")
 MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
 NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
-
-
-@jit
-def _f(z, act, zero, one):
-    """``f(z)`` of a hidden activation (every activation but softmax)."""
-    if act == RELU:
-        return z if z > zero else zero
-    if act == TANH:
-        return vtanh(z)
-    if act == SIGMOID:
-        return vsigmoid(z)
-    return z
-
-
-@jit
-def _fprime(a, act, zero, one):
-    """``f'(z)`` of a hidden activation, written with ``a = f(z)``."""
-    if act == RELU:
-        return one if a > zero else zero
-    if act == TANH:
-        return one - a * a
-    if act == SIGMOID:
-        return a * (one - a)
-    return one
 
 
 @jit
@@ -57,7 +34,7 @@ def bias_act(Z, b, act):
     m, n = Z.shape
     for i in range(m):
         for j in range(n):
-            Z[i, j] = _f(Z[i, j] + b[j], act, zero, one)
+            Z[i, j] = f(Z[i, j] + b[j], act, zero, one)
 
 
 @jit
@@ -68,7 +45,7 @@ def act_backward(D, A, act, gb):
     gb[:] = zero
     for i in range(m):
         for j in range(n):
-            d = D[i, j] * _fprime(A[i, j], act, zero, one)
+            d = D[i, j] * fprime(A[i, j], act, zero, one)
             D[i, j] = d
             gb[j] += d
 
@@ -102,7 +79,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
                 A[i, k] = A[i, k] / s
         else:
             for k in range(K):
-                A[i, k] = _f(Z[i, k], act, zero, one)
+                A[i, k] = f(Z[i, k], act, zero, one)
         # the row's loss, in float64
         row = 0.0
         if loss == CROSS_ENTROPY:                 # sum_k y_k (logsumexp(z) - z_k)
@@ -128,7 +105,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
             d = A[i, k] - Y[i, k]
             if loss == MSE:                       # (2/K)(a - y) f'(z)
                 d *= two_over_k
-                d *= _fprime(A[i, k], act, zero, one)
+                d *= fprime(A[i, k], act, zero, one)
             elif loss == LOG_LOSS:                # (a - y) / K
                 d *= one_over_k
             d *= w

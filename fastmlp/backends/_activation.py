@@ -1,0 +1,35 @@
+"""A hidden activation and its derivative on one value, by integer code (``fastmlp._spec.ACTIVATIONS``): the
+maths both compiled paths branch on (``numpy/_fused.py``, ``numba/kernels.py``), written once.
+
+``zero`` and ``one`` are in the values' dtype, so float32 stays float32. ``softmax`` (a whole layer's, not one
+value's) is not here: both give it 1 as ``f'``, its delta being taken with the loss.
+"""
+from .._spec import ACTIVATIONS
+from ._numba_config import jit
+from ._vmath import vsigmoid, vtanh
+
+RELU, SIGMOID, TANH = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh"))
+
+
+@jit
+def f(z, act, zero, one):
+    """``f(z)`` of a hidden activation (identity for every other code)."""
+    if act == RELU:
+        return z if z > zero else zero
+    if act == TANH:
+        return vtanh(z)
+    if act == SIGMOID:
+        return vsigmoid(z)
+    return z
+
+
+@jit
+def fprime(a, act, zero, one):
+    """``f'(z)`` written with ``a = f(z)`` (1 for identity and every other code)."""
+    if act == RELU:
+        return one if a > zero else zero
+    if act == TANH:
+        return one - a * a
+    if act == SIGMOID:
+        return a * (one - a)
+    return one
