@@ -212,6 +212,10 @@ CONSTRAINTS = {
     "progress": [Boolean()],
     "backend": [None, Options(BACKEND_CHOICES)],
     "validation_fraction": [None, UNIT_OPEN],
+    # data-parallel training (fastmlp.distributed)
+    "partitions": [None, COUNT],
+    "sync_every": [COUNT, Options(("epoch",))],
+    "workers": [COUNT],
     # optimisers (fastmlp.optim)
     "momentum": [Real(0.0, 1.0, closed="left")],
     "nesterov": [Boolean()],

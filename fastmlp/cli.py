@@ -111,6 +111,10 @@ class _Parser(argparse.ArgumentParser):
 USER_ERRORS = (ValueError, TypeError, OSError, CacheError)
 
 
+def _sync_every(text):
+    return "epoch" if text == "epoch" else _param("sync_every")(text)
+
+
 def _path(text):
     """An argparse type: a path that is not empty (an empty one would mean the current folder)."""
     if not text.strip():
@@ -144,21 +148,47 @@ def train(args) -> int:
         generated["task"], "mse")
     net = MLP(layers, activation=args.activation, loss=loss, dtype=args.dtype or manifest.get("dtype", "float64"),
               seed=args.seed)
+    parallel = args.workers is not None or args.scheduler is not None
+    if not parallel and (args.sync_every is not None or args.partitions is not None):
+        raise ValueError("--sync-every and --partitions are for data-parallel training: give --workers N or "
+                         "--scheduler ADDRESS too")
+    where = (f", data-parallel on {args.scheduler or f'{args.workers} local worker processes'} (sync every "
+             f"{args.sync_every or 'the default'} rows)" if parallel else "")
     print(f"training {net!r}\non {args.folder}: {manifest['rows']:,} rows, {args.epochs} epoch(s), lr {args.lr}, "
-          f"batch {args.batch_size}, backend {args.backend or 'auto'}")
+          f"batch {args.batch_size}, backend {args.backend or 'auto'}{where}")
     t0 = time.perf_counter()
-    history = net.fit(args.folder, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                      shuffle=not args.no_shuffle, backend=args.backend, chunk_rows=args.chunk_rows,
-                      progress=not args.quiet)
+    settings = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, shuffle=not args.no_shuffle,
+                    backend=args.backend, chunk_rows=args.chunk_rows, progress=not args.quiet)
+    if parallel:
+        history = _train_parallel(net, args, settings)
+    else:
+        history = net.fit(args.folder, **settings)
     seconds = time.perf_counter() - t0
     print(f"\nbackend {history.backend}; loss per epoch:")
     for e, (loss_e, s) in enumerate(zip(history.loss, history.seconds)):
-        print(f"  epoch {e + 1}: loss {loss_e:.6g}, {manifest['rows'] / s:,.0f} samples/s, {s:.1f} s")
+        rounds = (f", {history.rounds[e]} rounds of {history.partitions} partitions, "
+                  f"{(s - history.compute_seconds[e]) / history.rounds[e] * 1e3:.1f} ms per round beyond training"
+                  if parallel else "")
+        print(f"  epoch {e + 1}: loss {loss_e:.6g}, {manifest['rows'] / s:,.0f} samples/s, {s:.1f} s{rounds}")
     print(f"total {seconds:.1f} s, {manifest['rows'] * args.epochs / seconds:,.0f} samples/s, "
-          f"peak memory {_peak_mib():.0f} MiB")
+          f"peak memory {_peak_mib():.0f} MiB" + (" (this process; the workers' own are apart)" if parallel else ""))
     if args.save is not None:
         print(f"saved to {net.save(args.save)}")
     return 0
+
+
+def _train_parallel(net, args, settings):
+    """``fastmlp.distributed.fit`` on a local cluster of ``--workers`` processes or the one at ``--scheduler``."""
+    from . import distributed as data_parallel  # the distributed extra: imported only when asked for
+    dask_distributed = data_parallel._import_distributed()
+    kw = dict(sync_every=args.sync_every or data_parallel.DEFAULT_SYNC_EVERY, partitions=args.partitions,
+              seed=args.seed, **settings)
+    if args.scheduler is not None:
+        with dask_distributed.Client(args.scheduler) as client:
+            return data_parallel.fit(net, args.folder, client, **kw)
+    with dask_distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0") as cluster, dask_distributed.Client(cluster) as client:
+        return data_parallel.fit(net, args.folder, client, **kw)
 
 
 def _peak_mib():
@@ -223,6 +253,17 @@ def main(argv=None) -> int:
     p.add_argument("--no-shuffle", action="store_true")
     p.add_argument("--save", type=_path, help="write the trained model here (fastmlp.load reads it)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    parallel = p.add_argument_group("data-parallel training (fastmlp.distributed; the distributed extra)")
+    where = parallel.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_param("workers"), help="train on a local cluster of this many worker "
+                                                                 "processes")
+    where.add_argument("--scheduler", help="train on the dask cluster at this address (tcp://host:port); every "
+                                           "worker must see FOLDER at the same path")
+    parallel.add_argument("--sync-every", type=_sync_every, default=None,
+                          help="rows each partition trains between averagings, or 'epoch' (default "
+                               "fastmlp.distributed.DEFAULT_SYNC_EVERY)")
+    parallel.add_argument("--partitions", type=_param("partitions"), default=None,
+                          help="parts the rows are split into (default: the cluster's worker threads)")
     p.set_defaults(func=train)
     args = parser.parse_args(argv)
     try:

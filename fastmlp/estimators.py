@@ -34,6 +34,9 @@ Where the meanings differ from scikit-learn's
   (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
 * ``coefs_``/``intercepts_`` are views of the network's parameters; assigning them writes into the parameters
   after checking every shape (scikit-learn accepts any list and fails later, in ``predict``).
+* ``data_parallel`` (fastmlp's own): ``fit`` on dask arrays trains data-parallel on the cluster
+  (``fastmlp.distributed``), so a ``Pipeline`` of dask-ml transformers ending in one of these estimators trains
+  on the workers; its result depends on the partitioning (the round rule in ``docs/contract.md``).
 * Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``, sample-weight equivalence with
   the stochastic solvers (scikit-learn divides ``alpha`` by each batch's weight sum).
 
@@ -219,7 +222,7 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, backend="auto",
-                 dtype=None):
+                 dtype=None, data_parallel=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -245,6 +248,7 @@ class _BaseMLP(BaseEstimator):
         self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
+        self.data_parallel = data_parallel
 
     # --- fitted attributes that are views of the network ---------------------------------------------------
     @property
@@ -293,6 +297,8 @@ class _BaseMLP(BaseEstimator):
         """Every constructor parameter against the table (``_params.ESTIMATOR_CONSTRAINTS``); the hidden sizes."""
         for name, constraints in ESTIMATOR_CONSTRAINTS.items():
             check(name, getattr(self, name), constraints)
+        if self.data_parallel is not None:
+            _data_parallel_options(self.data_parallel)
         return self._hidden_sizes()
 
     def _hidden_sizes(self) -> list:
@@ -348,9 +354,10 @@ class _BaseMLP(BaseEstimator):
         return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=SKLEARN_ACTIVATIONS[self.activation],
                    loss=loss, dtype=dtype, seed=seed)
 
-    def _fit(self, X, Y, sample_weight, callbacks, incremental, weight_total=None):
+    def _fit(self, X, Y, sample_weight, callbacks, incremental, weight_total=None, train=None):
         """Train ``net_`` on validated ``X`` and encoded targets ``Y``: ``max_iter`` epochs, or one for
-        ``partial_fit``. Returns ``self``."""
+        ``partial_fit``; ``train(**options)`` in place of ``net_.fit(X, Y, ...)`` when given (data-parallel
+        training). Returns ``self``."""
         if not self._stochastic:
             return self._fit_lbfgs(X, Y, sample_weight, weight_total)
         n = X.shape[0]
@@ -378,7 +385,10 @@ class _BaseMLP(BaseEstimator):
                                stopping=self._stopping(restore_best=True))
                 callbacks.insert(0, lambda epoch, history, net: scores.append(self._score_encoded(val_X, val_Y)))
         try:
-            history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
+            if train is not None:
+                history = train(callbacks=callbacks, **options)
+            else:
+                history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
         except DivergenceError as e:
             self._record(e.history, n, incremental)
             raise NonFiniteWeightsError(
@@ -450,7 +460,50 @@ class _BaseMLP(BaseEstimator):
         return value stops training.
         """
         first = not (self.warm_start and hasattr(self, "net_"))
+        if self.data_parallel is not None and _is_dask_array(X):
+            with _one_caller(self):
+                return self._fit_data_parallel(X, y, sample_weight, callbacks, first)
         return self._train(X, y, sample_weight, callbacks, first, incremental=False)
+
+    def _fit_data_parallel(self, X, y, sample_weight, callbacks, first):
+        """``fit`` on dask arrays with ``data_parallel`` set: ``fastmlp.distributed.fit`` on the current dask
+        client (the module notes say what differs)."""
+        from . import distributed as data_parallel  # the distributed extra, needed only here
+        saved = dict(self.__dict__)
+        try:
+            self._check_params()
+            options = _data_parallel_options(self.data_parallel)
+            if self.solver == "lbfgs":
+                raise ValueError("data_parallel needs a stochastic solver ('sgd' or 'adam'), got solver='lbfgs'")
+            if self.early_stopping:
+                raise ValueError("data_parallel does not hold out validation rows: set early_stopping=False")
+            if sample_weight is not None:
+                raise ValueError("data_parallel does not take sample_weight")
+            client = data_parallel._import_distributed().get_client()
+            X, y = _dask_pair(X, y)
+            dtype = (np.dtype(self.dtype) if self.dtype is not None
+                     else np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)) if first \
+                else self.net_.dtype
+            if first:
+                self.n_features_in_ = int(X.shape[1])
+                self.__dict__.pop("feature_names_in_", None)
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input.")
+            Y = self._encode_dask(y, first, dtype)
+            self._start(X, first, dtype)
+        except (TypeError, ValueError):
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        n = int(X.shape[0])
+        rows = self._batch_rows(n)
+        sync_every = options.get("sync_every", data_parallel.DEFAULT_SYNC_EVERY)
+        if sync_every != "epoch":
+            sync_every = -(-sync_every // rows) * rows          # whole batches
+        train = functools.partial(data_parallel.fit, self.net_, (X, Y), client, sync_every=sync_every,
+                                  partitions=options.get("partitions"))
+        return self._fit(X, Y, None, callbacks, incremental=False, train=train)
 
     def _train(self, X, y, sample_weight, callbacks, first, incremental, **encode):
         """What ``fit`` and ``partial_fit`` share: check the data, encode the targets, (re)start, train."""
@@ -552,6 +605,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     dtype : {None, "float64", "float32"}, default None
         Dtype of the parameters and of all computation; ``None``: float32 when ``X`` is float32 in the first fit,
         float64 otherwise (scikit-learn's rule).
+    data_parallel : None, True or dict, default None
+        With dask arrays ``X`` (and ``y``), ``fit`` trains data-parallel on the current dask client
+        (``distributed.get_client()``) through ``fastmlp.distributed.fit``: local SGD with parameter averaging,
+        ``max_iter`` epochs. A dict gives its ``sync_every`` (rounded up to whole batches) and ``partitions``.
+        Not with ``solver="lbfgs"``, ``early_stopping`` or ``sample_weight``. ``None``: dask arrays are computed
+        into memory, as scikit-learn does. ``partial_fit`` is unaffected (dask-ml's ``Incremental`` calls it
+        block after block).
 
     Attributes
     ----------
@@ -585,6 +645,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Y2 = np.ascontiguousarray(y, dtype=dtype).reshape(len(y), -1)
         if first_call:
             self.n_outputs_ = Y2.shape[1]
+            self.out_activation_ = "identity"
+        elif Y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y2.shape[1]} outputs, but {type(self).__name__} was fitted with "
+                             f"{self.n_outputs_}")
+        return Y2
+
+    def _encode_dask(self, y, first_call, dtype):
+        Y2 = y.reshape(y.shape[0], -1) if y.ndim == 1 else y
+        if first_call:
+            self.n_outputs_ = int(Y2.shape[1])
             self.out_activation_ = "identity"
         elif Y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y2.shape[1]} outputs, but {type(self).__name__} was fitted with "
@@ -670,6 +740,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
+    def _encode_dask(self, y, first_call, dtype):
+        """Labels of a dask array encoded block by block on the workers; only the distinct labels come here."""
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D class labels for {type(self).__name__}, got shape {y.shape}")
+        import dask.array as da
+        labels = da.unique(y).compute()
+        _check_classification_targets(labels)
+        if not first_call and not np.array_equal(labels, self.classes_):
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
+                             f"fit. Previously got {self.classes_}, `y` has {labels}")
+        if first_call:
+            self.classes_ = labels
+            self.n_outputs_ = 1 if len(labels) <= 2 else len(labels)
+            self.out_activation_ = "logistic" if len(labels) <= 2 else "softmax"
+        classes = self.classes_
+        if len(classes) <= 2:
+            return y.map_blocks(lambda b: np.searchsorted(classes, b).astype(dtype).reshape(-1, 1), dtype=dtype,
+                                chunks=(y.chunks[0], (1,)), new_axis=1)
+        return y.map_blocks(lambda b: np.searchsorted(classes, b).astype(np.int64), dtype=np.int64)
+
     @_StochasticOnly
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
                     sample_weight: ArrayLike | None = None) -> MLPClassifier:
@@ -714,6 +804,33 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+def _is_dask_array(a) -> bool:
+    return type(a).__module__.startswith("dask.array")
+
+
+def _dask_pair(X, y):
+    """``X`` and ``y`` as dask arrays with the same row chunks (a numpy ``y`` is wrapped in ``X``'s)."""
+    import dask.array as da
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    if not _is_dask_array(y):
+        y = check_real_array("y", y, allow_bool=True)
+        y = da.from_array(y, chunks=(X.chunks[0],) + y.shape[1:])
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have {X.shape[0]} and {y.shape[0]} rows")
+    return X, y
+
+
+def _data_parallel_options(value) -> dict:
+    """``data_parallel``: True, or a dict of ``fastmlp.distributed.fit``'s ``sync_every`` and ``partitions``."""
+    if value is True:
+        return {}
+    if not isinstance(value, dict) or not set(value) <= {"sync_every", "partitions"}:
+        raise ValueError(f"data_parallel must be None, True or a dict with keys 'sync_every' and/or 'partitions', got "
+                         f"{value!r}")
+    return {name: check(name, v) for name, v in value.items()}
+
+
 def _seed(random_state):
     """An int seed for ``MLP`` from scikit-learn's ``random_state`` conventions."""
     if random_state is None:

@@ -30,6 +30,18 @@ def comp(request):
     return request.param
 
 
+@pytest.fixture(scope="session")
+def dask_client():
+    """A dask.distributed client of a local cluster of two worker processes (one thread each), shared by the
+    tests of dask-ml's wrappers and of ``fastmlp.distributed``; skips without the ``distributed`` extra."""
+    distributed = pytest.importorskip("distributed", reason="needs the distributed extra: pip install "
+                                                            "'fastmlp[distributed]'")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
 def run_path(backend, spec, params, X, Y, orders, lr, batch_size, opt=None, sample_weight=None):
     """Train one path for ``len(orders)`` epochs from a copy of ``params``: ``(params, [EpochResult])``.
 

@@ -34,11 +34,8 @@ def _teacher_array(task):
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+def client(dask_client):
+    return dask_client
 
 
 @pytest.mark.parametrize("Est, task", [(MLPRegressor, "regression"), (MLPClassifier, "binary")])
