@@ -107,8 +107,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 # What a user can get wrong: bad arguments (ValueError, TypeError from fastmlp's checks), files and folders that
-# are missing, unreadable or unwritable (OSError). Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, TypeError, OSError, CacheError)
+# are missing, unreadable or unwritable (OSError), an extra not installed (ImportError). Anything else is a bug and
+# keeps its traceback.
+USER_ERRORS = (ValueError, TypeError, OSError, CacheError, ImportError)
 
 
 def _sync_every(text):
@@ -186,8 +187,7 @@ def _train_parallel(net, args, settings):
     if args.scheduler is not None:
         with dask_distributed.Client(args.scheduler) as client:
             return data_parallel.fit(net, args.folder, client, **kw)
-    with dask_distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0") as cluster, dask_distributed.Client(cluster) as client:
+    with data_parallel.local_cluster(args.workers) as client:
         return data_parallel.fit(net, args.folder, client, **kw)
 
 

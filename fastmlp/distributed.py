@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _guard, backends
+from ._memory import aligned_copy
 from ._params import InvalidParameterError, check, short
 from ._progress import TrainingProgress
 from ._validation import check_X, check_Y
@@ -57,11 +58,13 @@ from .optim import OptimizerState, as_optimizer
 from .schedule import Plan, as_schedule, as_stopping
 from .streaming import DEFAULT_CHUNK_ROWS, FolderSource, _check_shapes
 
-__all__ = ["fit", "partition_bounds", "partition_order", "DistributedHistory", "DEFAULT_SYNC_EVERY"]
+__all__ = ["fit", "local_cluster", "partition_bounds", "partition_order", "DistributedHistory", "DEFAULT_SYNC_EVERY"]
 
-# Rows each partition trains between two averagings, by default. Measured on W2 ([16, 64, 64, 1], tanh, 10**7
-# teacher rows, 2 partitions; benchmarks/distributed.py): see docs/performance.md, "Data-parallel training".
-DEFAULT_SYNC_EVERY = 100_000
+# Rows each partition trains between two averagings, by default: enough that a round's training (about a second
+# for W2, [16, 64, 64, 1]) dwarfs its ~15 ms of broadcast, scheduling and averaging, and, measured on W2 with 10**7
+# teacher rows and 2 partitions, the held-out loss of every epoch as serial SGD's (benchmarks/data_parallel.py;
+# docs/performance.md, "Data-parallel training").
+DEFAULT_SYNC_EVERY = 500_000
 
 # A round's starting state up to this size travels inside each task (through the scheduler: one hop fewer,
 # ~5 ms less per round here); a larger one is scattered to every worker once, directly from the client.
@@ -198,7 +201,7 @@ def _train_round(job, start, epoch, rnd, lr, data=None):
     or where it diverged."""
     t0 = time.perf_counter()
     part = _partition(job, data)
-    params = start[0].copy()
+    params = aligned_copy(start[0])         # on 64-byte boundaries, as the model's own (numpy's copy: 16 bytes)
     opt = OptimizerState(job.optimizer, job.spec.n_params, job.dtype)
     opt.m[...], opt.v[...], opt.t[...] = start[1], start[2], start[3]
     B, S = job.batch_size, job.batches_per_round
@@ -253,17 +256,35 @@ def _physical_cores() -> int:
         return os.cpu_count() or 1
 
 
+# What fastmlp turns off in the clusters it starts: the workers' statistical profiler (a stack sample every 10 ms)
+# and the scheduler's work stealing (each task is placed beside its partition's data on purpose). Measured on
+# W2, 10**7 rows, two workers, three pairs of runs: 2-12 % more rows/s.
+_LOCAL_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.scheduler.work-stealing": False}
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int | None = None):
+    """A dask ``Client`` of a local cluster of ``workers`` worker processes (default: one per core), one thread each,
+    for the ``with`` block: what :func:`fit` starts for ``client=None`` and ``fastmlp train --workers`` uses."""
+    distributed = _import_distributed()
+    import dask
+    workers = _physical_cores() if workers is None else check("workers", workers)
+    with dask.config.set(_LOCAL_CONFIG), \
+            distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
 @contextlib.contextmanager
 def _client_for(client):
-    """``client``, or a local cluster of worker processes (one per core, one thread each) for the fit's length."""
+    """``client``, or a local cluster for the fit's length."""
     distributed = _import_distributed()
     if client is not None:
         if not isinstance(client, distributed.Client):
             raise InvalidParameterError(f"client must be a dask.distributed.Client or None, got {short(client)}")
         yield client
         return
-    with distributed.LocalCluster(n_workers=_physical_cores(), threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as local:
+    with local_cluster() as local:
         yield local
 
 

@@ -130,6 +130,7 @@ def test_the_result_depends_on_the_partitions_not_on_the_cluster_nor_the_data_fo
     assert run(as_dask(X, y.reshape(-1, 1), chunks=500), client) == first
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as one:
         assert run(str(tmp_path / "d"), one) == first
+    assert run(tmp_path / "d", None) == first           # a local cluster of its own, one worker process per core
     kw["partitions"] = 2
     assert run(tmp_path / "d", client) != first
 
@@ -328,3 +329,28 @@ def test_the_estimators_refuse_what_data_parallel_cannot_do(client, params, fit_
     with client.as_current(), pytest.raises(ValueError, match=match):
         est.fit(da.from_array(X, chunks=50), da.from_array(Y[:, 0], chunks=50), **fit_kw)
     assert not hasattr(est, "net_")
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["--scheduler", "--workers"])
+def test_fastmlp_train_runs_data_parallel_on_a_cluster_as_the_library_does(client, tmp_path, capsys, where):
+    from fastmlp import cli
+    fastmlp.datasets.write(tmp_path / "d", 2000, [4, 8, 1], seed=0, dtype="float64")
+    target = client.scheduler.address if where == "--scheduler" else "2"
+    code = cli.main(["train", str(tmp_path / "d"), "--epochs", "2", "--lr", "0.02", "--activation", "tanh",
+                     where, target, "--sync-every", "250", "--partitions", "2", "--save", str(tmp_path / "m.npz"),
+                     "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "data-parallel" in out and "4 rounds of 2 partitions" in out
+    net = MLP([4, 8, 1], activation="tanh", seed=0)
+    fd.fit(net, tmp_path / "d", client, epochs=2, lr=0.02, sync_every=250, partitions=2, seed=0)
+    assert fastmlp.load(tmp_path / "m.npz").params.tobytes() == net.params.tobytes()
+
+
+def test_fastmlp_train_refuses_data_parallel_options_without_a_cluster(tmp_path, capsys):
+    from fastmlp import cli
+    fastmlp.datasets.write(tmp_path / "d", 100, [4, 8, 1], seed=0)
+    assert cli.main(["train", str(tmp_path / "d"), "--sync-every", "10"]) == 2
+    assert "give --workers N or --scheduler ADDRESS" in capsys.readouterr().err
