@@ -3,6 +3,7 @@
     python benchmarks/data_parallel.py [--rows 10000000] [--epochs 5] [--sync-every 100000] [--out DIR]
     python benchmarks/data_parallel.py --overhead            # per-round cost against parameter count
     python benchmarks/data_parallel.py --ceiling             # what two cores give two independent processes
+    python benchmarks/data_parallel.py --config-ab           # fastmlp's cluster settings against dask's defaults
 
 W2's network (``[16, 64, 64, 1]``, tanh, per-sample SGD) on a teacher folder of ``--rows`` rows (written once to
 ``--folder`` and reused) with a held-out 10**5 rows of the same teacher, three ways, each in this process's
@@ -163,6 +164,28 @@ def ceiling(args):
     return ratios
 
 
+def config_ab(folder, args):
+    """Two-worker clusters with dask's defaults and with fastmlp's (``distributed._LOCAL_CONFIG``), alternating, one
+    epoch each: what turning off the workers' profiler and the scheduler's work stealing gives."""
+    import dask
+    import distributed
+    rates = {"dask defaults": [], "fastmlp's": []}
+    for rep in range(3):
+        for name in rates:
+            config = fd._LOCAL_CONFIG if name == "fastmlp's" else {}
+            with dask.config.set(config), distributed.LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+                    distributed.Client(cluster) as client:
+                client.run(_warm)
+                net = fastmlp.MLP(LAYERS, activation="tanh", seed=1)
+                h = fd.fit(net, folder, client, epochs=1, lr=args.lr, partitions=2, seed=rep)
+                rates[name].append(args.rows / h.seconds[0])
+                print(f"  {name:13s}: {rates[name][-1]:,.0f} rows/s", flush=True)
+    ratio = [b / a for a, b in zip(*rates.values())]
+    print(f"fastmlp's / dask's defaults: {', '.join(f'{r:.3f}' for r in ratio)}")
+    return rates
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -177,6 +200,8 @@ def main(argv=None):
     parser.add_argument("--ceiling", action="store_true",
                         help="only the machine's ceiling: one training process alone against two at once")
     parser.add_argument("--ceiling-rows", type=int, default=1_000_000)
+    parser.add_argument("--config-ab", action="store_true",
+                        help="only: two workers with dask's default settings against fastmlp's, alternating")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,6 +225,9 @@ def main(argv=None):
         t0 = time.perf_counter()
         fastmlp.datasets.write(folder, args.rows, LAYERS, activation="tanh", noise=0.1, seed=0, dtype="float64")
         print(f"wrote {args.rows:,} rows to {folder} in {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.config_ab:
+        (out / "distributed-config.json").write_text(json.dumps(config_ab(folder, args)))
+        return 0
     X_val, y_val = held_out(args.rows)
     result = {"rows": args.rows, "epochs": args.epochs, "lr": args.lr, "partitions": args.partitions,
               "blas": blas}

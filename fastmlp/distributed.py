@@ -258,7 +258,7 @@ def _physical_cores() -> int:
 
 # What fastmlp turns off in the clusters it starts: the workers' statistical profiler (a stack sample every 10 ms)
 # and the scheduler's work stealing (each task is placed beside its partition's data on purpose). Measured on
-# W2, 10**7 rows, two workers, three pairs of runs: 2-12 % more rows/s.
+# W2, 10**7 rows, two workers, three pairs of runs: 3-6 % more rows/s (benchmarks/data_parallel.py --config-ab).
 _LOCAL_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.scheduler.work-stealing": False}
 
 
