@@ -354,9 +354,9 @@ class _BaseMLP(BaseEstimator):
         return MLP([n_features, *self._hidden_sizes(), n_outputs], activation=SKLEARN_ACTIVATIONS[self.activation],
                    loss=loss, dtype=dtype, seed=seed)
 
-    def _fit(self, X, Y, sample_weight, callbacks, incremental, weight_total=None, train=None):
+    def _fit(self, X, Y, sample_weight, callbacks, incremental, weight_total=None, trainer=None):
         """Train ``net_`` on validated ``X`` and encoded targets ``Y``: ``max_iter`` epochs, or one for
-        ``partial_fit``; ``train(**options)`` in place of ``net_.fit(X, Y, ...)`` when given (data-parallel
+        ``partial_fit``; ``trainer(**options)`` in place of ``net_.fit(X, Y, ...)`` when given (data-parallel
         training). Returns ``self``."""
         if not self._stochastic:
             return self._fit_lbfgs(X, Y, sample_weight, weight_total)
@@ -385,8 +385,8 @@ class _BaseMLP(BaseEstimator):
                                stopping=self._stopping(restore_best=True))
                 callbacks.insert(0, lambda epoch, history, net: scores.append(self._score_encoded(val_X, val_Y)))
         try:
-            if train is not None:
-                history = train(callbacks=callbacks, **options)
+            if trainer is not None:
+                history = trainer(callbacks=callbacks, **options)
             else:
                 history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
         except DivergenceError as e:
@@ -501,9 +501,9 @@ class _BaseMLP(BaseEstimator):
         sync_every = options.get("sync_every", data_parallel.DEFAULT_SYNC_EVERY)
         if sync_every != "epoch":
             sync_every = -(-sync_every // rows) * rows          # whole batches
-        train = functools.partial(data_parallel.fit, self.net_, (X, Y), client, sync_every=sync_every,
-                                  partitions=options.get("partitions"))
-        return self._fit(X, Y, None, callbacks, incremental=False, train=train)
+        trainer = functools.partial(data_parallel.fit, self.net_, (X, Y), client, sync_every=sync_every,
+                                    partitions=options.get("partitions"))
+        return self._fit(X, Y, None, callbacks, incremental=False, trainer=trainer)
 
     def _train(self, X, y, sample_weight, callbacks, first, incremental, **encode):
         """What ``fit`` and ``partial_fit`` share: check the data, encode the targets, (re)start, train."""
