@@ -222,6 +222,7 @@ CONSTRAINTS = {
     "betas": [Pair(Real(0.0, 1.0, closed="left"))],
     "eps": [POSITIVE],
     "weight_decay": [NON_NEGATIVE],
+    "l2": [NON_NEGATIVE],
     # schedules and stopping (fastmlp.schedule)
     "power_t": [NON_NEGATIVE],
     "tol": [NON_NEGATIVE],

@@ -43,14 +43,18 @@ class FitRun:
     dtype: np.dtype
     callbacks: list
     progress: bool
+    weight_scale: float = 1.0          # what check_sample_weight multiplied the weights by (OptimizerState.weigh)
     interrupt: _guard.Interrupt = field(default_factory=_guard.Interrupt)
     samples_seen: int = 0              # in this fit, before the current epoch (the invscaling schedule's t)
 
     def optimizer_state(self, previous) -> OptimizerState:
-        """``previous`` when it holds the same optimiser (a warm start), else a fresh state."""
-        if previous is not None and previous.optimizer == self.optimizer:
-            return previous
-        return OptimizerState(self.optimizer, self.n_params, self.dtype)
+        """``previous`` when it holds the same optimiser (a warm start), else a fresh state; its ``l2`` in the units
+        of this fit's sample weights."""
+        state = previous
+        if state is None or state.optimizer != self.optimizer:
+            state = OptimizerState(self.optimizer, self.n_params, self.dtype)
+        state.weigh(self.weight_scale)
+        return state
 
     @contextlib.contextmanager
     def progress_bar(self):
@@ -79,6 +83,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
     spec, dtype = model.spec, model.dtype
     in_memory = not (isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None)
     rng_state = model.rng.bit_generator.state
+    weight_scale = 1.0
     try:
         rng = np.random.default_rng(seed) if seed is not None else model.rng
         validation = None
@@ -91,7 +96,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
         if sample_weight is not None:
             if not in_memory:
                 raise InvalidParameterError("sample_weight needs in-memory arrays X and y")
-            sample_weight = check_sample_weight(sample_weight, np.shape(X)[0], dtype)
+            sample_weight, weight_scale = check_sample_weight(sample_weight, np.shape(X)[0], dtype, return_scale=True)
         if validation_fraction is not None:
             if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
                 raise InvalidParameterError("validation_fraction needs in-memory arrays X and y; give "
@@ -114,7 +119,8 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
     return FitRun(epochs=epochs, batch_size=batch_size, shuffle=shuffle, rng=rng, backend=name, path=path,
                   workspace=workspace, source=source, validation=validation, sample_weight=sample_weight,
                   plan=Plan(lr, schedule, stopping), stopping=stopping, optimizer=optimizer,
-                  n_params=spec.n_params, dtype=dtype, callbacks=callbacks, progress=progress)
+                  n_params=spec.n_params, dtype=dtype, callbacks=callbacks, progress=progress,
+                  weight_scale=weight_scale)
 
 
 def validation_rows(n: int, fraction: float) -> int:

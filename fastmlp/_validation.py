@@ -6,6 +6,8 @@ are converted into new ones when their dtype or layout differs, never modified i
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._params import CONSTRAINTS, InvalidParameterError, check, short
@@ -124,8 +126,9 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def check_sample_weight(sample_weight, n, dtype, name="sample_weight") -> np.ndarray:
-    """One weight >= 0 per row, finite in ``dtype``, not all zero: a new contiguous array of ``dtype``."""
+def check_sample_weight(sample_weight, n, dtype, name="sample_weight", return_scale=False):
+    """One weight >= 0 per row, finite in ``dtype``, not all zero: a new contiguous array of ``dtype``, the given
+    weights times a power of two (and, with ``return_scale``, that power of two)."""
     arr = check_real_array(name, sample_weight)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), one weight per row of X, got shape {arr.shape}")
@@ -137,4 +140,6 @@ def check_sample_weight(sample_weight, n, dtype, name="sample_weight") -> np.nda
         raise ValueError(f"{name} must not be all zero")
     # Only ratios of weights matter (weighted means); scaled by a power of two, exactly, so that the largest is in
     # [0.5, 1): a batch's sum of float32 weights near float32's top can then not overflow.
-    return np.ldexp(arr, -int(np.frexp(arr.max())[1])).astype(dtype, copy=False)
+    exponent = -int(np.frexp(arr.max())[1])
+    scaled = np.ldexp(arr, exponent).astype(dtype, copy=False)
+    return (scaled, math.ldexp(1.0, exponent)) if return_scale else scaled

@@ -459,6 +459,7 @@ class _Fit:
         state = net.optimizer_state
         if state is None or state.optimizer != self.optimizer:
             state = OptimizerState(self.optimizer, net.spec.n_params, net.dtype)
+        state.weigh(1.0)                        # no sample weights here
         net.optimizer_state = state
         history = DistributedHistory(backend=self.backend, stop_reason=f"epochs: all {self.epochs} run",
                                      partitions=self.P, sync_every=self.sync_every)

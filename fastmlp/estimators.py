@@ -10,13 +10,14 @@ Where the meanings differ from scikit-learn's
 ---------------------------------------------
 * Loss: the contract's per-sample losses. ``MLPRegressor``'s ``mse`` is the mean over outputs of the squared
   error, *twice* scikit-learn's ``squared_error`` (which halves it): ``loss_curve_`` is twice scikit-learn's
-  and, with ``solver="sgd"``, ``learning_rate_init=lr`` here takes the same steps as ``2 * lr`` there. With
-  ``K > 1`` outputs scikit-learn steps along the gradient of the *sum* over outputs (while its loss curve
-  reports the mean), so the same steps need ``2 * lr / K`` there.
+  and, with ``solver="sgd"``, ``learning_rate_init=lr, alpha=a`` here takes the same steps as ``2 * lr`` and
+  ``a / 2`` there (the penalty's gradient is not doubled with the loss). With ``K > 1`` outputs scikit-learn
+  steps along the gradient of the *sum* over outputs (while its loss curve reports the mean), so the same steps
+  need ``2 * lr / K`` there.
   The classifier's losses (binary log loss, softmax cross-entropy) are scikit-learn's.
-* ``alpha``: L2 on the weights as scikit-learn applies it, ``g_W += alpha / batch_rows * W``, with
-  ``batch_rows`` the batch size (scikit-learn uses each batch's own row count, which differs only for a
-  short last batch); ``loss_curve_`` does not include the penalty term.
+* ``loss_curve_`` does not include ``alpha``'s penalty term (which is applied as scikit-learn applies it,
+  ``g_W += alpha / B * W`` with ``B`` each batch's sum of sample weights, its row count without weights:
+  ``optim.SGD``/``Adam``'s ``l2``).
 * ``early_stopping``: holds out ``validation_fraction`` of the rows (drawn with the model's generator; stratified for
   a two-class classifier, as scikit-learn's, with its errors; like scikit-learn's, not with more classes) and
   monitors the validation *loss* (scikit-learn: the validation score); the parameters of the best validation epoch
@@ -37,8 +38,7 @@ Where the meanings differ from scikit-learn's
 * ``data_parallel`` (fastmlp's own): ``fit`` on dask arrays trains data-parallel on the cluster
   (``fastmlp.distributed``), so a ``Pipeline`` of dask-ml transformers ending in one of these estimators trains
   on the workers; its result depends on the partitioning (the round rule in ``docs/contract.md``).
-* Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``, sample-weight equivalence with
-  the stochastic solvers (scikit-learn divides ``alpha`` by each batch's weight sum).
+* Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``.
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
@@ -312,14 +312,13 @@ class _BaseMLP(BaseEstimator):
                           stacklevel=6)    # _batch_rows < _fit < _train_now < _train < fit < the caller
         return min(rows, n)
 
-    def _optimizer(self, rows):
+    def _optimizer(self):
         """``MLP.fit``'s optimiser for ``solver``, ``momentum``, ``nesterovs_momentum``, the betas, ``epsilon`` and
-        ``alpha`` (as ``weight_decay = alpha / rows``, see the module's notes)."""
-        weight_decay = float(self.alpha) / rows
+        ``alpha`` (as ``l2``: ``alpha / B`` per batch, ``B`` its sum of sample weights, as scikit-learn)."""
         if self.solver == "adam":
-            return Adam(betas=(self.beta_1, self.beta_2), eps=self.epsilon, weight_decay=weight_decay)
+            return Adam(betas=(self.beta_1, self.beta_2), eps=self.epsilon, l2=float(self.alpha))
         return SGD(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
-                   weight_decay=weight_decay)
+                   l2=float(self.alpha))
 
     def _stopping(self, restore_best=False):
         """``n_iter_no_change`` and ``tol`` as ``MLP.fit``'s stopping rule (``np.inf``: never stop early)."""
@@ -362,7 +361,7 @@ class _BaseMLP(BaseEstimator):
             return self._fit_lbfgs(X, Y, sample_weight, weight_total)
         n = X.shape[0]
         rows = self._batch_rows(n)
-        optimizer = self._optimizer(rows)
+        optimizer = self._optimizer()
         if incremental and self.net_.optimizer_state is not None:
             # Blocks of other sizes must not restart the optimiser: keep the optimiser its state was made with.
             optimizer = self.net_.optimizer_state.optimizer
@@ -520,11 +519,12 @@ class _BaseMLP(BaseEstimator):
             X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
             dtype = self._dtype_for(X, first)
             X = np.ascontiguousarray(check_finite("X", X, dtype))
-            weight_total = None     # the weights' own sum (check_sample_weight rescales them): scikit-learn's L2 term
+            weight_total = None     # the weights' own sum: the lbfgs objective's L2 term
             if sample_weight is not None:
-                checked = check_sample_weight(sample_weight, X.shape[0], dtype)
-                weight_total = float(np.asarray(sample_weight, dtype=np.float64).sum())
-                sample_weight = checked
+                check_sample_weight(sample_weight, X.shape[0], dtype)       # refused here, before any change
+                # as given (MLP.fit rescales them, and puts alpha in the same units: optim's l2)
+                sample_weight = np.asarray(sample_weight, dtype=np.float64)
+                weight_total = float(sample_weight.sum())
             if self.early_stopping and incremental:
                 raise ValueError("partial_fit does not support early_stopping=True")
             if not first and list(self.net_.layer_sizes[1:-1]) != self._hidden_sizes():
@@ -588,7 +588,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     max_fun : int, default 15000
         ``solver="lbfgs"`` only: the most loss evaluations (``max_iter`` bounds its iterations).
     alpha : float >= 0, default 1e-4
-        L2 penalty on the weights, as ``g_W += alpha / batch_rows * W`` (see the module notes).
+        L2 penalty on the weights, as ``g_W += alpha / B * W`` per batch, ``B`` its sum of sample weights (its row
+        count without weights), as scikit-learn.
     batch_size : int or "auto", default "auto"
         Rows per update; "auto" is ``min(200, n_samples)``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"

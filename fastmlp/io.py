@@ -4,7 +4,7 @@ A model file is an uncompressed ``.npz`` archive (``numpy.savez``) holding:
 
 ===================  ==========================================================================
 ``format``           the string ``"fastmlp-model"``
-``format_version``   int, 2 (version 1 files, without the optimiser fields, still load)
+``format_version``   int, 3 (version 1 files, without the optimiser fields, and version 2, without ``l2``, still load)
 ``layer_sizes``      int64 array ``[n0, ..., nL]``
 ``activation``       str, the hidden activation
 ``output_activation`` str
@@ -13,7 +13,7 @@ A model file is an uncompressed ``.npz`` archive (``numpy.savez``) holding:
 ``params``           the flat parameter vector, in the model's dtype and the contract's layout
 ``optimizer``        str, the rule of the optimiser state kept for a warm start (``fastmlp.optim``),
                      ``""`` when the model has none
-``optimizer_hyper``  ``[momentum, beta1, beta2, eps, weight_decay]``, float64
+``optimizer_hyper``  ``[momentum, beta1, beta2, eps, weight_decay, l2]``, float64 (version 2: without ``l2``)
 ``optimizer_m``      its first state array (momentum buffer or Adam's ``m``; empty for ``sgd``)
 ``optimizer_v``      Adam's ``v`` (empty otherwise)
 ``optimizer_t``      int64, the number of updates made
@@ -54,8 +54,8 @@ from .model import MLP
 from .optim import OptimizerState
 
 FORMAT = "fastmlp-model"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _FIELDS = ("format", "format_version", "layer_sizes", "activation", "output_activation", "loss", "dtype",
            "params")
 _OPT_FIELDS = ("optimizer", "optimizer_hyper", "optimizer_m", "optimizer_v", "optimizer_t")
@@ -91,7 +91,7 @@ def _optimizer_fields(net) -> dict:
     opt = net.optimizer_state
     if opt is None:
         empty = np.zeros(0, net.dtype)
-        return dict(optimizer=np.array(""), optimizer_hyper=np.zeros(5), optimizer_m=empty, optimizer_v=empty,
+        return dict(optimizer=np.array(""), optimizer_hyper=np.zeros(6), optimizer_m=empty, optimizer_v=empty,
                     optimizer_t=np.zeros(1, np.int64))
     return dict(optimizer=np.array(opt.name),
                 optimizer_hyper=np.array(opt.optimizer.hyper(), np.float64),
@@ -266,7 +266,8 @@ class _Archive:
                                  f"{out['optimizer']!r})")
             n_m = n if out["optimizer"] != "sgd" else 0
             n_v = n if out["optimizer"] == "adam" else 0
-            out["optimizer_hyper"] = self.finite("optimizer_hyper", (5,), np.float64, 64)
+            n_hyper = 6 if version >= 3 else 5            # version 2: before l2
+            out["optimizer_hyper"] = self.finite("optimizer_hyper", (n_hyper,), np.float64, 64)
             out["optimizer_m"] = self.finite("optimizer_m", (n_m,), dtype, limit)
             out["optimizer_v"] = self.finite("optimizer_v", (n_v,), dtype, limit)
             t = self.finite("optimizer_t", (1,), np.int64, 8)
@@ -278,8 +279,8 @@ class _Archive:
 
 def _load_optimizer(path, net, fields):
     hyper = fields["optimizer_hyper"]
-    if hyper.shape != (5,):
-        raise ValueError(f"{path}: optimizer_hyper of shape {hyper.shape}, expected (5,)")
+    if hyper.shape not in ((5,), (6,)):
+        raise ValueError(f"{path}: optimizer_hyper of shape {hyper.shape}, expected (6,)")
     try:
         opt = OptimizerState(optim.from_rule(str(fields["optimizer"]), hyper), net.spec.n_params, net.dtype)
     except (TypeError, ValueError) as e:

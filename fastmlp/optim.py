@@ -1,8 +1,8 @@
 """Optimisers: the update each path applies once per batch, and the state it keeps between batches.
 
-With ``g`` the batch's mean gradient of a parameter ``w`` (plus ``weight_decay * w`` for weights, never for
-biases: L2 on the weights only), the rules are PyTorch's ``torch.optim.SGD`` (no dampening) and
-``torch.optim.Adam`` (not AdamW), written as PyTorch computes them:
+With ``g`` the batch's mean gradient of a parameter ``w`` (plus ``(weight_decay + l2 / B) * w`` for weights, never
+for biases: L2 on the weights only; ``B`` the batch's weight, its row count without sample weights), the rules are
+PyTorch's ``torch.optim.SGD`` (no dampening) and ``torch.optim.Adam`` (not AdamW), written as PyTorch computes them:
 
 =============  =====================================================================================
 ``sgd``        ``w <- w - lr * g``                                          (the worked example's update)
@@ -44,16 +44,22 @@ class SGD:
         Nesterov momentum (needs ``momentum > 0``).
     weight_decay : float >= 0
         L2 on the weights only (not the biases): ``g_W <- g_W + weight_decay * W`` before the rule.
+    l2 : float >= 0
+        L2 on the weights as scikit-learn's ``alpha``: ``g_W <- g_W + (l2 / B) * W`` before the rule, ``B`` the
+        batch's sum of sample weights (its row count without weights), the gradient of ``l2/2 * |W|^2`` added to
+        the batch's summed, not mean, loss.
     """
 
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    l2: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "momentum", check("momentum", self.momentum))
         object.__setattr__(self, "nesterov", check("nesterov", self.nesterov))
         object.__setattr__(self, "weight_decay", check("weight_decay", self.weight_decay))
+        object.__setattr__(self, "l2", check("l2", self.l2))
         if self.nesterov and self.momentum == 0:
             raise InvalidParameterError("SGD(nesterov=True) needs momentum > 0, got momentum=0.0")
 
@@ -63,7 +69,7 @@ class SGD:
         return "sgd" if self.momentum == 0 else ("nesterov" if self.nesterov else "momentum")
 
     def hyper(self) -> tuple:
-        return (self.momentum, 0.9, 0.999, 1e-8, self.weight_decay)
+        return (self.momentum, 0.9, 0.999, 1e-8, self.weight_decay, self.l2)
 
 
 @dataclass(frozen=True)
@@ -78,21 +84,26 @@ class Adam:
         Added to the denominator.
     weight_decay : float >= 0
         L2 on the weights only (not the biases), added to the gradient before the rule.
+    l2 : float >= 0
+        scikit-learn's ``alpha``: ``(l2 / B) * W`` added to the weights' gradient, ``B`` the batch's weight (see
+        :class:`SGD`).
     """
 
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 0.0
+    l2: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "betas", check("betas", self.betas))
         object.__setattr__(self, "eps", check("eps", self.eps))
         object.__setattr__(self, "weight_decay", check("weight_decay", self.weight_decay))
+        object.__setattr__(self, "l2", check("l2", self.l2))
 
     rule = "adam"
 
     def hyper(self) -> tuple:
-        return (0.9, self.betas[0], self.betas[1], self.eps, self.weight_decay)
+        return (0.9, self.betas[0], self.betas[1], self.eps, self.weight_decay, self.l2)
 
 
 # What the names ``fit(optimizer=...)`` takes stand for.
@@ -102,12 +113,14 @@ SHORTHANDS = {"sgd": SGD(), "momentum": SGD(momentum=0.9), "nesterov": SGD(momen
 
 def from_rule(rule, hyper) -> SGD | Adam:
     """The optimiser object of the rule ``rule`` with the hyperparameters ``hyper`` (``[momentum, beta1, beta2,
-    eps, weight_decay]``, as ``OptimizerState.hyper`` and saved models hold them)."""
-    momentum, beta1, beta2, eps, weight_decay = (float(h) for h in hyper)
+    eps, weight_decay, l2]``, as ``OptimizerState.hyper`` and saved models hold them; without ``l2``, as models saved
+    before it existed, 0)."""
+    momentum, beta1, beta2, eps, weight_decay, l2 = (*(float(h) for h in hyper), 0.0)[:6]
     check("optimizer", rule, [Options(RULES)])
     if rule == "adam":
-        return Adam(betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
-    return SGD(momentum=0.0 if rule == "sgd" else momentum, nesterov=rule == "nesterov", weight_decay=weight_decay)
+        return Adam(betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, l2=l2)
+    return SGD(momentum=0.0 if rule == "sgd" else momentum, nesterov=rule == "nesterov", weight_decay=weight_decay,
+               l2=l2)
 
 
 def as_optimizer(optimizer) -> SGD | Adam:
@@ -124,15 +137,16 @@ class OptimizerState:
     """One optimiser and its state, for a model of ``n_params`` parameters.
 
     ``optimizer`` is an :class:`SGD` or :class:`Adam` (or a name for one). ``hyper`` is
-    ``[momentum, beta1, beta2, eps, weight_decay]`` in the parameters' dtype (what kernels get); ``m`` and ``v``
-    are the state arrays (empty when the rule needs none: a typed dummy), ``t`` a one-element int64 array, the
-    number of updates made.
+    ``[momentum, beta1, beta2, eps, weight_decay, l2]`` in the parameters' dtype (what kernels get), ``l2`` in the
+    units of the sample weights the paths are given (:meth:`weigh`); ``m`` and ``v`` are the state arrays (empty
+    when the rule needs none: a typed dummy), ``t`` a one-element int64 array, the number of updates made.
     """
 
     def __init__(self, optimizer, n_params, dtype):
         self.optimizer = as_optimizer(optimizer)
         self.name = self.optimizer.rule
         self.weight_decay = self.optimizer.weight_decay
+        self.l2 = self.optimizer.l2
         dtype = np.dtype(dtype)
         self.hyper = np.array(self.optimizer.hyper(), dtype=dtype)
         n_m = n_params if self.name != "sgd" else 0
@@ -145,11 +159,21 @@ class OptimizerState:
         # Unpickled arrays are numpy's own allocations: put the state back on 64-byte boundaries.
         self.__dict__.update(state)
         self.m, self.v = aligned_copy(self.m), aligned_copy(self.v)
+        if self.hyper.shape[0] == 5:              # pickled before l2 existed
+            self.hyper = np.append(self.hyper, self.hyper.dtype.type(0.0))
+            self.l2 = 0.0
+            self.optimizer = from_rule(self.name, self.hyper)
+
+    def weigh(self, weight_scale: float) -> None:
+        """Put ``l2`` in the units of the sample weights a fit hands the paths: ``weight_scale`` times the user's
+        (``_validation.check_sample_weight`` scales them by a power of two; 1 without weights)."""
+        self.hyper[5] = self.l2 * weight_scale
 
     @property
     def key(self) -> tuple:
-        """What a compiled kernel is specialised on: the rule, and whether weight decay is on."""
-        return self.name, self.weight_decay > 0
+        """What a compiled kernel is specialised on: the rule, and whether weight decay (either kind) is on."""
+        return self.name, self.weight_decay > 0 or self.l2 > 0
+
 
 def sgd_state(n_params, dtype):
     return OptimizerState("sgd", n_params, dtype)

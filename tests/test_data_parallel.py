@@ -285,7 +285,7 @@ def test_a_pipeline_of_dask_ml_and_the_regressor_trains_data_parallel_through_fa
     Xs = preprocessing.StandardScaler().fit_transform(Xd)
     net = MLP([5, 16, 1], activation="relu", seed=0)
     h = fd.fit(net, (Xs, yd.reshape(-1, 1)), client, epochs=3, sync_every=500, partitions=2, lr=0.003, batch_size=10,
-               optimizer=Adam(weight_decay=1e-4 / 10), schedule=Constant(),
+               optimizer=Adam(l2=1e-4), schedule=Constant(),
                stopping=Stopping(n_iter_no_change=10, tol=1e-4))
     assert fitted.net_.params.tobytes() == net.params.tobytes()
     assert fitted.loss_curve_ == h.loss and fitted.n_iter_ == 3 and fitted.t_ == 3 * 3000

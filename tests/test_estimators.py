@@ -23,24 +23,23 @@ from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_de
 from fastmlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=100)
-WEIGHTS_ARE_NOT_REPEATS = (
-    "alpha is divided by the batch's row count (as scikit-learn does), so with alpha > 0 a weighted row and a "
-    "repeated row see different penalties; with alpha=0 the check passes (test_sample_weight_check_with_alpha_0)")
 
 
 @parametrize_with_checks([MLPRegressor(**SMALL), MLPClassifier(**SMALL), MLPRegressor(solver="lbfgs", **SMALL),
-                          MLPClassifier(solver="lbfgs", **SMALL)],
-                         expected_failed_checks=lambda est: {} if est.solver == "lbfgs" else {
-                             "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS})
+                          MLPClassifier(solver="lbfgs", **SMALL)])
 def test_check_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         check(estimator)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("Est", [MLPRegressor, MLPClassifier])
-def test_sample_weight_check_with_alpha_0(Est):
-    check_sample_weight_equivalence_on_dense_data(Est.__name__, Est(**SMALL, alpha=0.0, random_state=0))
+def test_weights_are_repeated_rows_with_a_strong_penalty_too(Est, solver):
+    """alpha over each batch's weight (scikit-learn's rule): a row of weight 2 is that row twice, penalty included;
+    alpha 0.5 makes a difference the check would see if the penalty were over the batch's row count."""
+    check_sample_weight_equivalence_on_dense_data(Est.__name__, Est(**SMALL, alpha=0.5, solver=solver,
+                                                                    random_state=0))
 
 
 # --- one epoch against scikit-learn's own MLPs --------------------------------------------------------------
@@ -57,10 +56,10 @@ def _data(kind, n=300, seed=0):
     return X, np.array(["no", "yes", "maybe"])[labels]
 
 
-def _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size):
+def _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size, alpha=0.0, sample_weight=None):
     """scikit-learn's estimator, started from ``ours``'s parameters, after one epoch of plain SGD in order."""
     sk = Sk(hidden_layer_sizes=ours.hidden_layer_sizes, activation=ours.activation, solver="sgd", momentum=0.0,
-            alpha=0.0, shuffle=False, max_iter=1, learning_rate_init=lr, batch_size=batch_size, random_state=0)
+            alpha=alpha, shuffle=False, max_iter=1, learning_rate_init=lr, batch_size=batch_size, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         sk.fit(X, y)                                   # builds every attribute; then its parameters are replaced
@@ -68,7 +67,7 @@ def _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size):
             theirs[...] = mine
         sk.set_params(warm_start=True)
         sk.loss_curve_ = []
-        sk.fit(X, y)
+        sk.fit(X, y, sample_weight=sample_weight)
     return np.concatenate([a.ravel() for pair in zip(sk.coefs_, sk.intercepts_) for a in pair]), sk.loss_curve_[0]
 
 
@@ -130,6 +129,35 @@ def test_pickled_estimator_goes_on_training_exactly():
     assert back.net_.optimizer_state.t[0] == reg.net_.optimizer_state.t[0] == 2 * 150 // 16 + 2
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind", ["regression", "binary"])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_alpha_and_sample_weights_take_scikit_learns_steps(kind, backend, weighted):
+    """``alpha`` over each batch's weight sum, as scikit-learn: 300 rows in batches of 32 (the last of 12), weights
+    from 0 to 3, one epoch of plain SGD side by side from the same parameters."""
+    X, y = _data(kind)
+    if kind == "binary":
+        y = np.where(y == "maybe", "yes", y)
+    sw = np.random.default_rng(1).integers(0, 4, len(X)).astype(float) if weighted else None
+    regression = kind == "regression"
+    Est, Sk = (MLPRegressor, sknn.MLPRegressor) if regression else (MLPClassifier, sknn.MLPClassifier)
+    ours = Est(hidden_layer_sizes=(8,), activation="tanh", solver="sgd", momentum=0.0, alpha=0.3, shuffle=False,
+               max_iter=1, learning_rate_init=0.01, batch_size=32, random_state=0, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        ours.fit(X, y)
+        start = ours.net_.params.copy()
+        # our mse is twice scikit-learn's squared error: twice the learning rate there, and twice alpha, to take the
+        # same steps (their penalty's gradient, alpha W / B, is not doubled with the loss)
+        lr = 0.01 * (2 if regression else 1)
+        theirs, _ = _sklearn_one_epoch(Sk, X, y, ours, lr, 32, alpha=0.3 / (2 if regression else 1),
+                                       sample_weight=sw)
+        ours.net_.params[...] = start
+        ours.set_params(warm_start=True).fit(X, y, sample_weight=sw)
+    assert rel_diff(ours.net_.params, theirs) <= BOUND_F64_ONE_EPOCH
+    assert rel_diff(ours.net_.params, start) > 1e-4
+
+
 # --- partial_fit, warm start, early stopping --------------------------------------------------------------------
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_partial_fit_is_one_epoch_per_block_with_the_optimiser_state_kept(solver):
@@ -139,8 +167,8 @@ def test_partial_fit_is_one_epoch_per_block_with_the_optimiser_state_kept(solver
     for lo in range(0, 400, 100):
         reg.partial_fit(X[lo:lo + 100], y[lo:lo + 100])
     net = fastmlp.MLP([5, 8, 1], activation="relu", seed=3)
-    optimizer = (fastmlp.optim.Adam(weight_decay=1e-3 / 10) if solver == "adam" else
-                 fastmlp.optim.SGD(momentum=0.9, nesterov=True, weight_decay=1e-3 / 10))
+    optimizer = (fastmlp.optim.Adam(l2=1e-3) if solver == "adam" else
+                 fastmlp.optim.SGD(momentum=0.9, nesterov=True, l2=1e-3))
     for lo in range(0, 400, 100):
         net.fit(X[lo:lo + 100], y[lo:lo + 100], epochs=1, lr=0.005, batch_size=10, shuffle=False,
                 optimizer=optimizer)

@@ -61,7 +61,7 @@ def test_wrong_params_length(tmp_path):
 
 
 def optimizer_with_decay(rule):
-    return fastmlp.optim.from_rule(rule, [0.9, 0.9, 0.999, 1e-8, 1e-3])
+    return fastmlp.optim.from_rule(rule, [0.9, 0.9, 0.999, 1e-8, 1e-3, 0.25])
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
@@ -73,6 +73,7 @@ def test_optimiser_state_round_trips_and_training_goes_on_exactly(tmp_path, opti
     back = fastmlp.load(net.save(tmp_path / "m.npz"))
     saved, loaded = net.optimizer_state, back.optimizer_state
     assert loaded.name == saved.name and loaded.optimizer == saved.optimizer and loaded.weight_decay == 1e-3
+    assert loaded.l2 == 0.25
     for a, b in ((saved.m, loaded.m), (saved.v, loaded.v), (saved.t, loaded.t)):
         assert a.tobytes() == b.tobytes()
     assert loaded.t[0] == 2 * 64 // 4
@@ -89,6 +90,19 @@ def test_a_model_without_optimiser_state_and_version_1_files_load(tmp_path):
              loss=np.array("mse"), dtype=np.array("float64"), params=net.params)
     old = fastmlp.load(tmp_path / "v1.npz")
     assert old.params.tobytes() == net.params.tobytes() and old.optimizer_state is None
+
+
+def test_a_version_2_file_without_l2_loads_with_l2_0(tmp_path):
+    rng = np.random.default_rng(0)
+    net = fastmlp.MLP([2, 3, 1], seed=1)
+    net.fit(rng.standard_normal((8, 2)), rng.standard_normal(8), optimizer="momentum", lr=0.01)
+    with np.load(net.save(tmp_path / "m.npz")) as z:
+        fields = dict(z)
+    fields["format_version"], fields["optimizer_hyper"] = np.array(2), fields["optimizer_hyper"][:5]
+    np.savez(tmp_path / "v2.npz", **fields)
+    old = fastmlp.load(tmp_path / "v2.npz")
+    assert old.optimizer_state.optimizer == fastmlp.optim.SGD(momentum=0.9) and old.optimizer_state.l2 == 0.0
+    assert old.optimizer_state.m.tobytes() == net.optimizer_state.m.tobytes()
 
 
 def test_corrupt_optimiser_state_is_refused(tmp_path):

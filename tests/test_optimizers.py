@@ -6,6 +6,7 @@ import pytest
 import fastmlp
 from fastmlp._validation import make_spec
 from fastmlp.optim import SGD, Adam, OptimizerState
+from fastmlp.optim import from_rule as optim_from
 
 from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_MANY_EPOCHS, describe_diff, make_data, optimizer, rel_diff, run_path
 
@@ -46,6 +47,73 @@ def test_paths_agree_with_the_reference(comp, style, batch_size, rule, weight_de
     if ref_opt.v.size:
         assert rel_diff(comp_opt.v, ref_opt.v) <= BOUND_F64_MANY_EPOCHS
     assert rel_diff(ref, params) > 1e-6          # training moved the parameters: the check is not vacuous
+
+
+def _with_l2(rule, l2, weight_decay=0.0):
+    return optim_from(rule, [0.8, 0.9, 0.999, 1e-8, weight_decay, l2])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "adam"])
+def test_l2_over_the_batch_weight_agrees_with_the_reference(comp, rule, batch_size, weighted):
+    """scikit-learn's ``alpha`` (``optim``'s ``l2``): ``l2 / B`` per batch, ``B`` its weight; 13 rows, so the last
+    batch of four is one row; with weights, of any batch size (one included), and beside a ``weight_decay``."""
+    spec = make_spec(SHAPES["loop"], "tanh", "mse", None)
+    rng = np.random.default_rng(5)
+    params = rng.uniform(-0.5, 0.5, spec.n_params)
+    X, Y = make_data(spec, 13, rng)
+    sw = rng.uniform(0.0, 2.0, 13) if weighted else None
+    orders = [rng.permutation(13) for _ in range(2)]
+    lr = 0.01 if rule == "adam" else 0.05
+
+    def trained(backend):
+        opt = OptimizerState(_with_l2(rule, 0.3, weight_decay=0.01), spec.n_params, np.float64)
+        p, _ = run_path(backend, spec, params, X, Y, orders, lr, batch_size, opt, sample_weight=sw)
+        return p
+
+    ref, got = trained("reference"), trained(comp)
+    assert rel_diff(got, ref) <= BOUND_F64_MANY_EPOCHS, describe_diff(spec, got, ref)
+    no_l2 = run_path("reference", spec, params, X, Y, orders, lr, batch_size,
+                     OptimizerState(_with_l2(rule, 0.0, weight_decay=0.01), spec.n_params, np.float64),
+                     sample_weight=sw)[0]
+    assert rel_diff(ref, no_l2) > 1e-6                  # the penalty moved the parameters: not vacuous
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_reference_applies_l2_over_the_batch_weight(weighted):
+    """One batch of plain SGD by hand: ``W <- W - lr (mean gradient + l2 / B * W)``, biases without the penalty, for
+    a batch of 5 rows whose weight is 5 without sample weights."""
+    spec = make_spec([3, 4, 2], "tanh", "mse", None)
+    rng = np.random.default_rng(6)
+    params = rng.uniform(-0.5, 0.5, spec.n_params)
+    X, Y = make_data(spec, 5, rng)
+    sw = rng.uniform(0.5, 3.0, 5) if weighted else None
+    B = float(sw.sum()) if weighted else 5.0
+    from fastmlp.backends.numpy import arrays
+    dW, db, _ = arrays.gradients(spec, params, X, Y, sample_weight=sw)
+    W, b = spec.split(params.copy())
+    expected = spec.join([Wl - 0.1 * (g + 0.7 / B * Wl) for Wl, g in zip(W, dW)],
+                         [bl - 0.1 * g for bl, g in zip(b, db)])
+    got, _ = run_path("reference", spec, params, X, Y, [np.arange(5)], 0.1, 5,
+                      OptimizerState(_with_l2("sgd", 0.7), spec.n_params, np.float64), sample_weight=sw)
+    assert rel_diff(got, expected) <= 1e-14
+
+
+def test_l2_is_kept_in_the_units_of_the_weights_a_fit_was_given():
+    """``MLP.fit`` rescales sample weights by a power of two; ``l2`` follows, in the weights' units: weights and ``l2``
+    both 1024 times larger train the same bits (``l2 / B`` unchanged); weights alone 1024 times larger do not."""
+    X, y = fastmlp.datasets.teacher(64, [3, 5, 1], seed=0, dtype="float64")
+    sw = np.random.default_rng(0).uniform(0.1, 1.0, 64)
+    nets = []
+    for scale, l2 in ((1.0, 2.0), (1024.0, 2048.0), (1024.0, 2.0)):
+        net = fastmlp.MLP([3, 5, 1], seed=0)
+        net.fit(X, y, sample_weight=sw * scale, batch_size=16, optimizer=SGD(l2=l2), epochs=2, seed=1)
+        nets.append(net)
+    assert nets[0].params.tobytes() == nets[1].params.tobytes() != nets[2].params.tobytes()
+    plain = fastmlp.MLP([3, 5, 1], seed=0)
+    plain.fit(X, y, sample_weight=sw, batch_size=16, epochs=2, seed=1)
+    assert rel_diff(nets[0].params, plain.params) > 1e-6
 
 
 @pytest.mark.parametrize("rule", ["momentum", "nesterov", "adam"])

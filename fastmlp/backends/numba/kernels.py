@@ -221,8 +221,9 @@ def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, n
 @jit(inline=True)
 def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
                     bc2_sqrt, rule, nesterov):
-    """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated."""
-    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated (a batch
+    of one row: its weight decay ``weight_decay + l2 / 1``)."""
+    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4] + hyper[5]
     zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
     decay = wd != zero
     plain = rule == SGD and not decay
@@ -343,8 +344,9 @@ def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_del
 @jit(inline=True)
 def _update_layer(p, m, v, g_sum, w0, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, rule, nesterov):
     """``W[l]`` and ``b[l]`` (``p[w0:b0]``, ``p[b0:b1]``) updated from the mean gradient ``scale * g_sum``, which is
-    then zeroed (batch kernel); weight decay on ``W[l]`` only."""
-    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    then zeroed (batch kernel); weight decay on ``W[l]`` only, ``weight_decay + l2 * scale`` (``scale``: one over the
+    batch's weight)."""
+    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4] + hyper[5] * scale
     zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
     decay = wd != zero
     for q in range(w0, b1):

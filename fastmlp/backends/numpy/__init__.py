@@ -112,7 +112,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
     lr = F(lr)
     plain = opt.name == "sgd"         # W <- (1 - lr wd) W - (lr/B) A.T @ delta: one GEMM, no gradient buffer
     rule = RULES.index(opt.name)
-    shrink = F(1.0) - lr * F(opt.weight_decay) if plain else F(1.0)   # W <- shrink W - ..., weight decay
+    wd, l2 = float(opt.weight_decay), float(opt.hyper[5])   # the batch's decay: wd + l2 / its weight
     n = order.shape[0]
     if n == 0:                                  # nothing to train: the guard's warm-up call (fastmlp._guard)
         _warm(spec, params.dtype)
@@ -162,6 +162,8 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
         # backward, down the layers; the bias gradient (column sums of delta) comes with each delta
         scale = F(1.0) / F(batch_weight)
         step = -lr * scale
+        decay = F(wd + l2 / batch_weight)
+        shrink = F(1.0) - lr * decay            # plain SGD: W <- shrink W - ..., the weight decay
         for l in range(L - 1, -1, -1):
             if l > 0:                                       # delta[l], with the W[l] of before the update
                 D_prev = Ds[l]
@@ -176,7 +178,7 @@ def _train_epoch(spec, params, X, Y, order, lr, batch_size, workspace, opt, samp
                 for lo, hi, G, gscale, is_weight in ((w0, b0, ws.gW[l].reshape(-1), F(1.0), True),
                                                      (b0, b1, ws.gb[l], scale, False)):
                     _fused.opt_step(params[lo:hi], G, gscale, opt.m[lo:hi], opt.v[lo:hi], rule, lr, opt.hyper,
-                                    step_size, bc2_sqrt, is_weight and opt.weight_decay > 0)
+                                    step_size, bc2_sqrt, decay if is_weight else F(0.0))
             if l > 0:
                 D = D_prev
         if interrupt is not None:

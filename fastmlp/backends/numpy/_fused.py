@@ -122,18 +122,19 @@ def axpy(y, alpha, x):
 
 
 @jit
-def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, add_decay):
+def opt_step(P, G, gscale, M, V, rule, lr, hyper, step_size, bc2_sqrt, decay):
     """One update of ``P`` (a flat block of a layer's weights or biases) from its mean gradient ``gscale * G``
     by ``rule`` (momentum, nesterov or adam, the codes of ``fastmlp.optim.RULES``), in one pass over
-    ``P`` and its state ``M``, ``V``. ``hyper`` is the optimiser's ``[momentum, beta1, beta2, eps,
-    weight_decay]``; the decay is added to the gradient when ``add_decay`` (weights, not biases). Adam's
+    ``P`` and its state ``M``, ``V``. ``hyper`` is the optimiser's ``[momentum, beta1, beta2, eps, ...]``;
+    ``decay * P`` is added to the gradient (the batch's weight decay for weights, 0 for biases). Adam's
     ``step_size = lr / (1 - beta1^t)`` and ``bc2_sqrt = sqrt(1 - beta2^t)`` come from the caller."""
     one = P.dtype.type(1.0)
-    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
+    add_decay = decay != P.dtype.type(0.0)
     for q in range(P.shape[0]):
         g = gscale * G[q]
         if add_decay:
-            g += wd * P[q]
+            g += decay * P[q]
         if rule == ADAM:
             M[q] = M[q] + (one - beta1) * (g - M[q])
             V[q] = beta2 * V[q] + (one - beta2) * g * g

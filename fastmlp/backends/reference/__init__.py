@@ -254,7 +254,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     """
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     m, v, t = opt.m.tolist(), opt.v.tolist(), int(opt.t[0])
-    wd = opt.weight_decay
+    wd, l2 = opt.weight_decay, float(opt.hyper[5])   # l2 in the units of sample_weight (OptimizerState.weigh)
     limit = finite_limit(params.dtype)                       # |x| < limit: finite in the model's dtype
     W, b = unpack(spec, params)
     weights = None if sample_weight is None else [float(w) for w in sample_weight]
@@ -285,7 +285,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
             if B > 0.0:                                      # no weight, no update
                 before = _copy_state(W, b, m, v)
                 t += 1                                       # updates made, Adam's bias correction
-                _update(spec, W, b, gW, gb, B, lr, opt, m, v, t, wd)       # 4) the update
+                _update(spec, W, b, gW, gb, B, lr, opt, m, v, t, wd + l2 / B)   # 4) the update
                 if not _all_below(limit, W, b, m, v):        # it would leave a non-finite value: undo it
                     W, b, m, v = before
                     t -= 1
@@ -305,7 +305,8 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
 
 
 def _update(spec, W, b, gW, gb, B, lr, opt, m, v, t, wd):
-    """Every parameter's step from the batch mean gradient ``g / B``, in the contract's layout."""
+    """Every parameter's step from the batch mean gradient ``g / B``, in the contract's layout; ``wd`` the batch's
+    weight decay, ``weight_decay + l2 / B``."""
     adam_scale = None
     if opt.name == "adam":
         beta1, beta2 = opt.optimizer.betas
