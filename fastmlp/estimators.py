@@ -38,13 +38,18 @@ Where the meanings differ from scikit-learn's
 * ``data_parallel`` (fastmlp's own): ``fit`` on dask arrays trains data-parallel on the cluster
   (``fastmlp.distributed``), so a ``Pipeline`` of dask-ml transformers ending in one of these estimators trains
   on the workers; its result depends on the partitioning (the round rule in ``docs/contract.md``).
-* Still to match (issue 15): sparse ``X``, multilabel targets, ``loss="poisson"``.
+* Multilabel (a 2-D 0/1 ``y``): one sigmoid output per label, as scikit-learn's, with the contract's
+  ``log_loss``, the *mean* over labels of scikit-learn's per-label log loss (which sums them): ``loss_curve_`` is
+  scikit-learn's over ``K`` labels, and ``learning_rate_init=lr, alpha=a`` here takes the steps of ``lr / K`` and
+  ``K * a`` there.
+* Still to match (issue 15): sparse ``X``, ``loss="poisson"``.
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
 fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
 ``early_stopping``, a validation set of at least two rows, float32 ``X`` training in float32 (``dtype=None``), and
-``coefs_``/``intercepts_`` assigned then used by ``predict``, and one-class ``y``; and ``solver="lbfgs"``
+``coefs_``/``intercepts_`` assigned then used by ``predict``, one-class ``y``, multilabel ``y`` (attributes, output
+shapes and dtypes, its errors, one epoch of SGD and L-BFGS from the same weights); and ``solver="lbfgs"``
 (``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has), whose
 estimators pass ``check_estimator`` with no expected failure.
 * Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
@@ -417,10 +422,12 @@ class _BaseMLP(BaseEstimator):
         net = self.net_
         spec = net.spec
         Y = check_Y(Y, spec, net.dtype, X.shape[0])
-        regressor = spec.loss == "mse"
+        regressor, K = spec.loss == "mse", spec.n_outputs
+        # scikit-learn's objective in the contract's losses: half the mse (with the gradient of the sum over K
+        # outputs); the multilabel log loss summed over the K labels, not averaged
+        loss_scale, grad_scale = (0.5, 0.5 * K) if regressor else (K, K) if spec.loss == "log_loss" else (1.0, 1.0)
         objective = _lbfgs.Objective(spec, X, Y, sample_weight, float(self.alpha), weight_total,
-                                     loss_scale=0.5 if regressor else 1.0,
-                                     grad_scale=0.5 * spec.n_outputs if regressor else 1.0, dtype=net.dtype)
+                                     loss_scale=loss_scale, grad_scale=grad_scale, dtype=net.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             result = _lbfgs.minimize(objective, net.params, max_iter=int(self.max_iter), max_fun=int(self.max_fun),
                                      tol=float(self.tol))
@@ -704,10 +711,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     (['opposite', 'same'], True)
     """
 
-    _target_checks = {}
+    _target_checks = dict(multi_output=True)       # 1-D labels, or a 2-D indicator matrix (multilabel)
 
     def _loss(self):
-        return "log_loss" if len(self.classes_) <= 2 else "cross_entropy"
+        return "log_loss" if self._one_logistic or self._multilabel else "cross_entropy"
+
+    @property
+    def _multilabel(self) -> bool:
+        """Fitted on a 2-D 0/1 ``y``: one sigmoid output per label (``classes_`` is ``arange(n_labels)``)."""
+        return getattr(self, "_multilabel_fit", False)
+
+    @property
+    def _one_logistic(self) -> bool:
+        """One or two classes: one sigmoid output."""
+        return not self._multilabel and len(self.classes_) <= 2
 
     def _encode(self, X, y, first_call, dtype, incremental=False, classes=None):
         y = np.asarray(y)
@@ -715,10 +732,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
                           _data_conversion_warning(), stacklevel=5)
             y = y[:, 0]
+        if y.ndim == 2:
+            return self._encode_multilabel(y, first_call, dtype, incremental, classes)
         if y.ndim != 1:
-            raise ValueError(f"y must be 1-D class labels for {type(self).__name__} (multi-label targets are "
-                             f"not supported), got shape {y.shape}")
+            raise ValueError(f"y must be 1-D class labels or a 2-D 0/1 indicator matrix for {type(self).__name__}, "
+                             f"got shape {y.shape}")
         _check_classification_targets(y)
+        if not first_call and self._multilabel:
+            raise ValueError(f"y has 1-D class labels, but {type(self).__name__} was fitted on "
+                             f"{self.n_outputs_} labels (a 2-D indicator matrix)")
         if not first_call and incremental and classes is not None \
                 and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, was: "
@@ -728,6 +750,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         if first_call:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            self._multilabel_fit = False
             # one class (scikit-learn trains it too): one logistic output whose target is always 0, as with two
             self.n_outputs_ = 1 if len(self.classes_) <= 2 else len(self.classes_)
             self.out_activation_ = "logistic" if len(self.classes_) <= 2 else "softmax"
@@ -741,6 +764,31 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
+    def _encode_multilabel(self, y, first_call, dtype, incremental, classes):
+        """A 2-D 0/1 ``y``: multilabel classification, as scikit-learn's (``classes_`` the label positions)."""
+        labels = np.arange(y.shape[1])
+        values = np.unique(y)
+        # scikit-learn's rule for an indicator matrix: at most two values, integers (a nonzero one is "on")
+        if not (len(values) < 3 and (y.dtype.kind in "biu" or np.all(np.mod(values, 1) == 0))):
+            raise ValueError("Multioutput target data is not supported with label binarization")
+        if first_call:
+            self.classes_ = labels if classes is None else np.unique(np.asarray(classes))
+            self._multilabel_fit = True
+            self.n_outputs_ = y.shape[1]
+            self.out_activation_ = "logistic"
+        if not first_call and not self._multilabel:
+            raise ValueError(f"y is a 2-D indicator matrix, but {type(self).__name__} was fitted on class labels "
+                             f"{self.classes_.tolist()}")
+        if incremental and len(np.setdiff1d(labels, self.classes_)):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has "
+                             f"{labels}.")
+        if not incremental and not first_call and not np.array_equal(labels, self.classes_):
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
+                             f"fit. Previously got {self.classes_}, `y` has {labels}")
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} labels, but {type(self).__name__} was fitted with {self.n_outputs_}")
+        return (y != 0).astype(dtype)
+
     def _encode_dask(self, y, first_call, dtype):
         """Labels of a dask array encoded block by block on the workers; only the distinct labels come here."""
         if y.ndim != 1:
@@ -753,6 +801,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"fit. Previously got {self.classes_}, `y` has {labels}")
         if first_call:
             self.classes_ = labels
+            self._multilabel_fit = False
             self.n_outputs_ = 1 if len(labels) <= 2 else len(labels)
             self.out_activation_ = "logistic" if len(labels) <= 2 else "softmax"
         classes = self.classes_
@@ -776,7 +825,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         out = self._predict_raw(X)
-        if len(self.classes_) <= 2:                  # one class: two columns as well, as scikit-learn's
+        if self._one_logistic:                       # one class: two columns as well, as scikit-learn's
             return np.hstack([1.0 - out, out])
         return out
 
@@ -787,11 +836,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each row (for two classes: the second when its probability > 0.5)."""
         out = self._predict_raw(X)
+        if self._multilabel:                         # each label on its own: an indicator matrix
+            return (out > 0.5).astype(np.int64)
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, out.shape[0])
         if len(self.classes_) == 2:
             return self.classes_[(out[:, 0] > 0.5).astype(np.intp)]
         return self.classes_[np.argmax(out, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
     def _labels(self, Y):
         # scikit-learn stratifies when its targets are one column: two classes (or one), not more
@@ -799,7 +855,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _score_encoded(self, X, Y):
         out = self.net_.predict(X)
-        pred = (out[:, 0] > 0.5).astype(np.int64) if len(self.classes_) <= 2 else np.argmax(out, axis=1)
+        if self._multilabel:                         # subset accuracy, as scikit-learn's score
+            return float(np.mean(np.all((out > 0.5) == (Y > 0.5), axis=1)))
+        pred = (out[:, 0] > 0.5).astype(np.int64) if self._one_logistic else np.argmax(out, axis=1)
         truth = Y[:, 0].astype(np.int64) if Y.ndim == 2 else Y
         return float(np.mean(pred == truth))
 

@@ -64,6 +64,8 @@ CASES = {
                                                                     alpha=1e-4)),
     "three classes, weighted": ("classifier", Y_THREE, WEIGHTS, dict(hidden_layer_sizes=(7,), activation="tanh",
                                                                      alpha=1e-4)),
+    "multilabel": ("classifier", np.c_[Y_BINARY, Y_THREE == 2, X[:, 2] > 0].astype(int), None,
+                   dict(hidden_layer_sizes=(6,), activation="tanh", alpha=1e-3)),
 }
 
 

@@ -206,3 +206,73 @@ def test_the_stratified_hold_out_keeps_each_class_in_proportion():
     labels = np.repeat([0, 1, 2], [34, 33, 33])          # 10 rows for 3.4 + 3.3 + 3.3: the largest class gets 4
     counts = np.bincount(labels[validation_split(100, 0.1, np.random.default_rng(0), labels)[1]]).tolist()
     assert sorted(counts) == [3, 3, 4] and counts[0] == 4
+
+
+# --- multilabel classification (a 2-D 0/1 y) -----------------------------------------------------------------------
+YML = (RNG.standard_normal((30, 3)) > 0).astype(int)
+
+
+@pytest.mark.parametrize("y", [YML, YML.astype(bool), YML.astype(float), YML * 2],
+                         ids=["int", "bool", "float", "0 and 2"])
+def test_multilabel_fits_predicts_and_scores_as_scikit_learns(y):
+    """The same attributes and output shapes and dtypes; the scores of both (subset accuracy) from the same kind."""
+    fitted = []
+    for clf in both("classifier", max_iter=3):
+        assert outcome(clf.fit, X, y)[0] == "ok"
+        fitted.append(clf)
+    theirs, ours = fitted
+    assert ours.classes_.tolist() == theirs.classes_.tolist() == [0, 1, 2]
+    assert (ours.n_outputs_, ours.out_activation_) == (theirs.n_outputs_, theirs.out_activation_) == (3, "logistic")
+    for method in ("predict", "predict_proba", "predict_log_proba"):
+        a, b = getattr(theirs, method)(X), getattr(ours, method)(X)
+        assert (a.shape, a.dtype) == (b.shape, b.dtype), method
+    assert set(np.unique(ours.predict(X))) <= {0, 1}
+    assert np.array_equal(ours.predict(X), (ours.predict_proba(X) > 0.5).astype(int))
+    score = ours.score(X, y)
+    assert score == np.mean(np.all(ours.predict(X) == y, axis=1))     # subset accuracy, as scikit-learn's score
+
+
+def test_multilabel_takes_scikit_learns_steps():
+    """One epoch of plain SGD from the same weights: our log loss is the mean over labels (scikit-learn's sums
+    them), so the same steps take lr / K and K * alpha there."""
+    from sklearn.neural_network import MLPClassifier as Sk
+    Xb = RNG.standard_normal((200, 4))
+    Y = (Xb[:, :3] + 0.3 * RNG.standard_normal((200, 3)) > 0).astype(int)
+    kw = dict(hidden_layer_sizes=(6,), activation="tanh", solver="sgd", momentum=0.0, shuffle=False, max_iter=1,
+              batch_size=16, random_state=0)
+    ours = fastmlp.MLPClassifier(learning_rate_init=0.3, alpha=0.01, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(Xb, Y)
+        start = [a.copy() for a in ours.coefs_ + ours.intercepts_]
+        theirs = Sk(learning_rate_init=0.3 / 3, alpha=0.01 * 3, **kw).fit(Xb, Y)
+        for mine, their in zip(start, theirs.coefs_ + theirs.intercepts_):
+            their[...] = mine
+        theirs.set_params(warm_start=True).fit(Xb, Y)
+        for mine, a in zip(ours.coefs_ + ours.intercepts_, start):
+            mine[...] = a
+        ours.set_params(warm_start=True).fit(Xb, Y)
+    for mine, their, a in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, start):
+        assert np.max(np.abs(mine - their)) <= 1e-12 * np.max(np.abs(their))
+        assert np.max(np.abs(mine - a)) > 1e-4
+
+
+@pytest.mark.parametrize("case", ["three values", "fractions", "warm start, fewer labels",
+                                  "partial_fit, classes [0, 1]"])
+def test_multilabel_refuses_what_scikit_learn_refuses(case):
+    results = []
+    for clf in both("classifier", max_iter=2, warm_start=case.startswith("warm")):
+        if case == "three values":
+            results.append(outcome(clf.fit, X, YML + YML[:, ::-1]))
+        elif case == "fractions":
+            results.append(outcome(clf.fit, X, YML * 0.5))
+        elif case.startswith("warm"):
+            assert outcome(clf.fit, X, YML)[0] == "ok"
+            results.append(outcome(clf.fit, X, YML[:, :2]))
+        else:
+            results.append(outcome(clf.partial_fit, X, YML, classes=[0, 1]))
+    gist = {"three values": "Multioutput target data is not supported with label binarization",
+            "fractions": "Multioutput target data is not supported with label binarization",
+            "warm start, fewer labels": r"warm_start can only be used where `y` has the same classes",
+            "partial_fit, classes [0, 1]": r"`y` has classes not in `self.classes_`"}[case]
+    same_error(*results, gist)
