@@ -373,7 +373,7 @@ def test_load_refuses_a_compressed_member_at_once(tmp_path):
     assert time.perf_counter() - t0 < 0.5
 
 
-ADAM = dict(optimizer=np.array("adam"), optimizer_hyper=np.array([.9, .9, .999, 1e-8, 0.]),
+ADAM = dict(optimizer=np.array("adam"), optimizer_hyper=np.array([.9, .9, .999, 1e-8, 0., 0.]),
             optimizer_m=np.zeros(26), optimizer_v=np.zeros(26), optimizer_t=np.zeros(1, np.int64))
 
 
@@ -381,14 +381,16 @@ ADAM = dict(optimizer=np.array("adam"), optimizer_hyper=np.array([.9, .9, .999, 
     (dict(params=np.full(26, np.nan)), "'params' holds NaN or infinity"),
     (dict(format_version=np.array(2.7)), "'format_version' must be an integer"),
     (dict(format_version=np.array("abc")), "'format_version' must be an integer"),
-    (dict(format_version=np.array(3)), "format_version 3"),
+    (dict(format_version=np.array(4)), "format_version 4"),
     (dict(layer_sizes=np.array([3.5, 4, 2])), "layer_sizes must hold integers"),
     (dict(layer_sizes=np.array([[3, 4, 2]])), "layer_sizes must be a sequence"),
     (dict(dtype=np.array("int8")), "dtype must be one of"),
     (dict(activation=np.array(["relu", "tanh"])), "'activation' must be a string"),
     ({**ADAM, "optimizer_m": np.full(26, np.inf)}, "'optimizer_m' holds NaN or infinity"),
     ({**ADAM, "optimizer_t": np.array([-5], np.int64)}, "optimizer_t must be >= 0"),
-    ({**ADAM, "optimizer_hyper": np.array([.9, .9, 1.5, 1e-8, 0.])}, r"betas\[1\]"),
+    ({**ADAM, "optimizer_hyper": np.array([.9, .9, 1.5, 1e-8, 0., 0.])}, r"betas\[1\]"),
+    ({**ADAM, "optimizer_hyper": np.array([.9, .9, .999, 1e-8, 0., -1.])}, "l2 must be a finite number >= 0"),
+    ({**ADAM, "optimizer_hyper": np.zeros(5)}, r"optimizer_hyper of shape \(5,\)"),
     (dict(params=np.array([object()] * 26, dtype=object)), "holds Python objects"),
 ])
 def test_load_refuses_bad_fields_naming_the_file(tmp_path, change, what):
