@@ -162,8 +162,10 @@ def check_stratifiable(labels, n_val: int) -> tuple:
     classes, inverse, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
     n = int(counts.sum())
     if counts.min() < 2:
+        # scikit-learn names the classes of its binarised column as strings of booleans
+        too_few = [str(bool(c)) if len(classes) <= 2 else str(c) for c in classes[counts < 2]]
         raise ValueError("The least populated classes in y have only 1 member, which is too few. The minimum number "
-                         "of groups for any class cannot be less than 2.")
+                         f"of groups for any class cannot be less than 2. Classes with too few members are: {too_few}")
     if n_val < len(classes):
         raise ValueError(f"The test_size = {n_val} should be greater or equal to the number of classes = "
                          f"{len(classes)}")

@@ -32,7 +32,9 @@ Where the meanings differ from scikit-learn's
   of printing each epoch (nothing for ``lbfgs``: SciPy no longer prints).
 * Divergence: ``NonFiniteWeightsError``, scikit-learn's ``ValueError`` ("Solver produced non-finite parameter
   weights") and fastmlp's ``DivergenceError`` at once; the parameters are those of the last complete batch
-  (scikit-learn leaves the non-finite ones, and with ``early_stopping`` finishes with NaN scores instead).
+  (scikit-learn leaves the non-finite ones). With ``early_stopping``, as scikit-learn, no error: the epoch's
+  validation score is NaN; training stops there (scikit-learn goes on with NaN parameters until its patience
+  runs out) with the best validation epoch's parameters.
 * ``coefs_``/``intercepts_`` are views of the network's parameters; assigning them writes into the parameters
   after checking every shape (scikit-learn accepts any list and fails later, in ``predict``).
 * ``data_parallel`` (fastmlp's own): ``fit`` on dask arrays trains data-parallel on the cluster
@@ -47,7 +49,8 @@ Where the meanings differ from scikit-learn's
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
 fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
-``early_stopping``, a validation set of at least two rows, float32 ``X`` training in float32 (``dtype=None``), and
+``early_stopping``, a validation set of at least two rows, ``_no_improvement_count``, divergence with and without
+``early_stopping``, float32 ``X`` training in float32 (``dtype=None``), and
 ``coefs_``/``intercepts_`` assigned then used by ``predict``, one-class ``y``, multilabel ``y`` (attributes, output
 shapes and dtypes, its errors, one epoch of SGD and L-BFGS from the same weights); and ``solver="lbfgs"``
 (``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has), whose
@@ -59,6 +62,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import numbers
 import threading
 import types
@@ -375,7 +379,7 @@ class _BaseMLP(BaseEstimator):
                        stopping=self._stopping(),
                        progress=bool(self.verbose))
         callbacks = list(callbacks or [])
-        scores = []
+        scores, best = [], {}
         if incremental:
             options.update(epochs=1, lr=self._plan.lr_for_epoch(self.t_), schedule=Constant(), stopping=None)
         else:
@@ -387,7 +391,11 @@ class _BaseMLP(BaseEstimator):
                 sample_weight = None if sample_weight is None else sample_weight[train]
                 options.update(validation_data=(val_X, val_Y),
                                stopping=self._stopping(restore_best=True))
-                callbacks.insert(0, lambda epoch, history, net: scores.append(self._score_encoded(val_X, val_Y)))
+                def validation_score(epoch, history, net):
+                    scores.append(self._score_encoded(val_X, val_Y))
+                    if history.val_loss[-1] <= min(history.val_loss):       # what restore_best would put back
+                        best["params"] = net.params.copy()
+                callbacks.insert(0, validation_score)
         try:
             if trainer is not None:
                 history = trainer(callbacks=callbacks, **options)
@@ -395,6 +403,15 @@ class _BaseMLP(BaseEstimator):
                 history = self.net_.fit(X, Y, sample_weight=sample_weight, callbacks=callbacks, **options)
         except DivergenceError as e:
             self._record(e.history, n, incremental)
+            if self.early_stopping and not incremental:
+                # scikit-learn's behaviour: no error; the epoch's validation score is NaN, training stops, and the
+                # parameters are those of the best validation epoch (or of the last complete batch, if none)
+                if "params" in best:
+                    self.net_.params[...] = best["params"]
+                self.loss_curve_.append(float("nan"))
+                self.n_iter_ += 1
+                self._finish(scores + [float("nan")], incremental, early_stopping=True)
+                return self
             raise NonFiniteWeightsError(
                 "Solver produced non-finite parameter weights. The input data may contain large values and need to "
                 f"be preprocessed. (fastmlp: {e}; the parameters are those of the last complete batch)",
@@ -402,18 +419,33 @@ class _BaseMLP(BaseEstimator):
         self._record(history, n, incremental)
         if incremental:
             self._plan.after_epoch(self.n_iter_ - 1, history.loss[-1])     # adaptive rate across calls
-        if self.early_stopping and not incremental:
-            self.validation_scores_ = (self.validation_scores_ or []) + scores
-            self.best_validation_score_ = max(self.validation_scores_)
-            self.best_loss_ = None
-        else:
-            self.validation_scores_, self.best_validation_score_ = None, None
-            self.best_loss_ = min(self.loss_curve_)
-        self.loss_ = self.loss_curve_[-1]
+        self._finish(scores, incremental, self.early_stopping and not incremental)
         if not incremental and history.stop_reason.startswith("epochs:"):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
         return self
+
+    def _finish(self, scores, incremental, early_stopping):
+        """The attributes scikit-learn sets at the end of a stochastic fit: the scores or the best loss, ``loss_``,
+        and ``_no_improvement_count`` (epochs since the monitored value last improved by ``tol``, its rule)."""
+        tol = float(self.tol)
+        if early_stopping:
+            self.validation_scores_ = (self.validation_scores_ or []) + scores
+            finite = [s for s in self.validation_scores_ if s == s]
+            self.best_validation_score_ = max(finite) if finite else float("nan")
+            self.best_loss_ = None
+            monitored = [-s for s in self.validation_scores_]           # higher scores are better
+        else:
+            self.validation_scores_, self.best_validation_score_ = None, None
+            finite = [x for x in self.loss_curve_ if x == x]
+            self.best_loss_ = min(finite) if finite else float("nan")
+            monitored = self.loss_curve_
+        self.loss_ = self.loss_curve_[-1]
+        best, count = math.inf, 0
+        for value in monitored:
+            count = count + 1 if not value < best - tol else 0
+            best = min(best, value)
+        self._no_improvement_count = count
 
     def _fit_lbfgs(self, X, Y, sample_weight, weight_total):
         """``solver="lbfgs"``: SciPy's L-BFGS-B on the whole data set's loss and gradient, scikit-learn's objective

@@ -180,7 +180,8 @@ def test_one_class_trains_and_predicts_that_class():
 
 
 @pytest.mark.parametrize("y, fraction, gist", [
-    (np.r_[np.zeros(19, int), 1], 0.2, r"The least populated classes in y have only 1 member"),
+    (np.r_[np.zeros(19, int), 1], 0.2,
+     r"The least populated classes in y have only 1 member.*Classes with too few members are: \['True'\]"),
     (np.arange(20) % 2, 0.05, r"The test_size = 1 should be greater or equal to the number of classes = 2"),
     (np.arange(20) % 2, 0.95, r"The train_size = 1 should be greater or equal to the number of classes = 2"),
     (np.arange(20) % 5, 0.1, None),              # more classes: not stratified, by either (one-hot targets)
@@ -276,3 +277,34 @@ def test_multilabel_refuses_what_scikit_learn_refuses(case):
             "warm start, fewer labels": r"warm_start can only be used where `y` has the same classes",
             "partial_fit, classes [0, 1]": r"`y` has classes not in `self.classes_`"}[case]
     same_error(*results, gist)
+
+
+
+def test_patience_stops_both_with_the_same_count_of_epochs_without_improvement():
+    """``n_iter_no_change`` and ``tol``: both stop early, with ``_no_improvement_count`` one past the patience."""
+    counts = []
+    for clf in both("classifier", solver="sgd", tol=0.05, n_iter_no_change=3, max_iter=60):
+        assert outcome(clf.fit, X, Y3)[0] == "ok"
+        assert clf.n_iter_ < 60
+        counts.append(clf._no_improvement_count)
+    assert counts[0] == counts[1] == 4
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_divergence_is_an_error_without_early_stopping_and_a_nan_score_with_it(early_stopping):
+    """scikit-learn's own case (identity units, a learning rate of 1 on iris): with early stopping, no error and a
+    NaN last validation score; without, the error both raise."""
+    from sklearn.datasets import load_iris
+    Xi, yi = load_iris(return_X_y=True)
+    params = dict(hidden_layer_sizes=100, activation="identity", solver="sgd", learning_rate_init=1, max_iter=20,
+                  early_stopping=early_stopping, n_iter_no_change=10)
+    results = []
+    for reg in both("regressor", **params):
+        with np.errstate(all="ignore"):
+            results.append(outcome(reg.fit, Xi, yi, then="validation_scores_"))
+    if early_stopping:
+        for kind, scores in results:
+            assert kind == "ok" and isinstance(scores[-1], float) and np.isnan(scores[-1])
+        assert np.isfinite(reg.predict(Xi)).all()          # ours: the best validation epoch's parameters
+    else:
+        same_error(*results, "Solver produced non-finite parameter weights")
