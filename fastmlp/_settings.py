@@ -16,7 +16,7 @@ import numpy as np
 from . import _guard, backends
 from ._params import InvalidParameterError, check, short
 from ._progress import TrainingProgress
-from ._validation import check_sample_weight, check_X, check_Y
+from ._validation import check_sample_weight, check_sparse_X, check_X, check_Y, is_sparse
 from .optim import OptimizerState, as_optimizer
 from .schedule import Plan, as_schedule, as_stopping
 from .streaming import IterableSource, make_source
@@ -81,7 +81,9 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
         raise InvalidParameterError("stopping=Stopping(restore_best=True) needs validation data (validation_data or "
                                     "validation_fraction)")
     spec, dtype = model.spec, model.dtype
-    in_memory = not (isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None or y is None)
+    # in memory: arrays, or a sparse X (read a chunk at a time, but its weights and y are in memory too)
+    in_memory = is_sparse(X) or not (isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None
+                                     or y is None)
     rng_state = model.rng.bit_generator.state
     weight_scale = 1.0
     try:
@@ -91,7 +93,9 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise InvalidParameterError(f"validation_data must be a pair (X_val, y_val), got "
                                             f"{short(validation_data)}")
-            X_val = check_X(validation_data[0], spec, dtype, name="validation_data[0]")
+            X_val = validation_data[0]
+            X_val = (check_sparse_X(X_val, spec, dtype, name="validation_data[0]") if is_sparse(X_val)
+                     else check_X(X_val, spec, dtype, name="validation_data[0]"))
             validation = (X_val, check_Y(validation_data[1], spec, dtype, X_val.shape[0], name="validation_data[1]"))
         if sample_weight is not None:
             if not in_memory:
@@ -101,7 +105,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
             if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
                 raise InvalidParameterError("validation_fraction needs in-memory arrays X and y; give "
                                             "validation_data for data read out of core")
-            X = check_X(X, spec, dtype)
+            X = check_sparse_X(X, spec, dtype) if is_sparse(X) else check_X(X, spec, dtype)
             y = check_Y(y, spec, dtype, X.shape[0])
             train, val = validation_split(X.shape[0], validation_fraction, rng)
             X, y, validation = X[train], y[train], (X[val], y[val])

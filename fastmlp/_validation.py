@@ -82,6 +82,47 @@ def check_finite(name, arr, dtype) -> np.ndarray:
     return cast
 
 
+def is_sparse(X) -> bool:
+    """A SciPy sparse matrix or array (without importing SciPy)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "tocsr")
+
+
+# Rows of a sparse X densified at once (training, prediction): about this many bytes of dense rows.
+SPARSE_CHUNK_BYTES = 1 << 26
+
+
+def sparse_chunk_rows(n_features, dtype) -> int:
+    return max(1, SPARSE_CHUNK_BYTES // (max(1, n_features) * np.dtype(dtype).itemsize))
+
+
+def check_sparse_X(X, spec, dtype, name="X"):
+    """A sparse ``X`` as CSR of ``dtype`` (rows slice cheaply), its stored values finite, its shape the network's;
+    never densified here."""
+    if X.ndim != 2 or X.shape[1] != spec.n_inputs:
+        raise ValueError(f"{name} must have shape (n_samples, {spec.n_inputs}), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one row, got shape {X.shape}")
+    X = X.tocsr()
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got {X.dtype}")
+    data = check_finite(f"{name} (its stored values)", X.data, dtype)
+    if data is not X.data or X.dtype != dtype:
+        X = X.astype(dtype)
+    return X
+
+
+def dense_rows(X, spec, dtype, name="X"):
+    """``(first_row, dense rows)`` of ``X`` a chunk at a time: one block for an array, blocks of
+    ``sparse_chunk_rows`` rows for a sparse matrix (checked first)."""
+    if not is_sparse(X):
+        yield 0, check_X(X, spec, dtype, name=name)
+        return
+    X = check_sparse_X(X, spec, dtype, name=name)
+    step = sparse_chunk_rows(X.shape[1], dtype)
+    for lo in range(0, X.shape[0], step):
+        yield lo, np.ascontiguousarray(X[lo:lo + step].toarray())
+
+
 def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
     """Targets as a C-contiguous ``(n, nL)`` array of ``dtype``; class indices become one-hot rows."""
     arr = check_real_array(name, y, allow_bool=spec.loss != "mse")     # bool labels 0/1, never bool targets

@@ -44,7 +44,10 @@ Where the meanings differ from scikit-learn's
   ``log_loss``, the *mean* over labels of scikit-learn's per-label log loss (which sums them): ``loss_curve_`` is
   scikit-learn's over ``K`` labels, and ``learning_rate_init=lr, alpha=a`` here takes the steps of ``lr / K`` and
   ``K * a`` there.
-* Still to match (issue 15): sparse ``X``, ``loss="poisson"``.
+* Sparse ``X`` (SciPy CSR or CSC, matrices and arrays): trained and predicted a chunk of rows at a time through
+  the dense kernels (``streaming.SparseSource``, about 64 MiB of dense rows), with the dense ``X``'s bits when it is
+  one chunk; ``solver="lbfgs"`` densifies it (the whole data set is its batch).
+* Still to match (issue 15): ``loss="poisson"``.
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
@@ -76,7 +79,7 @@ from numpy.typing import ArrayLike
 from . import _lbfgs
 from ._params import ESTIMATOR_CONSTRAINTS, check
 from ._settings import check_stratifiable, validation_rows, validation_split
-from ._validation import check_finite, check_real_array, check_sample_weight, check_Y
+from ._validation import check_finite, check_real_array, check_sample_weight, check_sparse_X, check_Y, is_sparse
 from .model import MLP, DivergenceError
 from .optim import SGD, Adam
 from .schedule import Constant, InvScaling, Plan, Stopping, as_schedule
@@ -342,7 +345,9 @@ class _BaseMLP(BaseEstimator):
 
     # --- training ---------------------------------------------------------------------------------------------
     def _validate_X(self, X, reset):
-        X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), accept_sparse=["csr", "csc"])
+        if is_sparse(X):                 # densified a chunk of rows at a time by the network
+            return X.astype(self.net_.dtype, copy=False)
         return np.ascontiguousarray(X, dtype=self.net_.dtype)
 
     def _dtype_for(self, X, first):
@@ -355,7 +360,7 @@ class _BaseMLP(BaseEstimator):
             return np.dtype(self.dtype)
         if self.solver == "lbfgs":          # SciPy's L-BFGS-B works in float64, and scikit-learn keeps its result
             return np.dtype(np.float64)
-        return np.dtype(np.float32) if np.asarray(X).dtype == np.float32 else np.dtype(np.float64)
+        return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
 
     def _new_net(self, n_features, n_outputs, loss, dtype):
         seed = _seed(self.random_state)
@@ -453,6 +458,8 @@ class _BaseMLP(BaseEstimator):
         projected gradient. The parameters change only once it has finished with finite ones."""
         net = self.net_
         spec = net.spec
+        if is_sparse(X):                     # L-BFGS's batch is the whole data set: densified
+            X = np.ascontiguousarray(X.toarray())
         Y = check_Y(Y, spec, net.dtype, X.shape[0])
         regressor, K = spec.loss == "mse", spec.n_outputs
         # scikit-learn's objective in the contract's losses: half the mse (with the gradient of the sum over K
@@ -555,9 +562,13 @@ class _BaseMLP(BaseEstimator):
         saved = dict(self.__dict__)
         try:
             self._check_params()                  # on every call: partial_fit after set_params too
-            X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), **self._target_checks)
+            X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), accept_sparse=["csr", "csc"],
+                                 **self._target_checks)
             dtype = self._dtype_for(X, first)
-            X = np.ascontiguousarray(check_finite("X", X, dtype))
+            if is_sparse(X):                 # CSR of the model's dtype, trained a chunk of rows at a time
+                X = check_sparse_X(X, _SpecShape(X.shape[1]), dtype)
+            else:
+                X = np.ascontiguousarray(check_finite("X", X, dtype))
             weight_total = None     # the weights' own sum: the lbfgs objective's L2 term
             if sample_weight is not None:
                 check_sample_weight(sample_weight, X.shape[0], dtype)       # refused here, before any change
@@ -609,6 +620,7 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
+        tags.input_tags.sparse = True              # CSR and CSC, densified a chunk of rows at a time
         return tags
 
 
@@ -895,6 +907,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+class _SpecShape:
+    """What ``check_sparse_X`` reads of a network before there is one: its number of inputs."""
+
+    def __init__(self, n_inputs):
+        self.n_inputs = n_inputs
+
+
 def _is_dask_array(a) -> bool:
     return type(a).__module__.startswith("dask.array")
 

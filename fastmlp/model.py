@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from . import _guard, _settings
 from ._memory import aligned_copy, aligned_zeros
 from ._params import check
-from ._validation import check_X, check_Y, make_spec
+from ._validation import check_X, check_Y, dense_rows, make_spec
 from .optim import SGD, Adam
 from .schedule import Adaptive, Constant, InvScaling, Stopping
 
@@ -246,16 +246,21 @@ class MLP:
 
     # --- evaluation -------------------------------------------------------------------------------------------
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses."""
-        X = check_X(X, self.spec, self.dtype)
-        _, A = _arrays().forward(self.spec, self.params, X)
-        return A[-1]
+        """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses. A SciPy
+        sparse ``X`` is densified a chunk of rows at a time."""
+        forward = _arrays().forward
+        blocks = [forward(self.spec, self.params, Xd)[1][-1] for _, Xd in dense_rows(X, self.spec, self.dtype)]
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
     def loss(self, X: ArrayLike, y: ArrayLike) -> float:
-        """Mean per-sample loss over the rows of ``X``."""
-        X = check_X(X, self.spec, self.dtype)
-        Y = check_Y(y, self.spec, self.dtype, X.shape[0])
-        return float(_arrays().per_sample_loss(self.spec, self.params, X, Y).mean(dtype=np.float64))
+        """Mean per-sample loss over the rows of ``X`` (sparse too, a chunk of rows at a time)."""
+        n = np.shape(X)[0]
+        Y = check_Y(y, self.spec, self.dtype, n)
+        total = 0.0
+        for lo, Xd in dense_rows(X, self.spec, self.dtype):
+            total += float(_arrays().per_sample_loss(self.spec, self.params, Xd, Y[lo:lo + Xd.shape[0]]).sum(
+                dtype=np.float64))
+        return total / n
 
     def gradients(self, X: ArrayLike, y: ArrayLike) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``(dW, db)``: gradient of the mean loss over the rows of ``X`` at the current parameters.
@@ -375,10 +380,13 @@ class MLP:
         epoch_start = self.params.copy() if run.stopping.wtol is not None else None
         loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
         for chunk, order in run.source.epoch(run.rng, run.shuffle):
+            sw = run.sample_weight                  # the chunk's weights (data in chunks: a sparse X)
+            if sw is not None and (chunk.first_row or sw.shape[0] != chunk.X.shape[0]):
+                sw = sw[chunk.first_row:chunk.first_row + chunk.X.shape[0]]
             try:
                 result = _guard.train_chunk(run.path, run.backend, self.spec, self.params, self.optimizer_state,
                                             chunk.X, chunk.Y, order, lr, run.batch_size, run.workspace,
-                                            run.sample_weight, run.interrupt)
+                                            sw, run.interrupt)
             except _guard.Diverged as d:
                 raise self._divergence(d, epoch, chunk, order, n_seen, history) from None
             loss_sum += result.loss_sum

@@ -6,6 +6,7 @@
 * :class:`ArraySource` with ``chunk_rows`` — memory-mapped ``.npy`` arrays, read a chunk at a time;
 * :class:`FolderSource` — a folder written by ``fastmlp.datasets.write`` (``manifest.json``, ``X.npy``,
   ``y.npy``), read with plain file reads into one reused buffer, so resident memory does not grow with rows;
+* :class:`SparseSource` — a SciPy sparse ``X``, densified a chunk of rows at a time;
 * :class:`IterableSource` — an iterable of ``(X, y)`` chunks (iterated once per epoch).
 
 Out-of-core shuffling (the contract's rule for chunked data): each epoch, with the fit's ``rng``, first
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_real_array, check_X, check_Y
+from ._validation import check_real_array, check_sparse_X, check_X, check_Y, is_sparse, sparse_chunk_rows
 from .folder import NpyFile, drop_pages, member_path, read_manifest
 
 DEFAULT_CHUNK_ROWS = 1 << 20
@@ -90,6 +91,24 @@ class ArraySource(_ChunkedSource):
             Xs, ys = np.array(Xs), np.array(ys)
             drop_pages(self.X, self.Y)
         return Xs, ys
+
+
+class SparseSource(_ChunkedSource):
+    """A SciPy sparse ``X`` (CSR or CSC, matrix or array) with ``y`` in memory: rows densified a chunk at a time
+    (``_validation.sparse_chunk_rows``: about 64 MiB of dense rows), so memory holds one dense chunk, never the
+    whole matrix densified. Data of one chunk is the in-memory rule's epoch; more follow the chunked rule."""
+
+    def __init__(self, X, y, spec, dtype, chunk_rows=None):
+        self.spec, self.dtype = spec, dtype
+        self.X = check_sparse_X(X, spec, dtype)
+        self.Y = check_Y(y, spec, dtype, self.X.shape[0])
+        self.n_rows = self.X.shape[0]
+        self.chunk_rows = min(self.n_rows, chunk_rows or sparse_chunk_rows(self.X.shape[1], dtype))
+        self.n_chunks = -(-self.n_rows // self.chunk_rows)
+        self.reiterable = True
+
+    def _rows(self, lo, hi):
+        return np.ascontiguousarray(self.X[lo:hi].toarray()), self.Y[lo:hi]
 
 
 class FolderSource(_ChunkedSource):
@@ -188,6 +207,10 @@ def make_source(X, y, spec, dtype, chunk_rows=None):
         if y is not None:
             raise TypeError("y must be None when X is a data-set folder (the folder holds y.npy)")
         return FolderSource(X, spec, dtype, chunk_rows)
+    if is_sparse(X):
+        if y is None:
+            raise TypeError("y is required with a sparse X")
+        return SparseSource(X, y, spec, dtype, chunk_rows)
     if isinstance(X, np.memmap) or chunk_rows is not None:
         if y is None:
             raise TypeError("y is required with array X")
