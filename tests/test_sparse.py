@@ -67,7 +67,7 @@ def test_memory_holds_one_dense_chunk_not_the_matrix():
 def test_the_estimators_take_sparse_x_as_scikit_learns_do(Est, kind):
     """Beside scikit-learn's estimator: both fit each sparse kind; ours with the bits of the dense fit, early
     stopping and sample weights included (one chunk: the in-memory epoch)."""
-    from sklearn import neural_network
+    neural_network = pytest.importorskip("sklearn.neural_network", reason="side by side needs scikit-learn")
     Sk = getattr(neural_network, Est.__name__)
     y = Y.astype(int) if Est is fastmlp.MLPClassifier else Y
     params = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, early_stopping=True)
@@ -94,6 +94,7 @@ def test_a_sparse_x_with_non_finite_values_is_refused_naming_it():
 
 
 def test_lbfgs_takes_a_sparse_x_densified_with_the_dense_bits():
+    pytest.importorskip("sklearn", reason="the estimators' lbfgs needs SciPy and scikit-learn's checks")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fits = [fastmlp.MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=20, random_state=0).fit(data, Y)
