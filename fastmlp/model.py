@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from . import _guard, _settings
 from ._memory import aligned_copy, aligned_zeros
 from ._params import check
-from ._validation import check_X, check_Y, dense_rows, make_spec
+from ._validation import check_sparse_X, check_X, check_Y, dense_rows, is_sparse, make_spec
 from .optim import SGD, Adam
 from .schedule import Adaptive, Constant, InvScaling, Stopping
 
@@ -254,10 +254,16 @@ class MLP:
 
     def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean per-sample loss over the rows of ``X`` (sparse too, a chunk of rows at a time)."""
-        n = np.shape(X)[0]
+        if is_sparse(X):
+            X = check_sparse_X(X, self.spec, self.dtype)
+            blocks = dense_rows(X, self.spec, self.dtype)
+        else:
+            X = check_X(X, self.spec, self.dtype)
+            blocks = [(0, X)]
+        n = X.shape[0]
         Y = check_Y(y, self.spec, self.dtype, n)
         total = 0.0
-        for lo, Xd in dense_rows(X, self.spec, self.dtype):
+        for lo, Xd in blocks:
             total += float(_arrays().per_sample_loss(self.spec, self.params, Xd, Y[lo:lo + Xd.shape[0]]).sum(
                 dtype=np.float64))
         return total / n
