@@ -28,8 +28,9 @@ Where the meanings differ from scikit-learn's
   same start the same steps (to 1e-6 over tens of iterations; over hundreds, rounding differences grow as on any
   non-convex trajectory). ``partial_fit`` is refused with it by both estimators (scikit-learn's regressor means
   to but offers it anyway: its ``available_if`` tests ``est._check_solver`` without calling it), and it trains
-  in float64 as scikit-learn's parameters end up. ``verbose`` (a bool or an int) shows a progress bar instead
-  of printing each epoch (nothing for ``lbfgs``: SciPy no longer prints).
+  in float64 as scikit-learn's parameters end up. ``verbose`` prints scikit-learn's line per epoch
+  (``Iteration k, loss = ...``, the contract's loss, and ``Validation score: ...`` with ``early_stopping``) on
+  stdout; nothing for ``lbfgs`` (SciPy no longer prints). ``MLP.fit(progress=True)`` is the progress bar.
 * Divergence: ``NonFiniteWeightsError``, scikit-learn's ``ValueError`` ("Solver produced non-finite parameter
   weights") and fastmlp's ``DivergenceError`` at once; the parameters are those of the last complete batch
   (scikit-learn leaves the non-finite ones). With ``early_stopping``, as scikit-learn, no error: the epoch's
@@ -51,9 +52,10 @@ Where the meanings differ from scikit-learn's
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
-fit's epochs (``t_`` and ``loss_curve_`` every one), ``n_iter_no_change=np.inf``, ``partial_fit`` refusing
-``early_stopping``, a validation set of at least two rows, ``_no_improvement_count``, divergence with and without
-``early_stopping``, float32 ``X`` training in float32 (``dtype=None``), and
+call's epochs (one after ``partial_fit``; ``t_`` and ``loss_curve_`` every one), ``verbose``'s lines,
+``n_iter_no_change=np.inf``, ``partial_fit`` refusing ``early_stopping``, a validation set of at least two rows,
+``_no_improvement_count``, divergence with and without ``early_stopping``, float32 ``X`` training in float32
+(``dtype=None``), and
 ``coefs_``/``intercepts_`` assigned then used by ``predict``, one-class ``y``, multilabel ``y`` (attributes, output
 shapes and dtypes, its errors, one epoch of SGD and L-BFGS from the same weights); and ``solver="lbfgs"``
 (``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has), whose
@@ -381,8 +383,7 @@ class _BaseMLP(BaseEstimator):
             optimizer = self.net_.optimizer_state.optimizer
         options = dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
                        backend=self.backend, optimizer=optimizer, schedule=self._schedule(),
-                       stopping=self._stopping(),
-                       progress=bool(self.verbose))
+                       stopping=self._stopping())
         callbacks = list(callbacks or [])
         scores, best = [], {}
         if incremental:
@@ -401,6 +402,12 @@ class _BaseMLP(BaseEstimator):
                     if history.val_loss[-1] <= min(history.val_loss):       # what restore_best would put back
                         best["params"] = net.params.copy()
                 callbacks.insert(0, validation_score)
+        if self.verbose:                            # after the validation score's callback: it prints that too
+            def report(epoch, history, net):
+                print(f"Iteration {epoch + 1}, loss = {history.loss[-1]:.8f}")
+                if scores:
+                    print(f"Validation score: {scores[-1]:f}")
+            callbacks.insert(1 if scores is not None and self.early_stopping and not incremental else 0, report)
         try:
             if trainer is not None:
                 history = trainer(callbacks=callbacks, **options)
@@ -423,7 +430,7 @@ class _BaseMLP(BaseEstimator):
                 e.epoch, e.sample, e.position, e.history, e.reason) from e
         self._record(history, n, incremental)
         if incremental:
-            self._plan.after_epoch(self.n_iter_ - 1, history.loss[-1])     # adaptive rate across calls
+            self._plan.after_epoch(len(self.loss_curve_) - 1, history.loss[-1])   # adaptive rate across calls
         self._finish(scores, incremental, self.early_stopping and not incremental)
         if not incremental and history.stop_reason.startswith("epochs:"):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
@@ -489,10 +496,10 @@ class _BaseMLP(BaseEstimator):
         return None
 
     def _record(self, history, n, incremental):
-        """The epochs of ``history`` into the fitted attributes: ``n_iter_`` counts this fit's epochs (all
-        ``partial_fit`` calls' for those), ``t_`` every sample seen, ``loss_curve_`` every epoch's loss."""
+        """The epochs of ``history`` into the fitted attributes: ``n_iter_`` counts this call's epochs (one for
+        ``partial_fit``, as scikit-learn), ``t_`` every sample seen, ``loss_curve_`` every epoch's loss."""
         self.history_ = history
-        self.n_iter_ = history.epochs + (self.n_iter_ if incremental else 0)
+        self.n_iter_ = history.epochs            # this call's epochs, a partial_fit's one too (scikit-learn's count)
         self.t_ += history.epochs * n
         self.loss_curve_.extend(history.loss)
 
@@ -650,8 +657,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         scikit-learn's meanings (``max_iter`` counts epochs); the differences are in the module notes.
     random_state : int, numpy Generator/RandomState or None
         Seeds the initial weights, the sample order and the validation split.
-    verbose : bool, default False
-        Show a progress bar (epoch, samples/s, loss) while training.
+    verbose : bool or int, default False
+        Print scikit-learn's line per epoch on stdout (``Iteration k, loss = ...``; with ``early_stopping``,
+        ``Validation score: ...``).
     backend : {"auto", "numba", "numpy", "reference"}, default "auto"
         fastmlp's path (``MLP.fit``).
     dtype : {None, "float64", "float32"}, default None

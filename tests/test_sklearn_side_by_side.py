@@ -308,3 +308,30 @@ def test_divergence_is_an_error_without_early_stopping_and_a_nan_score_with_it(e
         assert np.isfinite(reg.predict(Xi)).all()          # ours: the best validation epoch's parameters
     else:
         same_error(*results, "Solver produced non-finite parameter weights")
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_scikit_learns_lines(capsys, early_stopping):
+    """``verbose``: one ``Iteration k, loss = ...`` line per epoch (``partial_fit`` going on counting), and with
+    early stopping a ``Validation score: ...`` line after each, from both."""
+    lines = []
+    for clf in both("classifier", solver="sgd", max_iter=3, n_iter_no_change=50, verbose=10,
+                    early_stopping=early_stopping):
+        assert outcome(clf.fit, X, Y2)[0] == "ok"
+        if not early_stopping:
+            assert outcome(clf.partial_fit, X, Y2)[0] == "ok"
+        out = capsys.readouterr().out.splitlines()
+        lines.append([re.sub(r"[-\d.]+$", "N", line) for line in out if line.startswith(("Iteration", "Validation"))])
+    assert lines[0] == lines[1]
+    assert lines[0][0] == "Iteration 1, loss = N" and len(lines[0]) == (6 if early_stopping else 4)
+
+
+def test_n_iter_counts_the_last_calls_epochs_partial_fit_one():
+    counts = []
+    for clf in both("classifier", solver="sgd", max_iter=3, n_iter_no_change=50):
+        seen = []
+        for call in (clf.fit, clf.partial_fit, clf.partial_fit):
+            assert outcome(call, X, Y2)[0] == "ok"
+            seen.append((clf.n_iter_, clf.t_, len(clf.loss_curve_)))
+        counts.append(seen)
+    assert counts[0] == counts[1] == [(3, 90, 3), (1, 120, 4), (1, 150, 5)]
