@@ -23,7 +23,6 @@ Where the meanings differ from scikit-learn's
   monitors the validation *loss* (scikit-learn: the validation score); the parameters of the best validation epoch
   are put back at the end, as scikit-learn does. ``validation_scores_`` holds the scores (R^2 or accuracy) per
   epoch, as scikit-learn's.
-* ``learning_rate="adaptive"``: stops once the rate would fall below 1e-6 (scikit-learn: once it is there).
 * ``solver="lbfgs"`` (``fastmlp._lbfgs``): SciPy's L-BFGS-B on scikit-learn's own full-batch objective, from the
   same start the same steps (to 1e-6 over tens of iterations; over hundreds, rounding differences grow as on any
   non-convex trajectory). ``partial_fit`` is refused with it by both estimators (scikit-learn's regressor means
@@ -326,7 +325,7 @@ class _BaseMLP(BaseEstimator):
                           stacklevel=6)    # _batch_rows < _fit < _train_now < _train < fit < the caller
         return min(rows, n)
 
-    def _optimizer(self):
+    def _make_optimizer(self):
         """``MLP.fit``'s optimiser for ``solver``, ``momentum``, ``nesterovs_momentum``, the betas, ``epsilon`` and
         ``alpha`` (as ``l2``: ``alpha / B`` per batch, ``B`` its sum of sample weights, as scikit-learn)."""
         if self.solver == "adam":
@@ -377,7 +376,7 @@ class _BaseMLP(BaseEstimator):
             return self._fit_lbfgs(X, Y, sample_weight, weight_total)
         n = X.shape[0]
         rows = self._batch_rows(n)
-        optimizer = self._optimizer()
+        optimizer = self._make_optimizer()
         if incremental and self.net_.optimizer_state is not None:
             # Blocks of other sizes must not restart the optimiser: keep the optimiser its state was made with.
             optimizer = self.net_.optimizer_state.optimizer
@@ -432,10 +431,30 @@ class _BaseMLP(BaseEstimator):
         if incremental:
             self._plan.after_epoch(len(self.loss_curve_) - 1, history.loss[-1])   # adaptive rate across calls
         self._finish(scores, incremental, self.early_stopping and not incremental)
+        self._optimizer = _Rate(self._next_rate(history, incremental))
         if not incremental and history.stop_reason.startswith("epochs:"):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
         return self
+
+    def _next_rate(self, history, incremental) -> float:
+        """The learning rate the next epoch would take, as scikit-learn's ``_optimizer.learning_rate`` holds it:
+        ``learning_rate_init`` (constant), ``/ (t_ + 1) ** power_t`` (invscaling), the adaptive schedule's rate
+        after this fit (its rule replayed on the monitored losses), or Adam's bias-corrected step."""
+        lr0 = float(self.learning_rate_init)
+        if self.solver == "adam":
+            t = int(self.net_.optimizer_state.t[0])
+            return lr0 * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t) if t else lr0
+        if self.learning_rate == "invscaling":
+            return lr0 / (self.t_ + 1) ** float(self.power_t)
+        if self.learning_rate == "adaptive":
+            if incremental:
+                return self._plan.lr
+            plan = Plan(lr0, self._schedule(), self._stopping())
+            for epoch, monitored in enumerate(history.val_loss or history.loss):
+                plan.after_epoch(epoch, monitored)
+            return plan.lr
+        return lr0
 
     def _finish(self, scores, incremental, early_stopping):
         """The attributes scikit-learn sets at the end of a stochastic fit: the scores or the best loss, ``loss_``,
@@ -915,6 +934,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+class _Rate:
+    """What scikit-learn's fitted ``_optimizer`` offers that its tests read: ``learning_rate``, the next epoch's."""
+
+    def __init__(self, learning_rate):
+        self.learning_rate = learning_rate
+
+
 class _SpecShape:
     """What ``check_sparse_X`` reads of a network before there is one: its number of inputs."""
 

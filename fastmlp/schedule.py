@@ -6,8 +6,8 @@ Schedules (scikit-learn's meanings):
 * ``constant``: ``lr`` every epoch;
 * ``invscaling``: ``lr / (t + 1) ** power_t``, ``t`` the samples seen in this fit before the epoch;
 * ``adaptive``: ``lr`` until the monitored loss has failed to improve by ``tol`` for more than
-  ``n_iter_no_change`` epochs in a row, then ``lr / 5`` (and the count starts again); training stops once
-  the rate would fall below 1e-6.
+  ``n_iter_no_change`` epochs in a row, then ``lr / 5`` (and the count starts again); when that happens with the
+  rate already at or below 1e-6, training stops instead (scikit-learn's rule).
 
 Stopping: with ``n_iter_no_change`` set, training stops when the monitored loss (the validation loss when
 there is validation data, the epoch's training loss otherwise) has not improved on its best by more than
@@ -46,9 +46,9 @@ class InvScaling:
 @dataclass(frozen=True)
 class Adaptive:
     """``lr`` until the monitored loss has not improved by the stopping rule's ``tol`` for more than its
-    ``n_iter_no_change`` epochs (10 when unset), then ``lr / 5``; training stops once the rate would fall below
-    1e-6. It shares ``tol`` and ``n_iter_no_change`` with the stopping rule, as scikit-learn's does; while it is
-    on, they lower the rate instead of stopping."""
+    ``n_iter_no_change`` epochs (10 when unset), then ``lr / 5``, or, with the rate already at or below 1e-6, a stop
+    (scikit-learn's rule). It shares ``tol`` and ``n_iter_no_change`` with the stopping rule, as scikit-learn's
+    does; while it is on, they lower the rate instead of stopping."""
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,8 @@ class Plan:
         patience = self.stopping.n_iter_no_change
         adaptive = isinstance(self.schedule, Adaptive)
         if adaptive and self.no_improvement > (ADAPTIVE_PATIENCE if patience is None else patience):
-            if self.lr / ADAPTIVE_FACTOR < ADAPTIVE_MIN_LR:
-                return (f"adaptive: the learning rate would fall below {ADAPTIVE_MIN_LR:g} after "
+            if self.lr <= ADAPTIVE_MIN_LR:
+                return (f"adaptive: the learning rate {self.lr:g} is at or below {ADAPTIVE_MIN_LR:g} after "
                         f"epoch {epoch}"), improved
             self.lr /= ADAPTIVE_FACTOR
             self.no_improvement = 0

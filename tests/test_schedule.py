@@ -28,14 +28,15 @@ def test_stops_after_more_than_n_iter_no_change_epochs_without_improvement():
     assert stop is None                    # n_iter_no_change=None: no stopping
 
 
-def test_adaptive_divides_by_five_and_stops_below_1e_6():
+def test_adaptive_divides_by_five_and_stops_at_or_below_1e_6():
     patience_1 = Stopping(tol=0.01, n_iter_no_change=1)
     stop, lrs, _ = feed(Plan(0.1, Adaptive(), patience_1), [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
     assert stop is None
     stop, lrs, reason = feed(Plan(1e-5, Adaptive(), Stopping(tol=0.01, n_iter_no_change=1)), [1.0] * 10)
-    assert lrs[:3] == pytest.approx([1e-5, 1e-5, 1e-5]) and lrs[3] == pytest.approx(2e-6)
-    assert stop == 4 and "below 1e-06" in reason
+    # scikit-learn's rule: divided while above 1e-6 (so the last rate is below it), then a stop
+    assert lrs == pytest.approx([1e-5, 1e-5, 1e-5, 2e-6, 2e-6, 4e-7, 4e-7])
+    assert stop == 6 and "4e-07 is at or below 1e-06" in reason
 
 
 def test_invscaling():

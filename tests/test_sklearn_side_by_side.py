@@ -335,3 +335,20 @@ def test_n_iter_counts_the_last_calls_epochs_partial_fit_one():
             seen.append((clf.n_iter_, clf.t_, len(clf.loss_curve_)))
         counts.append(seen)
     assert counts[0] == counts[1] == [(3, 90, 3), (1, 120, 4), (1, 150, 5)]
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
+def test_the_next_learning_rate_is_scikit_learns(learning_rate):
+    """``_optimizer.learning_rate`` (scikit-learn's tests read it) after two warm-started fits; adaptive: both
+    divide until the rate is at or below 1e-6, then stop (scikit-learn's own adaptive test's data)."""
+    Xa, ya = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    rates = []
+    for clf in both("classifier", solver="sgd", learning_rate=learning_rate, power_t=0.25, warm_start=True,
+                    max_iter=1 if learning_rate != "adaptive" else 3000, tol=0.5):
+        assert outcome(clf.fit, Xa, ya)[0] == "ok"
+        assert outcome(clf.fit, Xa, ya)[0] == "ok"
+        rates.append(clf._optimizer.learning_rate)
+        if learning_rate == "adaptive":
+            assert clf.n_iter_ < 3000 and clf._optimizer.learning_rate < 1e-6
+    if learning_rate != "adaptive":
+        assert rates[0] == pytest.approx(rates[1], rel=1e-12)
