@@ -16,7 +16,7 @@ import numpy as np
 from . import _guard, backends
 from ._params import InvalidParameterError, check, short
 from ._progress import TrainingProgress
-from ._validation import check_sample_weight, check_sparse_X, check_X, check_Y, is_sparse
+from ._validation import check_any_X, check_sample_weight, check_Y, is_sparse
 from .optim import OptimizerState, as_optimizer
 from .schedule import Plan, as_schedule, as_stopping
 from .streaming import IterableSource, make_source
@@ -74,7 +74,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
     backend = check("backend", backend)
     chunk_rows = check("chunk_rows", chunk_rows)
     optimizer, schedule, stopping = as_optimizer(optimizer), as_schedule(schedule), as_stopping(stopping)
-    callbacks = _check_callbacks(callbacks)
+    callbacks = check_callbacks(callbacks)
     if validation_data is not None and validation_fraction is not None:
         raise InvalidParameterError("give validation_data or validation_fraction, not both")
     if stopping.restore_best and validation_data is None and validation_fraction is None:
@@ -88,15 +88,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
     weight_scale = 1.0
     try:
         rng = np.random.default_rng(seed) if seed is not None else model.rng
-        validation = None
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise InvalidParameterError(f"validation_data must be a pair (X_val, y_val), got "
-                                            f"{short(validation_data)}")
-            X_val = validation_data[0]
-            X_val = (check_sparse_X(X_val, spec, dtype, name="validation_data[0]") if is_sparse(X_val)
-                     else check_X(X_val, spec, dtype, name="validation_data[0]"))
-            validation = (X_val, check_Y(validation_data[1], spec, dtype, X_val.shape[0], name="validation_data[1]"))
+        validation = check_validation_data(validation_data, spec, dtype)
         if sample_weight is not None:
             if not in_memory:
                 raise InvalidParameterError("sample_weight needs in-memory arrays X and y")
@@ -105,7 +97,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
             if isinstance(X, np.memmap) or not hasattr(X, "__len__") or y is None:
                 raise InvalidParameterError("validation_fraction needs in-memory arrays X and y; give "
                                             "validation_data for data read out of core")
-            X = check_sparse_X(X, spec, dtype) if is_sparse(X) else check_X(X, spec, dtype)
+            X = check_any_X(X, spec, dtype)
             y = check_Y(y, spec, dtype, X.shape[0])
             train, val = validation_split(X.shape[0], validation_fraction, rng)
             X, y, validation = X[train], y[train], (X[val], y[val])
@@ -125,6 +117,16 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
                   plan=Plan(lr, schedule, stopping), stopping=stopping, optimizer=optimizer,
                   n_params=spec.n_params, dtype=dtype, callbacks=callbacks, progress=progress,
                   weight_scale=weight_scale)
+
+
+def check_validation_data(validation_data, spec, dtype):
+    """``(X_val, Y_val)`` checked (a sparse ``X_val`` kept sparse), or None."""
+    if validation_data is None:
+        return None
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+        raise InvalidParameterError(f"validation_data must be a pair (X_val, y_val), got {short(validation_data)}")
+    X_val = check_any_X(validation_data[0], spec, dtype, name="validation_data[0]")
+    return X_val, check_Y(validation_data[1], spec, dtype, X_val.shape[0], name="validation_data[1]")
 
 
 def validation_rows(n: int, fraction: float) -> int:
@@ -179,7 +181,7 @@ def check_stratifiable(labels, n_val: int) -> tuple:
     return classes, inverse.ravel(), counts
 
 
-def _check_callbacks(callbacks) -> list:
+def check_callbacks(callbacks) -> list:
     if callbacks is None:
         return []
     if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):

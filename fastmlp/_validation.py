@@ -111,16 +111,25 @@ def check_sparse_X(X, spec, dtype, name="X"):
     return X
 
 
-def dense_rows(X, spec, dtype, name="X"):
-    """``(first_row, dense rows)`` of ``X`` a chunk at a time: one block for an array, blocks of
-    ``sparse_chunk_rows`` rows for a sparse matrix (checked first)."""
+def check_any_X(X, spec, dtype, name="X"):
+    """``X`` checked as :func:`check_X` does, or, sparse, as :func:`check_sparse_X` does (kept sparse)."""
+    return check_sparse_X(X, spec, dtype, name=name) if is_sparse(X) else check_X(X, spec, dtype, name=name)
+
+
+def dense_rows(X):
+    """``(first_row, dense rows)`` of a checked ``X`` (:func:`check_any_X`) a chunk at a time: the array itself, or
+    blocks of ``sparse_chunk_rows`` rows of a sparse matrix."""
     if not is_sparse(X):
-        yield 0, check_X(X, spec, dtype, name=name)
+        yield 0, X
         return
-    X = check_sparse_X(X, spec, dtype, name=name)
-    step = sparse_chunk_rows(X.shape[1], dtype)
+    step = sparse_chunk_rows(X.shape[1], X.dtype)
     for lo in range(0, X.shape[0], step):
         yield lo, np.ascontiguousarray(X[lo:lo + step].toarray())
+
+
+def is_dask_array(a) -> bool:
+    """A dask array (without importing dask)."""
+    return type(a).__module__.startswith("dask.array")
 
 
 def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:

@@ -48,12 +48,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _guard, backends
+from . import _guard, _settings, backends
 from ._memory import aligned_copy
 from ._params import InvalidParameterError, check, short
 from ._progress import TrainingProgress
-from ._validation import check_X, check_Y
-from .model import MLP, DivergenceError, History
+from ._validation import check_X, check_Y, is_dask_array
+from .model import MLP, DivergenceError, History, _name, record_epoch
 from .optim import OptimizerState, as_optimizer
 from .schedule import Plan, as_schedule, as_stopping
 from .streaming import DEFAULT_CHUNK_ROWS, FolderSource, _check_shapes
@@ -152,11 +152,8 @@ class _Partition:
             return self.current[2:]
         job = self.job
         if self.source is not None:
-            lo, hi = job.lo + a, job.lo + b
-            Xs, ys = self.source._rows(lo, hi)
-            where = f"rows {lo}..{hi - 1}"
-            X = check_X(Xs, job.spec, job.dtype, name=f"{self.source.X_name} ({where})")
-            Y = check_Y(ys, job.spec, job.dtype, hi - lo, name=f"{self.source.y_name} ({where})")
+            rows = self.source.rows(job.lo + a, job.lo + b)
+            X, Y = rows.X, rows.Y
         else:
             X, Y = self.data[0][a:b], self.data[1][a:b]
         order = _row_order(b - a, job.seed, epoch, job.partition, k, job.shuffle)
@@ -288,10 +285,6 @@ def _client_for(client):
         yield local
 
 
-def _is_dask_array(a) -> bool:
-    return type(a).__module__.startswith("dask.array")
-
-
 class _Data:
     """The training data as given (checked on the client: shapes, sizes; values are checked on the workers)."""
 
@@ -306,7 +299,7 @@ class _Data:
                                         f"dask arrays, got {short(data)}")
         X, y = data
         for name, a in (("X", X), ("y", y)):
-            if not _is_dask_array(a):
+            if not is_dask_array(a):
                 raise InvalidParameterError(f"data: {name} must be a dask array (dask.array.from_array(...) wraps a "
                                             f"numpy one), got {type(a).__name__}")
             if any(np.isnan(c) for c in a.shape):
@@ -374,15 +367,9 @@ def fit(net: MLP, data, client=None, *, epochs: int = 1, sync_every: int | str =
     optimizer, schedule, stopping = as_optimizer(optimizer), as_schedule(schedule), as_stopping(stopping)
     if stopping.restore_best and validation_data is None:
         raise InvalidParameterError("stopping=Stopping(restore_best=True) needs validation_data")
-    if callbacks is not None and (callable(callbacks) or not all(callable(c) for c in callbacks)):
-        raise InvalidParameterError(f"callbacks must be a list of callables, got {short(callbacks)}")
+    callbacks = _settings.check_callbacks(callbacks)
     spec, dtype = net.spec, net.dtype
-    validation = None
-    if validation_data is not None:
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise InvalidParameterError(f"validation_data must be a pair (X_val, y_val), got {short(validation_data)}")
-        X_val = check_X(validation_data[0], spec, dtype, name="validation_data[0]")
-        validation = (X_val, check_Y(validation_data[1], spec, dtype, X_val.shape[0], name="validation_data[1]"))
+    validation = _settings.check_validation_data(validation_data, spec, dtype)
     source = _Data(data, spec, dtype, chunk_rows)
     name = backends.choose(spec, batch_size) if backend in (None, "auto") else backends.canonical(backend)
     if not net._training.acquire(blocking=False):
@@ -393,7 +380,7 @@ def fit(net: MLP, data, client=None, *, epochs: int = 1, sync_every: int | str =
             return _Fit(net, source, cl, epochs=epochs, sync_every=sync_every, partitions=partitions, lr=lr,
                         batch_size=batch_size, optimizer=optimizer, schedule=schedule, stopping=stopping,
                         validation=validation, shuffle=shuffle, seed=seed, backend=name, chunk_rows=chunk_rows,
-                        progress=progress, callbacks=list(callbacks or [])).run()
+                        progress=progress, callbacks=callbacks).run()
     finally:
         net._training.release()
 
@@ -472,8 +459,7 @@ class _Fit:
                     best_params, history.best_epoch = net.params.copy(), epoch
                 for callback in self.callbacks:
                     if callback(epoch, history, net) and not reason:
-                        reason = f"callback: {getattr(callback, '__qualname__', type(callback).__name__)} stopped " \
-                                 f"training after epoch {epoch}"
+                        reason = f"callback: {_name(callback)} stopped training after epoch {epoch}"
                 if reason:
                     history.stop_reason = reason
                     break
@@ -525,17 +511,9 @@ class _Fit:
             n_seen += rows
             if bar is not None:
                 bar.update(epoch, n_seen, rows, time.perf_counter() - t0, loss_sum / max(weight_sum, 1e-300))
-        history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
-        history.lr.append(lr)
-        history.seconds.append(time.perf_counter() - t0)
+        monitored = record_epoch(history, lr, t0, loss_sum, weight_sum, self.validation, net, bar)
         history.rounds.append(self.rounds)
         history.compute_seconds.append(compute)
-        monitored = history.loss[-1]
-        if self.validation is not None:
-            monitored = net.loss(*self.validation)
-            history.val_loss.append(monitored)
-        if bar is not None:
-            bar.end_epoch(monitored if self.validation is not None else None)
         reason, improved = self.plan.after_epoch(epoch, monitored)
         return reason, improved, samples_seen + n_seen
 

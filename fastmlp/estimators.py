@@ -80,7 +80,15 @@ from numpy.typing import ArrayLike
 from . import _lbfgs
 from ._params import ESTIMATOR_CONSTRAINTS, check
 from ._settings import check_stratifiable, validation_rows, validation_split
-from ._validation import check_finite, check_real_array, check_sample_weight, check_sparse_X, check_Y, is_sparse
+from ._validation import (
+    check_finite,
+    check_real_array,
+    check_sample_weight,
+    check_sparse_X,
+    check_Y,
+    is_dask_array,
+    is_sparse,
+)
 from .model import MLP, DivergenceError
 from .optim import SGD, Adam
 from .schedule import Constant, InvScaling, Plan, Stopping, as_schedule
@@ -406,7 +414,7 @@ class _BaseMLP(BaseEstimator):
                 print(f"Iteration {epoch + 1}, loss = {history.loss[-1]:.8f}")
                 if scores:
                     print(f"Validation score: {scores[-1]:f}")
-            callbacks.insert(1 if scores is not None and self.early_stopping and not incremental else 0, report)
+            callbacks.insert(1 if self.early_stopping and not incremental else 0, report)
         try:
             if trainer is not None:
                 history = trainer(callbacks=callbacks, **options)
@@ -531,7 +539,7 @@ class _BaseMLP(BaseEstimator):
         return value stops training.
         """
         first = not (self.warm_start and hasattr(self, "net_"))
-        if self.data_parallel is not None and _is_dask_array(X):
+        if self.data_parallel is not None and is_dask_array(X):
             with _one_caller(self):
                 return self._fit_data_parallel(X, y, sample_weight, callbacks, first)
         return self._train(X, y, sample_weight, callbacks, first, incremental=False)
@@ -552,9 +560,7 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("data_parallel does not take sample_weight")
             client = data_parallel._import_distributed().get_client()
             X, y = _dask_pair(X, y)
-            dtype = (np.dtype(self.dtype) if self.dtype is not None
-                     else np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)) if first \
-                else self.net_.dtype
+            dtype = self._dtype_for(X, first)
             if first:
                 self.n_features_in_ = int(X.shape[1])
                 self.__dict__.pop("feature_names_in_", None)
@@ -721,17 +727,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "mse"
 
     def _encode(self, X, y, first_call, dtype, incremental=False):
-        Y2 = np.ascontiguousarray(y, dtype=dtype).reshape(len(y), -1)
-        if first_call:
-            self.n_outputs_ = Y2.shape[1]
-            self.out_activation_ = "identity"
-        elif Y2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {Y2.shape[1]} outputs, but {type(self).__name__} was fitted with "
-                             f"{self.n_outputs_}")
-        return Y2
+        return self._outputs(np.ascontiguousarray(y, dtype=dtype).reshape(len(y), -1), first_call)
 
     def _encode_dask(self, y, first_call, dtype):
-        Y2 = y.reshape(y.shape[0], -1) if y.ndim == 1 else y
+        return self._outputs(y.reshape(y.shape[0], -1) if y.ndim == 1 else y, first_call)
+
+    def _outputs(self, Y2, first_call):
+        """``Y2`` (n, K), its K the fitted outputs' (or, first, setting them)."""
         if first_call:
             self.n_outputs_ = int(Y2.shape[1])
             self.out_activation_ = "identity"
@@ -816,15 +818,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, was: "
                              f"{self.classes_!r}")
-        if not first_call and not incremental and not np.array_equal(np.unique(y), self.classes_):
-            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
-                             f"fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
+        if not first_call and not incremental:
+            self._check_warm_start_classes(np.unique(y))
         if first_call:
-            self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            self._multilabel_fit = False
-            # one class (scikit-learn trains it too): one logistic output whose target is always 0, as with two
-            self.n_outputs_ = 1 if len(self.classes_) <= 2 else len(self.classes_)
-            self.out_activation_ = "logistic" if len(self.classes_) <= 2 else "softmax"
+            self._take_labels(np.unique(y) if classes is None else np.unique(np.asarray(classes)))
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, len(self.classes_) - 1)
         unknown = self.classes_[codes] != y
@@ -834,6 +831,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if len(self.classes_) <= 2:
             return codes.astype(dtype).reshape(-1, 1)
         return codes.astype(np.int64)
+
+    def _take_labels(self, classes):
+        """``classes_`` (class labels, sorted) and the outputs they make."""
+        self.classes_ = classes
+        self._multilabel_fit = False
+        # one class (scikit-learn trains it too): one logistic output whose target is always 0, as with two
+        self.n_outputs_ = 1 if len(classes) <= 2 else len(classes)
+        self.out_activation_ = "logistic" if len(classes) <= 2 else "softmax"
+
+    def _check_warm_start_classes(self, labels):
+        if not np.array_equal(labels, self.classes_):
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
+                             f"fit. Previously got {self.classes_}, `y` has {labels}")
 
     def _encode_multilabel(self, y, first_call, dtype, incremental, classes):
         """A 2-D 0/1 ``y``: multilabel classification, as scikit-learn's (``classes_`` the label positions)."""
@@ -853,9 +863,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if incremental and len(np.setdiff1d(labels, self.classes_)):
             raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has "
                              f"{labels}.")
-        if not incremental and not first_call and not np.array_equal(labels, self.classes_):
-            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
-                             f"fit. Previously got {self.classes_}, `y` has {labels}")
+        if not incremental and not first_call:
+            self._check_warm_start_classes(labels)
         if y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} labels, but {type(self).__name__} was fitted with {self.n_outputs_}")
         return (y != 0).astype(dtype)
@@ -867,14 +876,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         import dask.array as da
         labels = da.unique(y).compute()
         _check_classification_targets(labels)
-        if not first_call and not np.array_equal(labels, self.classes_):
-            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
-                             f"fit. Previously got {self.classes_}, `y` has {labels}")
-        if first_call:
-            self.classes_ = labels
-            self._multilabel_fit = False
-            self.n_outputs_ = 1 if len(labels) <= 2 else len(labels)
-            self.out_activation_ = "logistic" if len(labels) <= 2 else "softmax"
+        if not first_call:
+            self._check_warm_start_classes(labels)
+        else:
+            self._take_labels(labels)
         classes = self.classes_
         if len(classes) <= 2:
             return y.map_blocks(lambda b: np.searchsorted(classes, b).astype(dtype).reshape(-1, 1), dtype=dtype,
@@ -948,16 +953,12 @@ class _SpecShape:
         self.n_inputs = n_inputs
 
 
-def _is_dask_array(a) -> bool:
-    return type(a).__module__.startswith("dask.array")
-
-
 def _dask_pair(X, y):
     """``X`` and ``y`` as dask arrays with the same row chunks (a numpy ``y`` is wrapped in ``X``'s)."""
     import dask.array as da
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {X.shape}")
-    if not _is_dask_array(y):
+    if not is_dask_array(y):
         y = check_real_array("y", y, allow_bool=True)
         y = da.from_array(y, chunks=(X.chunks[0],) + y.shape[1:])
     if y.shape[0] != X.shape[0]:

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from . import _guard, _settings
 from ._memory import aligned_copy, aligned_zeros
 from ._params import check
-from ._validation import check_sparse_X, check_X, check_Y, dense_rows, is_sparse, make_spec
+from ._validation import check_any_X, check_X, check_Y, dense_rows, make_spec
 from .optim import SGD, Adam
 from .schedule import Adaptive, Constant, InvScaling, Stopping
 
@@ -248,22 +248,17 @@ class MLP:
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Outputs ``a_L`` for each row, shape ``(n, nL)``; probabilities for the classification losses. A SciPy
         sparse ``X`` is densified a chunk of rows at a time."""
-        forward = _arrays().forward
-        blocks = [forward(self.spec, self.params, Xd)[1][-1] for _, Xd in dense_rows(X, self.spec, self.dtype)]
+        X, forward = check_any_X(X, self.spec, self.dtype), _arrays().forward
+        blocks = [forward(self.spec, self.params, Xd)[1][-1] for _, Xd in dense_rows(X)]
         return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
     def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean per-sample loss over the rows of ``X`` (sparse too, a chunk of rows at a time)."""
-        if is_sparse(X):
-            X = check_sparse_X(X, self.spec, self.dtype)
-            blocks = dense_rows(X, self.spec, self.dtype)
-        else:
-            X = check_X(X, self.spec, self.dtype)
-            blocks = [(0, X)]
+        X = check_any_X(X, self.spec, self.dtype)
         n = X.shape[0]
         Y = check_Y(y, self.spec, self.dtype, n)
         total = 0.0
-        for lo, Xd in blocks:
+        for lo, Xd in dense_rows(X):
             total += float(_arrays().per_sample_loss(self.spec, self.params, Xd, Y[lo:lo + Xd.shape[0]]).sum(
                 dtype=np.float64))
         return total / n
@@ -386,8 +381,8 @@ class MLP:
         epoch_start = self.params.copy() if run.stopping.wtol is not None else None
         loss_sum, n_seen, weight_sum = 0.0, 0, 0.0
         for chunk, order in run.source.epoch(run.rng, run.shuffle):
-            sw = run.sample_weight                  # the chunk's weights (data in chunks: a sparse X)
-            if sw is not None and (chunk.first_row or sw.shape[0] != chunk.X.shape[0]):
+            sw = run.sample_weight                  # the chunk's weights (a view; data in chunks: a sparse X)
+            if sw is not None:
                 sw = sw[chunk.first_row:chunk.first_row + chunk.X.shape[0]]
             try:
                 result = _guard.train_chunk(run.path, run.backend, self.spec, self.params, self.optimizer_state,
@@ -401,15 +396,7 @@ class MLP:
             if bar is not None:
                 bar.update(epoch, n_seen, result.n_seen, time.perf_counter() - t0, loss_sum / n_seen)
         run.samples_seen += n_seen
-        history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
-        history.lr.append(lr)
-        history.seconds.append(time.perf_counter() - t0)
-        monitored = history.loss[-1]
-        if run.validation is not None:
-            monitored = self.loss(*run.validation)
-            history.val_loss.append(monitored)
-        if bar is not None:
-            bar.end_epoch(monitored if run.validation is not None else None)
+        monitored = record_epoch(history, lr, t0, loss_sum, weight_sum, run.validation, self, bar)
         max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
         return run.plan.after_epoch(epoch, monitored, max_change)
 
@@ -425,6 +412,22 @@ class MLP:
         return DivergenceError(
             f"training diverged: {what}. The parameters and the optimiser state are those after the last "
             f"complete batch. Try a smaller lr.", epoch, sample, position, history, "update" if d.update else "loss")
+
+
+def record_epoch(history, lr, t0, loss_sum, weight_sum, validation, model, bar) -> float:
+    """An epoch's entries into ``history`` (the contract's epoch loss, its learning rate and wall time since ``t0``,
+    the validation loss after it) and the bar's line; returns the loss the schedule and the stopping rules monitor.
+    ``MLP.fit``'s and ``fastmlp.distributed.fit``'s epochs both end here."""
+    history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
+    history.lr.append(lr)
+    history.seconds.append(time.perf_counter() - t0)
+    monitored = history.loss[-1]
+    if validation is not None:
+        monitored = model.loss(*validation)
+        history.val_loss.append(monitored)
+    if bar is not None:
+        bar.end_epoch(monitored if validation is not None else None)
+    return monitored
 
 
 def _arrays():

@@ -46,7 +46,10 @@ class _ChunkedSource:
     X_name, y_name = "X", "y"
 
     def chunk(self, k):
-        lo, hi = k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows)
+        return self.rows(k * self.chunk_rows, min(self.n_rows, (k + 1) * self.chunk_rows))
+
+    def rows(self, lo, hi) -> Chunk:
+        """Rows ``lo..hi-1``, read and checked (a bad value named by file and rows)."""
         where = f"rows {lo}..{hi - 1}"
         Xs, ys = self._rows(lo, hi)
         X = check_X(Xs, self.spec, self.dtype, name=f"{self.X_name} ({where})")
