@@ -92,12 +92,17 @@ def test_a_model_without_optimiser_state_and_version_1_files_load(tmp_path):
     assert old.params.tobytes() == net.params.tobytes() and old.optimizer_state is None
 
 
-def test_a_version_2_file_without_l2_loads_with_l2_0(tmp_path):
+def _trained_and_saved(tmp_path, optimizer):
+    """A small model after one epoch with ``optimizer``, and the fields of its saved file."""
     rng = np.random.default_rng(0)
     net = fastmlp.MLP([2, 3, 1], seed=1)
-    net.fit(rng.standard_normal((8, 2)), rng.standard_normal(8), optimizer="momentum", lr=0.01)
+    net.fit(rng.standard_normal((8, 2)), rng.standard_normal(8), optimizer=optimizer, lr=0.01)
     with np.load(net.save(tmp_path / "m.npz")) as z:
-        fields = dict(z)
+        return net, dict(z)
+
+
+def test_a_version_2_file_without_l2_loads_with_l2_0(tmp_path):
+    net, fields = _trained_and_saved(tmp_path, "momentum")
     fields["format_version"], fields["optimizer_hyper"] = np.array(2), fields["optimizer_hyper"][:5]
     np.savez(tmp_path / "v2.npz", **fields)
     old = fastmlp.load(tmp_path / "v2.npz")
@@ -106,11 +111,7 @@ def test_a_version_2_file_without_l2_loads_with_l2_0(tmp_path):
 
 
 def test_corrupt_optimiser_state_is_refused(tmp_path):
-    rng = np.random.default_rng(0)
-    net = fastmlp.MLP([2, 3, 1], seed=1)
-    net.fit(rng.standard_normal((8, 2)), rng.standard_normal(8), optimizer="adam", lr=0.01)
-    with np.load(net.save(tmp_path / "m.npz")) as z:
-        fields = dict(z)
+    _, fields = _trained_and_saved(tmp_path, "adam")
     fields["optimizer_v"] = fields["optimizer_v"][:-1]
     np.savez(tmp_path / "bad.npz", **fields)
     with pytest.raises(ValueError, match=r"bad.npz: optimizer_v of shape \(12,\) float64, expected \(13,\)"):
