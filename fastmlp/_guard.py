@@ -77,6 +77,7 @@ class Interrupt:
     Used as a context manager around a chunk's training: in the main thread, under Python's default handler,
     SIGINT then only sets :attr:`pending` (a second one raises at once). Elsewhere SIGINT never reaches the
     thread, and a handler of the user's own is left alone. A Ctrl-C after the last safe point is raised on exit.
+    With :attr:`defer` off (a wait that must be cut short, a batch too long to wait for) SIGINT raises at once.
     """
 
     def __init__(self):
@@ -90,9 +91,12 @@ class Interrupt:
             raise KeyboardInterrupt
 
     def _handler(self, signum, frame):
-        if self.pending or not self.defer:           # a second Ctrl-C: stop now, the caller restores a snapshot
-            raise KeyboardInterrupt
+        stop_now = self.pending or not self.defer    # a second Ctrl-C: stop now, the caller restores a snapshot
+        # Remembered either way: a KeyboardInterrupt raised while a finaliser (``__del__``) runs is swallowed by
+        # Python, and the next check() must still see it.
         self.pending = True
+        if stop_now:
+            raise KeyboardInterrupt
 
     def __enter__(self):
         self.pending = self.raised_safely = False

@@ -430,12 +430,27 @@ class _Fit:
             y = self.client.compute(self.source.y[job.lo:job.hi], workers=[self._worker(p)], allow_other_workers=True)
             self.data[p] = self.client.submit(_load_partition, job, X, y, workers=[self._worker(p)],
                                               allow_other_workers=True, key=f"{self.token}-data-{p}")
-        _import_distributed().wait(self.data)
+        self._wait(_import_distributed().wait, self.data)
         for future in self.data:                # errors in the data surface here, before any training
             if future.status == "error":
                 future.result()
 
     def run(self) -> DistributedHistory:
+        # Ctrl-C: at once while the client waits for the workers (nothing of the model changes then), otherwise at
+        # the next round's start (so the averaging and an epoch's closing are never cut in two).
+        with _guard.Interrupt() as self.interrupt:
+            return self._run()
+
+    def _wait(self, wait, *args):
+        self.interrupt.defer = False
+        try:
+            result = wait(*args)
+        finally:
+            self.interrupt.defer = True
+        self.interrupt.check()              # a Ctrl-C swallowed by a finaliser (``__del__``) during the wait
+        return result
+
+    def _run(self) -> DistributedHistory:
         net = self.net
         try:
             self._load()
@@ -484,6 +499,7 @@ class _Fit:
         loss_sum = weight_sum = compute = 0.0
         n_seen = 0
         for rnd in range(self.rounds):
+            self.interrupt.check()
             active = [p for p in range(self.P) if rnd * self.jobs[p].batches_per_round < self.batches[p]]
             start = (net.params.copy(), state.m.copy(), state.v.copy(), state.t.copy())
             if sum(a.nbytes for a in start) > _EMBED_BYTES:        # sent once to each worker, not once per task
@@ -492,7 +508,7 @@ class _Fit:
                                           key=f"{self.token}-e{epoch}-r{rnd}-p{p}", workers=[self._worker(p)],
                                           allow_other_workers=True) for p in active]
             try:
-                results = self.client.gather(futures)
+                results = self._wait(self.client.gather, futures)
             except BaseException:
                 self.client.cancel(futures)
                 raise

@@ -17,6 +17,8 @@ import pytest
 da = pytest.importorskip("dask.array", reason="needs the distributed extra: pip install 'fastmlp[distributed]'")
 distributed = pytest.importorskip("distributed", reason="needs the distributed extra")
 
+from signals import SigintInFinaliser  # noqa: E402
+
 import fastmlp  # noqa: E402
 from fastmlp import MLP, DivergenceError  # noqa: E402
 from fastmlp import distributed as fd  # noqa: E402
@@ -211,6 +213,36 @@ def test_ctrl_c_leaves_the_parameters_of_the_last_completed_round(client):
     assert completed, "the parameters are not those after any round"
     # the model trains on afterwards, on the same cluster
     fd.fit(net, as_dask(X, Y, chunks=500), client, epochs=1, **kw)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("when", ["while waiting for a round", "in a callback"])
+def test_a_ctrl_c_is_not_lost_in_a_finaliser_nor_in_a_callback(client, monkeypatch, when):
+    layers, activation = NETS["loop"]
+    X, Y = data(layers, 400)
+    kw = dict(partitions=2, sync_every=20, seed=1, lr=0.01)
+    gathers, real_gather = [], client.gather
+
+    def gather(futures):
+        gathers.append(len(futures))
+        if len(gathers) == 3 and when == "while waiting for a round":
+            SigintInFinaliser()             # dropped at once: its finaliser runs here
+        return real_gather(futures)
+
+    def callback(epoch, history, model):
+        if when == "in a callback":
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+
+    monkeypatch.setattr(client, "gather", gather)
+    net = MLP(layers, activation=activation, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        fd.fit(net, as_dask(X, Y), client, epochs=3, callbacks=[callback], **kw)
+    snapshots, _ = by_hand(MLP(layers, activation=activation, seed=0), X, Y, epochs=1, **kw)
+    # the round whose wait the Ctrl-C fell in is not averaged in; a Ctrl-C in a callback stops before the next round
+    done = 2 if when == "while waiting for a round" else len(snapshots) - 1
+    assert len(gathers) == done + 1 if when == "while waiting for a round" else len(gathers) == done
+    assert net.params.tobytes() == snapshots[done].tobytes()
 
 
 def test_validation_stopping_and_callbacks_as_mlp_fit_has_them(client):

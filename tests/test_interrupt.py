@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from signals import SigintInFinaliser
 
 import fastmlp
+from fastmlp import _guard
 
 CHILD = Path(__file__).with_name("interrupt_child.py")
 MAX_LAG = 0.2          # seconds from SIGINT to KeyboardInterrupt in the caller (issue 13)
@@ -143,3 +145,15 @@ def test_estimators_refuse_a_second_fit_while_training():
     finally:
         thread.join()
     assert not errors
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_swallowed_by_a_finaliser_is_raised_at_the_next_safe_point():
+    # Ctrl-C raised at once (a wait, a batch too long to wait for) but inside a ``__del__``: Python drops the
+    # KeyboardInterrupt; the guard still holds it and the next check raises it.
+    with _guard.Interrupt() as interrupt:
+        interrupt.defer = False
+        SigintInFinaliser()
+        assert interrupt.pending
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
