@@ -213,11 +213,14 @@ def main(argv=None) -> int:
     p = sub.add_parser("bench", help="every path and every installed peer on the workloads, side by side")
     p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
     p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W4",
-                   help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W4")
+                   help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W4 and W5 (time to a good model, "
+                        "about 6 minutes; not in the default)")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     p.add_argument("--rounds", type=_param("rounds", int, "epochs"), default=None,
                    help="timed rounds per contender (default 5; quick 3)")
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
+    p.add_argument("--isolate", action="store_true",
+                   help="time each contender alone in a fresh process of its own (not interleaved)")
     p.add_argument("--out", type=_path, default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
 

@@ -56,7 +56,7 @@ from ._validation import check_X, check_Y, is_dask_array
 from .model import MLP, DivergenceError, History, _name, record_epoch
 from .optim import OptimizerState, as_optimizer
 from .schedule import Plan, as_schedule, as_stopping
-from .streaming import DEFAULT_CHUNK_ROWS, FolderSource, _check_shapes
+from .streaming import DEFAULT_CHUNK_ROWS, FolderSource, _check_shapes, in_order
 
 __all__ = ["fit", "local_cluster", "partition_bounds", "partition_order", "DistributedHistory", "DEFAULT_SYNC_EVERY"]
 
@@ -99,7 +99,7 @@ def _chunk_plan(n_rows, chunk_rows, seed, epoch, partition, shuffle):
 
 def _row_order(n, seed, epoch, partition, k, shuffle):
     if not shuffle:
-        return np.arange(n, dtype=np.int64)
+        return in_order(n)
     return np.random.default_rng([seed, epoch, partition, 1, k]).permutation(n)
 
 

@@ -170,7 +170,7 @@ class IterableSource:
             chunk = Chunk(Xc, Yc, first_row, where)
             first_row += Xc.shape[0]
             n = Xc.shape[0]
-            yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+            yield chunk, (rng.permutation(n) if shuffle else in_order(n))
         if first_row == 0:
             raise ValueError("X: the iterable of (X, y) chunks gave no rows this epoch (a one-shot iterator can "
                              "serve one epoch only)")
@@ -179,17 +179,34 @@ class IterableSource:
 _END = object()
 
 
+_IN_ORDER = np.arange(0, dtype=np.int64)
+
+
+def in_order(n: int) -> np.ndarray:
+    """``0 .. n-1``, the order of an epoch without a shuffle: up to a chunk's rows, a view of one array kept for
+    the process (8 MiB at most), so that such an epoch does not write a new order every time (35 us for 10^5
+    rows: 4 % of W1's epoch). Nothing writes to an order; the kernels take it writable (a read-only array would
+    be another compiled signature)."""
+    global _IN_ORDER
+    if n > DEFAULT_CHUNK_ROWS:
+        return np.arange(n, dtype=np.int64)
+    kept = _IN_ORDER
+    if n > kept.shape[0]:
+        kept = _IN_ORDER = np.arange(max(n, min(2 * kept.shape[0], DEFAULT_CHUNK_ROWS)), dtype=np.int64)
+    return kept[:n]
+
+
 def _shuffled_chunks(source, rng, shuffle):
     if source.n_chunks == 1:             # one chunk: the in-memory rule, one permutation of all rows
         chunk = source.chunk(0)
         n = chunk.X.shape[0]
-        yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+        yield chunk, (rng.permutation(n) if shuffle else in_order(n))
         return
     chunk_order = rng.permutation(source.n_chunks) if shuffle else range(source.n_chunks)
     for k in chunk_order:
         chunk = source.chunk(int(k))
         n = chunk.X.shape[0]
-        yield chunk, (rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64))
+        yield chunk, (rng.permutation(n) if shuffle else in_order(n))
 
 
 def _check_shapes(X_shape, y_shape, spec, X_name, y_name):

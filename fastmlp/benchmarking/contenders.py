@@ -12,6 +12,7 @@ where it is installed).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import warnings
@@ -82,27 +83,42 @@ class Runner:
 
 
 class FastmlpRunner(Runner):
+    """A fastmlp path as users call it: ``run()`` is one epoch of ``MLP.fit`` (no shuffle, as the peers run);
+    ``run_kernel()`` is the path's ``train_epoch`` alone on the same rows, so that what ``fit`` adds to the
+    kernel (checks, the order, the guard's slices and snapshots) can be measured beside it."""
+
     def __init__(self, backend, w, net, X, Y, optimizer="sgd"):
         super().__init__(w, net, X, Y)
-        self.optimizer = optimizer
-        self.opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
+        self.backend, self.optimizer = backend, optimizer
+        self.net = copy.deepcopy(net)
         self.path = backends.get(backend)
-        self.p = aligned_copy(self.start)          # as a model's own parameters are
+        self.p = aligned_copy(self.start)          # the kernel's own parameters, as a model's are aligned
+        self.kernel_opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
         self.order = np.arange(X.shape[0], dtype=np.int64)
         self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]))
 
+    @property
+    def opt(self):
+        return self.net.optimizer_state
+
     def reset(self):
-        self.p[:] = self.start
-        self.opt = OptimizerState(self.optimizer, self.spec.n_params, self.dtype)
+        self.net.params[...] = self.start
+        self.net.reset_optimizer()
+        self.p[...] = self.start
+        self.kernel_opt = OptimizerState(self.optimizer, self.spec.n_params, self.dtype)
 
     def run(self):
+        self.net.fit(self.X, self.Y, epochs=1, lr=self.w.lr, batch_size=self.w.batch_size, optimizer=self.optimizer,
+                     shuffle=False, backend=self.backend)
+
+    def run_kernel(self):
         result = self.path.train_epoch(self.spec, self.p, self.X, self.Y, self.order, self.w.lr,
-                                       self.w.batch_size, self.workspace, self.opt)
+                                       self.w.batch_size, self.workspace, self.kernel_opt)
         assert result.bad_position == -1
         return result
 
     def params(self):
-        return self.p.copy()
+        return self.net.params.copy()
 
 
 class BlasFloorRunner(Runner):
@@ -315,7 +331,7 @@ def reference_params(w, net, X, Y):
     if key not in _REFERENCE_CACHE:
         r = FastmlpRunner("reference", w, net, X.astype(np.float64), Y.astype(np.float64))
         r.p = r.start.astype(np.float64)
-        r.run()
+        r.run_kernel()
         _REFERENCE_CACHE[key] = r.p
     return _REFERENCE_CACHE[key]
 
