@@ -241,6 +241,7 @@ CONSTRAINTS = {
 # The estimators' scikit-learn names (fastmlp.estimators), and where scikit-learn's meaning of a shared name is
 # wider than MLP.fit's.
 ESTIMATOR_CONSTRAINTS = {
+    "loss": [Options(("squared_error", "poisson"))],            # the regressor's
     "hidden_layer_sizes": [Integer(1), Sizes(min_len=0, example="(100,)")],
     "activation": [Options(("identity", "logistic", "sigmoid", "tanh", "relu"))],
     "solver": [Options(("lbfgs", "sgd", "adam"))],

@@ -11,12 +11,13 @@ from functools import cached_property
 import numpy as np
 
 # Codes are positions in these tuples; kernels receive the codes, never the names.
-ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softmax", "exp")
 HIDDEN_ACTIVATIONS = ACTIVATIONS[:4]
-LOSSES = ("mse", "log_loss", "cross_entropy")
+LOSSES = ("mse", "log_loss", "cross_entropy", "poisson")
 
-# The output activation each loss implies; mse takes any hidden activation, identity by default.
-LOSS_OUTPUT_ACTIVATION = {"mse": "identity", "log_loss": "sigmoid", "cross_entropy": "softmax"}
+# The output activation each loss implies; mse takes any hidden activation, identity by default. softmax and exp
+# are output activations only, each with its loss (the log link of the Poisson loss).
+LOSS_OUTPUT_ACTIVATION = {"mse": "identity", "log_loss": "sigmoid", "cross_entropy": "softmax", "poisson": "exp"}
 
 DTYPES = ("float64", "float32")
 

@@ -173,6 +173,10 @@ def check_Y(y, spec, dtype, n_rows, name="y") -> np.ndarray:
             k = int(np.argwhere(bad)[0][0])
             raise ValueError(f"{name} must hold labels 0 or 1 with loss='log_loss'; row {k} has "
                              f"{short(arr[k].tolist())}")
+    if spec.loss == "poisson" and (arr < 0).any():
+        k = int(np.argwhere(arr < 0)[0][0])
+        raise ValueError(f"{name} must be >= 0 with loss='poisson' (counts or rates); row {k} has "
+                         f"{short(arr[k].tolist())}")
     return np.ascontiguousarray(arr, dtype=dtype)
 
 

@@ -245,7 +245,7 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=_param("layers", _sizes, "layer_sizes"),
                    help="the student's layer sizes (default: the teacher's)")
     p.add_argument("--activation", default="relu")
-    p.add_argument("--loss", choices=["mse", "log_loss", "cross_entropy"], help="default: from the task")
+    p.add_argument("--loss", choices=["mse", "log_loss", "cross_entropy", "poisson"], help="default: from the task")
     p.add_argument("--epochs", type=_param("epochs"), default=1)
     p.add_argument("--lr", type=_param("lr", float), default=0.01)
     p.add_argument("--batch-size", type=_param("batch_size"), default=1)

@@ -47,7 +47,10 @@ Where the meanings differ from scikit-learn's
 * Sparse ``X`` (SciPy CSR or CSC, matrices and arrays): trained and predicted a chunk of rows at a time through
   the dense kernels (``streaming.SparseSource``, about 64 MiB of dense rows), with the dense ``X``'s bits when it is
   one chunk; ``solver="lbfgs"`` densifies it (the whole data set is its batch).
-* Still to match (issue 15): ``loss="poisson"``.
+* ``MLPRegressor(loss="poisson")``: the exp output and half the Poisson deviance, as scikit-learn's. With ``K > 1``
+  outputs our loss is the mean over them (scikit-learn's sums them): ``loss_curve_`` is scikit-learn's over ``K``,
+  and ``learning_rate_init=lr, alpha=a`` takes the steps of ``lr / K`` and ``K * a`` there. A negative target is a
+  ``ValueError`` (scikit-learn documents ``y >= 0`` but trains to a NaN loss).
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
@@ -316,8 +319,10 @@ class _BaseMLP(BaseEstimator):
     # --- checks -------------------------------------------------------------------------------------------------
     def _check_params(self) -> list:
         """Every constructor parameter against the table (``_params.ESTIMATOR_CONSTRAINTS``); the hidden sizes."""
+        params = self.get_params(deep=False)
         for name, constraints in ESTIMATOR_CONSTRAINTS.items():
-            check(name, getattr(self, name), constraints)
+            if name in params:                     # the regressor's loss is not the classifier's
+                check(name, params[name], constraints)
         if self.data_parallel is not None:
             _data_parallel_options(self.data_parallel)
         return self._hidden_sizes()
@@ -495,10 +500,11 @@ class _BaseMLP(BaseEstimator):
         if is_sparse(X):                     # L-BFGS's batch is the whole data set: densified
             X = np.ascontiguousarray(X.toarray())
         Y = check_Y(Y, spec, net.dtype, X.shape[0])
-        regressor, K = spec.loss == "mse", spec.n_outputs
+        K = spec.n_outputs
         # scikit-learn's objective in the contract's losses: half the mse (with the gradient of the sum over K
-        # outputs); the multilabel log loss summed over the K labels, not averaged
-        loss_scale, grad_scale = (0.5, 0.5 * K) if regressor else (K, K) if spec.loss == "log_loss" else (1.0, 1.0)
+        # outputs); the multilabel log loss and the Poisson loss summed over the K outputs, not averaged
+        summed = spec.loss in ("log_loss", "poisson")
+        loss_scale, grad_scale = (0.5, 0.5 * K) if spec.loss == "mse" else (K, K) if summed else (1.0, 1.0)
         objective = _lbfgs.Objective(spec, X, Y, sample_weight, float(self.alpha), weight_total,
                                      loss_scale=loss_scale, grad_scale=grad_scale, dtype=net.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -661,10 +667,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters
     ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        ``"squared_error"``: the contract's ``mse`` with a linear output; ``"poisson"``: half the Poisson deviance
+        with an exp output (targets >= 0), scikit-learn's.
     hidden_layer_sizes : int or sequence of int, default (100,)
         Widths of the hidden layers.
     activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
-        Hidden activation ("logistic" is fastmlp's "sigmoid", which is accepted too). The output is linear.
+        Hidden activation ("logistic" is fastmlp's "sigmoid", which is accepted too). The output is linear (exp
+        with ``loss="poisson"``).
     solver : {"lbfgs", "sgd", "adam"}, default "adam"
         ``"sgd"`` with ``momentum`` 0 is plain SGD, otherwise momentum or (``nesterovs_momentum``) Nesterov;
         ``"lbfgs"``: SciPy's L-BFGS-B on the whole data set (scikit-learn's objective, needs SciPy).
@@ -723,8 +733,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _target_checks = dict(multi_output=True, y_numeric=True)      # validate_data's keywords for y
 
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, backend="auto",
+                 dtype=None, data_parallel=None):
+        # scikit-learn's order: loss first (the one parameter the classifier has not)
+        self.loss = loss
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         backend=backend, dtype=dtype, data_parallel=data_parallel)
+
     def _loss(self):
-        return "mse"
+        return "poisson" if self.loss == "poisson" else "mse"
 
     def _encode(self, X, y, first_call, dtype, incremental=False):
         return self._outputs(np.ascontiguousarray(y, dtype=dtype).reshape(len(y), -1), first_call)
@@ -736,7 +762,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """``Y2`` (n, K), its K the fitted outputs' (or, first, setting them)."""
         if first_call:
             self.n_outputs_ = int(Y2.shape[1])
-            self.out_activation_ = "identity"
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         elif Y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y2.shape[1]} outputs, but {type(self).__name__} was fitted with "
                              f"{self.n_outputs_}")

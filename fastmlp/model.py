@@ -140,9 +140,10 @@ class MLP:
         ``[n0, n1, ..., nL]``: inputs, hidden layer widths, outputs; at least two entries, each >= 1.
     activation : {"relu", "identity", "sigmoid", "tanh"}
         Activation of every hidden layer.
-    loss : {"mse", "log_loss", "cross_entropy"}
+    loss : {"mse", "log_loss", "cross_entropy", "poisson"}
         Per-sample loss. ``log_loss`` implies a sigmoid output (labels 0/1, one or more outputs);
-        ``cross_entropy`` a softmax output (class indices or one-hot rows, two or more outputs).
+        ``cross_entropy`` a softmax output (class indices or one-hot rows, two or more outputs); ``poisson``
+        (half the Poisson deviance) an exp output, the log link (targets >= 0: counts or rates).
     output_activation : str, optional
         Only with ``mse``: the output activation, ``identity`` by default.
     dtype : {"float64", "float32"}

@@ -76,6 +76,8 @@ def make_data(spec, n, rng, dtype=np.float64):
         Y = rng.uniform(-1.0, 1.0, size=(n, K))
     elif spec.loss == "log_loss":
         Y = rng.integers(0, 2, size=(n, K)).astype(np.float64)
+    elif spec.loss == "poisson":
+        Y = rng.poisson(1.0, size=(n, K)).astype(np.float64)      # counts, zeros among them
     else:
         Y = np.eye(K)[rng.integers(0, K, size=n)]
     return X, Y.astype(dtype)

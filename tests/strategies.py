@@ -5,7 +5,8 @@ from fastmlp._spec import HIDDEN_ACTIVATIONS, LOSSES
 from fastmlp._validation import make_spec
 
 # (loss, output activation) pairs: mse takes every elementwise activation at the output
-LOSS_OUTPUTS = [("mse", a) for a in HIDDEN_ACTIVATIONS] + [("log_loss", None), ("cross_entropy", None)]
+LOSS_OUTPUTS = [("mse", a) for a in HIDDEN_ACTIVATIONS] + [("log_loss", None), ("cross_entropy", None),
+                                                          ("poisson", None)]
 
 
 @st.composite

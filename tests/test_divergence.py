@@ -250,3 +250,29 @@ def test_float32_weights_near_the_top_of_the_range_train_as_the_reference(backen
     assert np.isfinite(runs[(backend, 1e38)]).all()
     assert rel_diff(runs[(backend, 1e38)], runs[("reference", 1e38)]) <= BOUND_F32_ONE_EPOCH
     assert rel_diff(runs[(backend, 1e38)], runs[(backend, 1.0)]) <= BOUND_F32_ONE_EPOCH
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes, activation", [([2, 2, 1], "identity"), ([3, 16, 16, 1], "relu")])  # both styles
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_poissons_exp_beyond_the_dtype_is_a_divergence_at_its_row(sizes, activation, batch_size, dtype):
+    """``loss="poisson"``'s output exp(z) overflows (z of about 10^4) at one row: every path stops there, with the
+    reference's parameters."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(N_ROWS, sizes[0]))
+    X[MIDDLE] = 1e5
+    y = rng.poisson(1.0, size=N_ROWS).astype(float)
+    results = {}
+    for backend in ("reference", "numba", "numpy"):
+        net = fastmlp.MLP(sizes, activation=activation, loss="poisson", dtype=dtype, seed=1)
+        net.params[...] = 0.1
+        with pytest.raises(fastmlp.DivergenceError) as info:
+            net.fit(X, y, lr=0.01, batch_size=batch_size, shuffle=False, backend=backend)
+        e = info.value
+        assert (e.epoch, e.row, e.reason) == (0, MIDDLE, "loss"), backend
+        assert np.isfinite(net.params).all()
+        results[backend] = net.params.copy()
+    bound = BOUND_F64_ONE_EPOCH if dtype == "float64" else BOUND_F32_ONE_EPOCH
+    for backend in ("numba", "numpy"):
+        assert rel_diff(results[backend], results["reference"]) <= bound, backend
+    assert not np.all(results["reference"] == 0.1)          # the rows before it trained

@@ -77,7 +77,7 @@ def test_a_new_shape_in_a_new_process_compiles_nothing_once_installed():
 
 @pytest.mark.parametrize("sizes,activation,loss,out_act", [
     ([2, 2, 1], "identity", "mse", None), ([2, 2, 2], "tanh", "cross_entropy", None),
-    ([1, 3, 1], "relu", "log_loss", None), ([3, 2, 1], "sigmoid", "mse", "tanh")])
+    ([1, 3, 1], "relu", "log_loss", None), ([3, 2, 1], "sigmoid", "mse", "tanh"), ([2, 3, 2], "tanh", "poisson", None)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_generated_source_reads_like_the_reference(sizes, activation, loss, out_act, weighted):
     spec = make_spec(sizes, activation, loss, out_act)

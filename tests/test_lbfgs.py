@@ -21,6 +21,8 @@ Y_TWO_OUTPUTS = np.c_[Y_REG, X[:, 0] * X[:, 1]]
 Y_BINARY = (X[:, 0] + X[:, 1] > 0).astype(int)
 Y_THREE = np.digitize(X[:, 0], [-0.5, 0.5])
 WEIGHTS = RNG.uniform(0.5, 2.0, 60)
+Y_COUNTS = RNG.poisson(np.exp(0.8 * np.tanh(X[:, :2].sum(axis=1))))           # counts, zeros among them
+Y_TWO_COUNTS = np.c_[Y_COUNTS, RNG.poisson(np.exp(0.5 * X[:, 2]))]
 KINDS = {"regressor": (sklearn_nn.MLPRegressor, fastmlp.MLPRegressor),
          "classifier": (sklearn_nn.MLPClassifier, fastmlp.MLPClassifier)}
 
@@ -58,6 +60,10 @@ CASES = {
                                dict(hidden_layer_sizes=(6,), activation="relu", alpha=1e-2)),
     "regressor, weighted": ("regressor", Y_REG, WEIGHTS, dict(hidden_layer_sizes=(5,), activation="tanh",
                                                               alpha=1e-3)),
+    "poisson": ("regressor", Y_COUNTS, None, dict(loss="poisson", hidden_layer_sizes=(5,), activation="tanh",
+                                                  alpha=1e-3)),
+    "poisson, two outputs, weighted": ("regressor", Y_TWO_COUNTS, WEIGHTS, dict(loss="poisson", hidden_layer_sizes=(6,),
+                                                                                activation="relu", alpha=1e-2)),
     "binary, logistic": ("classifier", Y_BINARY, None, dict(hidden_layer_sizes=(5,), activation="logistic",
                                                             alpha=1e-3)),
     "three classes, two layers": ("classifier", Y_THREE, None, dict(hidden_layer_sizes=(7, 4), activation="tanh",

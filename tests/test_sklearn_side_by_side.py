@@ -352,3 +352,61 @@ def test_the_next_learning_rate_is_scikit_learns(learning_rate):
             assert clf.n_iter_ < 3000 and clf._optimizer.learning_rate < 1e-6
     if learning_rate != "adaptive":
         assert rates[0] == pytest.approx(rates[1], rel=1e-12)
+
+
+COUNTS = RNG.poisson(np.exp(0.7 * np.tanh(X[:, 0] - X[:, 1])), size=(2, 30)).T     # two outputs of counts
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_poisson_takes_scikit_learns_steps_and_reports_its_loss(K):
+    """``loss="poisson"``: the exp output, half the Poisson deviance. Our loss is the mean over the K outputs
+    (scikit-learn's sums them), so one epoch of plain SGD from the same weights takes ``lr / K`` and ``K * alpha``
+    there, and our ``loss_curve_`` is scikit-learn's over K (with ``alpha`` 0, whose penalty it includes)."""
+    from sklearn.neural_network import MLPRegressor as Sk
+    y = COUNTS[:, 0] if K == 1 else COUNTS
+    for alpha in (0.0, 0.01):
+        kw = dict(loss="poisson", hidden_layer_sizes=(5,), activation="tanh", solver="sgd", momentum=0.0,
+                  shuffle=False, max_iter=1, batch_size=8, random_state=0)
+        ours = fastmlp.MLPRegressor(learning_rate_init=0.05, alpha=alpha, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours.fit(X, y)
+            start = [a.copy() for a in ours.coefs_ + ours.intercepts_]
+            theirs = Sk(learning_rate_init=0.05 / K, alpha=alpha * K, **kw).fit(X, y)
+            for mine, their in zip(start, theirs.coefs_ + theirs.intercepts_):
+                their[...] = mine
+            theirs.set_params(warm_start=True).fit(X, y)
+            for mine, a in zip(ours.coefs_ + ours.intercepts_, start):
+                mine[...] = a
+            ours.set_params(warm_start=True).fit(X, y)
+        assert ours.out_activation_ == theirs.out_activation_ == "exp"
+        for mine, their, a in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, start):
+            assert np.max(np.abs(mine - their)) <= 1e-12 * np.max(np.abs(their))
+            assert np.max(np.abs(mine - a)) > 1e-4
+        if alpha == 0.0:
+            assert ours.loss_curve_[-1] * K == pytest.approx(theirs.loss_curve_[-1], rel=1e-12)
+        assert np.allclose(ours.predict(X), theirs.predict(X), rtol=1e-12)
+        assert (ours.predict(X) > 0).all()
+
+
+def test_poisson_refuses_negative_targets_that_scikit_learn_takes_to_nan():
+    """scikit-learn's Poisson loss needs ``y >= 0`` (its docs) but does not check: a negative target makes its loss
+    NaN. fastmlp refuses it before any work, naming the row."""
+    theirs, ours = both("regressor", loss="poisson", max_iter=2)
+    y = COUNTS[:, 0].astype(float)
+    y[4] = -1.0
+    their = outcome(theirs.fit, X, y)
+    assert their[0] != "ok" or not np.isfinite(theirs.loss_)
+    with pytest.raises(ValueError, match=r"y must be >= 0 with loss='poisson' \(counts or rates\); row 4 has \[-1.0\]"):
+        ours.fit(X, y)
+    assert not hasattr(ours, "net_")
+
+
+@pytest.mark.parametrize("loss", ["poisson", "squared_error"])
+def test_the_regressors_loss_is_its_first_parameter_as_scikit_learns(loss):
+    import inspect
+    theirs, ours = KINDS["regressor"]
+    assert list(inspect.signature(ours).parameters)[:3] == list(inspect.signature(theirs).parameters)[:3]
+    assert ours(loss).get_params()["loss"] == theirs(loss).get_params()["loss"] == loss
+    same_error(outcome(theirs(loss="absolute_error").fit, X, COUNTS[:, 0]),
+               outcome(ours(loss="absolute_error").fit, X, COUNTS[:, 0]), "loss")

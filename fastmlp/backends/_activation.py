@@ -2,24 +2,27 @@
 maths both compiled paths branch on (``numpy/_fused.py``, ``numba/kernels.py``), written once.
 
 ``zero`` and ``one`` are in the values' dtype, so float32 stays float32. ``softmax`` (a whole layer's, not one
-value's) is not here: both give it 1 as ``f'``, its delta being taken with the loss.
+value's) is not here: both give it 1 as ``f'``, its delta being taken with the loss. ``exp`` (the Poisson loss's
+output activation) is here, though its delta too is taken with the loss.
 """
 from .._spec import ACTIVATIONS
 from ._numba_config import jit
-from ._vmath import vsigmoid, vtanh
+from ._vmath import vexp, vsigmoid, vtanh
 
-RELU, SIGMOID, TANH = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh"))
+RELU, SIGMOID, TANH, EXP = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "exp"))
 
 
 @jit
 def f(z, act, zero, one):
-    """``f(z)`` of a hidden activation (identity for every other code)."""
+    """``f(z)`` of an elementwise activation (identity for every other code)."""
     if act == RELU:
         return z if z > zero else zero
     if act == TANH:
         return vtanh(z)
     if act == SIGMOID:
         return vsigmoid(z)
+    if act == EXP:
+        return vexp(z)
     return z
 
 
@@ -32,4 +35,6 @@ def fprime(a, act, zero, one):
         return one - a * a
     if act == SIGMOID:
         return a * (one - a)
+    if act == EXP:
+        return a
     return one

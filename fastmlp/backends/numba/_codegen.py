@@ -60,6 +60,7 @@ def _act(name, z):
         "relu": f"({z} if {z} > F(0.0) else F(0.0))",
         "tanh": f"vtanh({z})",
         "sigmoid": f"vsigmoid({z})",
+        "exp": f"vexp({z})",
     }[name]
 
 
@@ -75,6 +76,7 @@ def _fprime(name, a):
         "relu": f"(F(1.0) if {a} > F(0.0) else F(0.0))",
         "sigmoid": f"({a} * (F(1.0) - {a}))",
         "tanh": f"(F(1.0) - {a} * {a})",
+        "exp": a,
     }[name]
 
 
@@ -91,6 +93,9 @@ def _loss_term(loss, z, o, y):
         "log_loss": f"(max({z}, F(0.0)) + math.log1p(vexp(-abs({z}))) - {y} * {z})",
         # sum_k y_k (logsumexp(z) - z_k)
         "cross_entropy": f"{y} * (_lse - {z})",
+        # exp(z) - y z + y log y - y, in float64
+        "poisson": f"(float({o}) - float({y}) * float({z}) + (float({y}) * math.log({y}) if {y} > 0.0 else 0.0) "
+                   f"- float({y}))",
     }[loss]
 
 
@@ -104,7 +109,7 @@ def _delta_out(spec, o, y):
     K = spec.n_outputs
     if spec.loss == "mse":
         return _times(f"F({-2.0 / K!r}) * ({y} - {o})", _fprime(spec.output_activation, o))
-    if spec.loss == "log_loss":
+    if spec.loss in ("log_loss", "poisson"):
         return f"({o} - {y}) / F({float(K)!r})"
     return f"{o} - {y}"
 

@@ -43,8 +43,8 @@ from .._finite import is_finite
 from .._numba_config import jit
 from .._vmath import vexp, vsigmoid, vtanh
 
-IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = (ACTIVATIONS.index(a) for a in ACTIVATIONS)
-MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in LOSSES)
+IDENTITY, RELU, SIGMOID, TANH, SOFTMAX, EXP = (ACTIVATIONS.index(a) for a in ACTIVATIONS)
+MSE, LOG_LOSS, CROSS_ENTROPY, POISSON = (LOSSES.index(name) for name in LOSSES)
 SGD, MOMENTUM, NESTEROV, ADAM = (RULES.index(name) for name in RULES)
 U = np.uint64
 BLOCK = 4           # rows of W taken together in the forward and backward passes
@@ -92,6 +92,9 @@ def _activate(a, u, n, act):
     elif act == SIGMOID:
         for j in range(n):
             a[u + j] = vsigmoid(a[u + j])
+    elif act == EXP:
+        for j in range(n):
+            a[u + j] = vexp(a[u + j])
 
 
 @jit(inline=True)
@@ -180,6 +183,11 @@ def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight
             z = a[uz + k]
             loss += float(max(z, zero) + math.log1p(vexp(-abs(z))) - Y[s, k] * z)
         loss /= K
+    elif loss_code == POISSON:                          # mean_k exp(z) - y z + y log y - y
+        for k in range(K):
+            y = float(Y[s, k])
+            loss += float(a[u + k]) - y * float(a[uz + k]) + (y * math.log(y) if y > 0.0 else 0.0) - y
+        loss /= K
     else:                                               # mean_k (y - a)^2
         for k in range(K):
             r = Y[s, k] - a[u + k]
@@ -191,7 +199,7 @@ def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight
         dk = a[u + k] - Y[s, k]
         if loss_code == MSE:                            # (2/K)(a - y) f'(z)
             dk = dk * two_over_k * fprime(a[u + k], act_out, zero, one)
-        elif loss_code == LOG_LOSS:                     # (a - y) / K
+        elif loss_code == LOG_LOSS or loss_code == POISSON:   # (a - y) / K
             dk = dk * one_over_k
         d[u + k] = dk * weight
     return loss

@@ -23,7 +23,8 @@ from .._numba_config import jit
 from .._vmath import vexp
 
 SOFTMAX = ACTIVATIONS.index("softmax")
-MSE, LOG_LOSS, CROSS_ENTROPY = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy"))
+MSE, LOG_LOSS, CROSS_ENTROPY, POISSON = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy",
+                                                                          "poisson"))
 NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
 
 
@@ -91,6 +92,11 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
                 z = Z[i, k]
                 row += float((z if z > zero else zero) + math.log1p(vexp(-abs(z))) - Y[i, k] * z)
             row /= K
+        elif loss == POISSON:                     # mean_k exp(z) - y z + y log y - y
+            for k in range(K):
+                y = float(Y[i, k])
+                row += float(A[i, k]) - y * float(Z[i, k]) + (y * math.log(y) if y > 0.0 else 0.0) - y
+            row /= K
         else:                                     # mean_k (y - a)^2
             for k in range(K):
                 r = Y[i, k] - A[i, k]
@@ -106,7 +112,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
             if loss == MSE:                       # (2/K)(a - y) f'(z)
                 d *= two_over_k
                 d *= fprime(A[i, k], act, zero, one)
-            elif loss == LOG_LOSS:                # (a - y) / K
+            elif loss == LOG_LOSS or loss == POISSON:   # (a - y) / K
                 d *= one_over_k
             d *= w
             D[i, k] = d

@@ -32,6 +32,11 @@ def _tanh(Z):
     return np.tanh(Z, out=Z)
 
 
+def _exp(Z):
+    with np.errstate(over="ignore"):              # beyond the dtype's range: inf, a divergence
+        return np.exp(Z, out=Z)
+
+
 def _softmax(Z):
     Z -= Z.max(axis=1, keepdims=True)
     np.exp(Z, out=Z)
@@ -61,12 +66,18 @@ def _d_tanh(A, S):
     return S
 
 
+def _d_exp(A, S):
+    np.copyto(S, A)                               # exp'(z) = exp(z) = a
+    return S
+
+
 ACTIVATION_MATHS = {
     "identity": (_identity, _d_identity),
     "relu": (_relu, _d_relu),
     "sigmoid": (_sigmoid, _d_sigmoid),
     "tanh": (_tanh, _d_tanh),
     "softmax": (_softmax, None),
+    "exp": (_exp, _d_exp),
 }
 
 
@@ -79,6 +90,13 @@ def _mse(Y, Z, A):
 def _log_loss(Y, Z, A):
     # softplus(z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z
     return (np.maximum(Z, 0.0) + np.log1p(np.exp(-np.abs(Z))) - Y * Z).mean(axis=1)
+
+
+def _poisson(Y, Z, A):
+    # exp(z) - y z + y log y - y (half the Poisson deviance), averaged over the outputs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0.0)
+    return (A - Y * Z + ylogy - Y).mean(axis=1)
 
 
 def _cross_entropy(Y, Z, A):
@@ -109,6 +127,7 @@ def _d_cross_entropy(Y, A, D, S, d_out):
 LOSS_MATHS = {
     "mse": (_mse, _d_mse),
     "log_loss": (_log_loss, _d_log_loss),
+    "poisson": (_poisson, _d_log_loss),          # (a - y) / K as well
     "cross_entropy": (_cross_entropy, _d_cross_entropy),
 }
 

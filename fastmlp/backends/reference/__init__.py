@@ -56,6 +56,14 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+def _exp(z: float) -> float:
+    # math.exp raises OverflowError past 709.78; the contract's value there is infinity (a divergence)
+    try:
+        return math.exp(z)
+    except OverflowError:
+        return math.inf
+
+
 def _softmax(z: list) -> list:
     m = max(z)                              # shift by the max: exp never overflows
     e = [math.exp(z_k - m) for z_k in z]
@@ -71,6 +79,7 @@ ACTIVATION_MATHS = {
     "sigmoid": (lambda z: [_sigmoid(z_j) for z_j in z], lambda z, a: a * (1.0 - a)),
     "tanh": (lambda z: [math.tanh(z_j) for z_j in z], lambda z, a: 1.0 - a * a),
     "softmax": (_softmax, None),
+    "exp": (lambda z: [_exp(z_j) for z_j in z], lambda z, a: a),       # the Poisson loss's log link: a = exp(z)
 }
 
 
@@ -100,12 +109,29 @@ def _cross_entropy(y, z, a):
     return sum(y_k * (lse - z_k) for y_k, z_k in zip(y, z))
 
 
+def _xlogy(y: float) -> float:
+    return y * math.log(y) if y > 0.0 else 0.0
+
+
+def _poisson_loss(y, z, a):
+    # half the Poisson deviance, y log(y / yhat) - y + yhat with yhat = exp(z) (scikit-learn's poisson_loss),
+    # per output, averaged over the outputs: exp(z) - y z + y log y - y
+    K = len(y)
+    return sum(a_k - y_k * z_k + _xlogy(y_k) - y_k for y_k, z_k, a_k in zip(y, z, a)) / K
+
+
 def _mse_delta(y, z, a, fprime):
     K = len(y)
     return [-(2.0 / K) * (y_k - a_k) * fprime(z_k, a_k) for y_k, z_k, a_k in zip(y, z, a)]
 
 
 def _log_loss_delta(y, z, a, fprime):
+    K = len(y)
+    return [(a_k - y_k) / K for y_k, a_k in zip(y, a)]
+
+
+def _poisson_delta(y, z, a, fprime):
+    # d/dz (exp(z) - y z) / K = (exp(z) - y) / K
     K = len(y)
     return [(a_k - y_k) / K for y_k, a_k in zip(y, a)]
 
@@ -119,6 +145,7 @@ LOSS_MATHS = {
     "mse": (_mse_loss, _mse_delta),
     "log_loss": (_log_loss, _log_loss_delta),
     "cross_entropy": (_cross_entropy, _cross_entropy_delta),
+    "poisson": (_poisson_loss, _poisson_delta),
 }
 
 
