@@ -83,7 +83,7 @@ class _Fastmlp:
         self.options = options
 
     def train(self, X, y):
-        self.net.fit(X, y, epochs=1, shuffle=False, backend="numba", **self.options)
+        self.net.fit(X, y, epochs=1, shuffle=False, **{"backend": "numba", **self.options})
 
     def predict(self, X):
         return self.net.predict(X)

@@ -1,0 +1,52 @@
+"""How W5's tuned settings were chosen: a short race (``--budget`` seconds each, default 20) of candidate
+settings for fastmlp's mini-batch contender and for the tuned peers, each in a process of its own.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/w5_settings.py --budget 20
+
+Prints each candidate's time to W5's target and its best held-out mse; the fastest of each library becomes its
+entry in ``fastmlp.benchmarking.accuracy.CONTENDERS`` (and the full 60-second race is rerun with ``fastmlp bench
+--workloads W5``).
+"""
+import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+from fastmlp.benchmarking.accuracy import TARGET, Contender, available, race
+
+CANDIDATES = [
+    Contender("fastmlp", "fastmlp", "SGD, batch 1, lr 0.003", dict(batch_size=1, lr=0.003)),
+    Contender("fastmlp", "fastmlp", "SGD, batch 1, lr 0.006", dict(batch_size=1, lr=0.006)),
+    Contender("fastmlp", "fastmlp", "Adam, batch 16, lr 0.001", dict(batch_size=16, lr=0.001, optimizer="adam")),
+    Contender("fastmlp", "fastmlp", "Adam, batch 32, lr 0.002", dict(batch_size=32, lr=0.002, optimizer="adam")),
+    Contender("fastmlp", "fastmlp", "Adam, batch 64, lr 0.003", dict(batch_size=64, lr=0.003, optimizer="adam")),
+    Contender("fastmlp", "fastmlp", "Adam, batch 200, lr 0.001", dict(batch_size=200, lr=0.001, optimizer="adam")),
+    Contender("fastmlp", "fastmlp", "Adam, batch 200, lr 0.003", dict(batch_size=200, lr=0.003, optimizer="adam")),
+    Contender("sklearn", "sklearn", "Adam, batch 200, lr 0.003, alpha 0", dict(learning_rate_init=0.003, alpha=0.0)),
+    Contender("sklearn", "sklearn", "Adam, batch 100, lr 0.002, alpha 0",
+              dict(batch_size=100, learning_rate_init=0.002, alpha=0.0)),
+    Contender("sklearn", "sklearn", "Adam, batch 500, lr 0.003, alpha 0",
+              dict(batch_size=500, learning_rate_init=0.003, alpha=0.0)),
+    Contender("torch", "torch", "Adam, batch 64, lr 0.003, 1 thread", dict(batch_size=64, lr=0.003, threads=1)),
+    Contender("torch", "torch", "Adam, batch 256, lr 0.003, 1 thread", dict(batch_size=256, lr=0.003, threads=1)),
+    Contender("torch", "torch", "Adam, batch 256, lr 0.003, 2 threads", dict(batch_size=256, lr=0.003, threads=2)),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=20.0)
+    args = parser.parse_args()
+    print(f"target: held-out mse < {TARGET:g}; budget {args.budget:g} s each")
+    for c in CANDIDATES:
+        if not available(c):
+            print(f"{c.library:<8} {c.setting:<40} not installed")
+            continue
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            r = pool.submit(race, c, args.budget).result()
+        t = r["time_to_target"]
+        print(f"{c.library:<8} {c.setting:<40} {f'{t:6.1f} s' if t else 'not reached':>12}  best {r['best_mse']:.5f}"
+              f"  ({r['epochs']:.1f} epochs)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
