@@ -26,18 +26,29 @@ CANDIDATES = [
               dict(batch_size=100, learning_rate_init=0.002, alpha=0.0)),
     Contender("sklearn", "sklearn", "Adam, batch 500, lr 0.003, alpha 0",
               dict(batch_size=500, learning_rate_init=0.003, alpha=0.0)),
+    Contender("sklearn", "sklearn", "Adam, batch 100, lr 0.003, alpha 0",
+              dict(batch_size=100, learning_rate_init=0.003, alpha=0.0)),
+    Contender("sklearn", "sklearn", "Adam, batch 200, lr 0.002, alpha 0",
+              dict(learning_rate_init=0.002, alpha=0.0)),
+    Contender("sklearn", "sklearn", "Adam, batch 1000, lr 0.005, alpha 0",
+              dict(batch_size=1000, learning_rate_init=0.005, alpha=0.0)),
     Contender("torch", "torch", "Adam, batch 64, lr 0.003, 1 thread", dict(batch_size=64, lr=0.003, threads=1)),
     Contender("torch", "torch", "Adam, batch 256, lr 0.003, 1 thread", dict(batch_size=256, lr=0.003, threads=1)),
     Contender("torch", "torch", "Adam, batch 256, lr 0.003, 2 threads", dict(batch_size=256, lr=0.003, threads=2)),
+    Contender("torch", "torch", "Adam, batch 512, lr 0.005, 2 threads", dict(batch_size=512, lr=0.005, threads=2)),
+    Contender("torch", "torch", "Adam, batch 128, lr 0.002, 2 threads", dict(batch_size=128, lr=0.002, threads=2)),
 ]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=20.0)
+    parser.add_argument("--only", nargs="*", help="only these settings (as printed)")
     args = parser.parse_args()
     print(f"target: held-out mse < {TARGET:g}; budget {args.budget:g} s each")
     for c in CANDIDATES:
+        if args.only and c.setting not in args.only:
+            continue
         if not available(c):
             print(f"{c.library:<8} {c.setting:<40} not installed")
             continue

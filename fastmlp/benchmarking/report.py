@@ -4,7 +4,8 @@ sigmoid), side by side; ``--workloads W5`` adds the time to a good model (``accu
 For each workload and dtype: every contender's agreement with the reference is checked on a slice (a
 mismatch stops the run with a non-zero exit), each is warmed up (its first call, compile included, is
 reported as ``first call s``), then timed for several rounds, round-robin, so that the noise of this shared
-machine falls on all alike (``--isolate``: each contender alone, in a fresh process of its own). fastmlp's
+machine falls on all alike, each run after a quarter-second pause (``QUIET_SECONDS``), fastmlp's ``fit`` and
+kernel first in turn (``--isolate``: each contender alone, in a fresh process of its own). fastmlp's
 rows time ``MLP.fit`` (one epoch, no shuffle, as the peers run), as users call it; beside it, in the same
 rounds, the path's kernel alone, and what ``fit`` costs over it. The table gives the median and min-max
 samples/s, the ratio to the best peer (JAX, scikit-learn, PyTorch), the ratio to the reference path, and the
@@ -37,6 +38,14 @@ QUICK_ROWS = {"W1": 20_000, "W2": 4_000, "W2-tanh": 4_000, "W2-sigmoid": 4_000, 
 REFERENCE_ROWS = {"W1": 5_000, "W2": 200, "W2-tanh": 200, "W2-sigmoid": 200, "W3": 4, "W4": 128}
 QUICK_REFERENCE_ROWS = {"W1": 2_000, "W2": 50, "W2-tanh": 50, "W2-sigmoid": 50, "W3": 2, "W4": 8}
 SWEEP_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+
+
+# Quiet before each timed run: the thread pools of the run before (OpenBLAS's, XLA's) spin for a while after their
+# last call, and on this 2-core machine whatever runs next shares a core with them. Measured on W2 float32: the
+# run timed right after scikit-learn's epoch ran 20 % slower than the same run timed second. So every contender
+# starts from an idle machine, as a user's first call does (which costs the short runs most: W1's MLP.fit, 1 ms of
+# training, takes 0.5 ms more after a pause than back to back, the kernel alone 0.1 ms).
+QUIET_SECONDS = 0.25
 
 
 class Mismatch(RuntimeError):
@@ -99,14 +108,19 @@ def measure(w, dtype, names, rounds, n=None, check=True, quick=False, isolate=Fa
     for name, r in runners.items():
         if hasattr(r, "run_kernel"):
             results[name]["kernel_rates"] = []
-    for _ in range(rounds):
+    for k in range(rounds):
         for name, r in runners.items():
             with warnings.catch_warnings(record=True) as seen:
                 warnings.simplefilter("always")
                 rows = getattr(r, "n_used", r.X.shape[0])
-                results[name]["rates"].append(rows / _timed(r.reset, r.run))
-                if "kernel_rates" in results[name]:
-                    results[name]["kernel_rates"].append(rows / _timed(r.reset, r.run_kernel))
+                timed = {"rates": r.run}
+                if "kernel_rates" in results[name]:       # fit and the kernel alone, first in turn
+                    timed["kernel_rates"] = r.run_kernel
+                    if k % 2:
+                        timed = dict(reversed(timed.items()))
+                for key, run in timed.items():
+                    time.sleep(QUIET_SECONDS if not quick else QUIET_SECONDS / 5)
+                    results[name][key].append(rows / _timed(r.reset, run))
             caught[name] += seen
     for name in results:
         results[name]["warnings"] = sorted({f"{type(m.message).__name__}: {m.message}" for m in caught[name]})
