@@ -16,7 +16,7 @@ shuffle of its own. What each contender runs (its settings are in ``CONTENDERS``
 * fastmlp's per-sample SGD (the Numba path), and its best mini-batch setting found on this workload;
 * scikit-learn's ``MLPRegressor`` at its defaults (Adam, batch 200, lr 1e-3, alpha 1e-4; tanh for the teacher's
   shape), and tuned (its best setting found on this workload), each ``partial_fit`` per segment;
-* PyTorch (Adam, mini-batch, eager), where it is installed (it is in no extra);
+* PyTorch (Adam, mini-batch, eager; its best setting found), where it is installed (it is in no extra);
 * JAX (per-sample SGD, each segment one ``lax.scan``), where it is installed (the ``bench`` extra).
 
 The peers start from their own initialisations (what their users get); JAX, which has none, from fastmlp's.
@@ -48,17 +48,18 @@ class Contender:
     options: dict = field(default_factory=dict)
 
 
+# The tuned settings: the fastest to the target of those tried by benchmarks/w5_settings.py (20-second races).
 CONTENDERS = (
     Contender("fastmlp per-sample", "fastmlp", "SGD, batch 1, lr 0.003, Numba path",
               dict(batch_size=1, lr=0.003, optimizer="sgd")),
-    Contender("fastmlp mini-batch", "fastmlp", "Adam, batch 32, lr 0.001, Numba path",
-              dict(batch_size=32, lr=0.001, optimizer="adam")),
+    Contender("fastmlp mini-batch", "fastmlp", "Adam, batch 200, lr 0.003, Numba path",
+              dict(batch_size=200, lr=0.003, optimizer="adam")),
     Contender("sklearn defaults", "sklearn", "MLPRegressor: Adam, batch 200, lr 0.001, alpha 1e-4",
               dict()),
-    Contender("sklearn tuned", "sklearn", "MLPRegressor: Adam, batch 32, lr 0.001, alpha 0",
-              dict(batch_size=32, alpha=0.0)),
-    Contender("torch Adam", "torch", "Adam, batch 64, lr 0.001, eager, 1 thread",
-              dict(batch_size=64, lr=0.001, threads=1)),
+    Contender("sklearn tuned", "sklearn", "MLPRegressor: Adam, batch 200, lr 0.002, alpha 0",
+              dict(learning_rate_init=0.002, alpha=0.0)),
+    Contender("torch Adam", "torch", "Adam, batch 512, lr 0.005, eager, 2 threads",
+              dict(batch_size=512, lr=0.005, threads=2)),
     Contender("jax per-sample", "jax", "SGD, batch 1, lr 0.003, lax.scan per segment",
               dict(lr=0.003)),
 )
