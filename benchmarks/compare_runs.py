@@ -69,12 +69,12 @@ def main():
                 row += f" {r[1]:.2f}x ({r[0]}) |" if r else " - |"
             print(row)
     print("\nfit's cost over the kernel alone (per-round median of kernel rate / fit rate - 1):\n")
-    print(f"| workload | path | {head} |")
-    print("| --- | --- | " + " | ".join("---:" for _ in names) + " |")
+    print(f"| workload | path | {head} |" + (" isolated |" if iso else ""))
+    print("| --- | --- | " + " | ".join("---:" for _ in names) + " |" + (" ---: |" if iso else ""))
     for key in runs[0]["workloads"]:
         for ours in FASTMLP:
             cells = []
-            for run in runs:
+            for run in runs + ([iso] if iso else []):
                 rows = {r["name"]: r for r in summarise(run["workloads"][key], run["ceilings"])} \
                     if key in run["workloads"] else {}
                 cells.append(f"{rows[ours]['overhead']:+.1%}" if ours in rows and rows[ours]["overhead"] is not None

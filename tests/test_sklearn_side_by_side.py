@@ -410,3 +410,17 @@ def test_the_regressors_loss_is_its_first_parameter_as_scikit_learns(loss):
     assert ours(loss).get_params()["loss"] == theirs(loss).get_params()["loss"] == loss
     same_error(outcome(theirs(loss="absolute_error").fit, X, COUNTS[:, 0]),
                outcome(ours(loss="absolute_error").fit, X, COUNTS[:, 0]), "loss")
+
+
+def test_poisson_without_a_hidden_nonlinearity_is_scikit_learns_poisson_glm():
+    """One identity hidden unit and the exp output: the model is a Poisson GLM, and L-BFGS finds scikit-learn's
+    ``PoissonRegressor``'s predictions (as scikit-learn's own MLP test checks for its MLP)."""
+    from sklearn.linear_model import PoissonRegressor
+    rng = np.random.default_rng(3)
+    x = np.linspace(0, 1, 100)
+    y = rng.poisson(np.exp(x + 1))
+    X1 = x.reshape(-1, 1)
+    glm = PoissonRegressor(alpha=0, tol=1e-7).fit(X1, y)
+    ours = fastmlp.MLPRegressor(loss="poisson", hidden_layer_sizes=(1,), activation="identity", alpha=0,
+                                solver="lbfgs", tol=1e-7, random_state=4).fit(X1, y)
+    assert np.allclose(ours.predict(X1), glm.predict(X1), rtol=1e-4)
