@@ -12,9 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from fastmlp.benchmarking.report import FASTMLP, PEERS, round_ratios, summarise
+from fastmlp.benchmarking.report import FASTMLP, PEERS, best_peer, medians, round_ratios, summarise
 
 
 def load(folder):
@@ -31,12 +29,11 @@ def best_peer_ratio(entry, ours):
 
 def median_ratio(entry, ours):
     """A ratio of medians, over the best peer by median (for runs whose rounds are not side by side)."""
-    res = entry["results"]
-    peers = {k: float(np.median(res[k]["rates"])) for k in PEERS if k in res}
-    if ours not in res or not peers:
+    med = medians(entry)
+    peer = best_peer(med)
+    if ours not in med or peer is None:
         return None
-    peer = max(peers, key=peers.get)
-    return peer, float(np.median(res[ours]["rates"])) / peers[peer]
+    return peer, med[ours] / med[peer]
 
 
 def main():

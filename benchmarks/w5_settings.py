@@ -8,9 +8,8 @@ entry in ``fastmlp.benchmarking.accuracy.CONTENDERS`` (and the full 60-second ra
 --workloads W5``).
 """
 import argparse
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 
+from fastmlp.benchmarking import in_fresh_process
 from fastmlp.benchmarking.accuracy import TARGET, Contender, available, race
 
 CANDIDATES = [
@@ -52,8 +51,7 @@ def main():
         if not available(c):
             print(f"{c.library:<8} {c.setting:<40} not installed")
             continue
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            r = pool.submit(race, c, args.budget).result()
+        r = in_fresh_process(race, c, args.budget)
         t = r["time_to_target"]
         print(f"{c.library:<8} {c.setting:<40} {f'{t:6.1f} s' if t else 'not reached':>12}  best {r['best_mse']:.5f}"
               f"  ({r['epochs']:.1f} epochs)", flush=True)

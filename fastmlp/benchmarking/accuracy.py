@@ -24,13 +24,13 @@ The peers start from their own initialisations (what their users get); JAX, whic
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import in_fresh_process
 
 TEACHER = dict(layer_sizes=(16, 64, 64, 1), activation="tanh", noise=0.1, seed=0)
 TRAIN_ROWS, HELD_OUT_ROWS = 1_000_000, 100_000
@@ -223,8 +223,7 @@ def run(budget=BUDGET, train_rows=TRAIN_ROWS, held_out_rows=HELD_OUT_ROWS, segme
         if not available(c):
             say(f"W5 {c.name}: {c.library} is not installed")
             continue
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            r = pool.submit(race, c, budget, train_rows, held_out_rows, segment_rows).result()
+        r = in_fresh_process(race, c, budget, train_rows, held_out_rows, segment_rows)
         out["races"].append(r)
         say(f"W5 {c.name:<20} to mse < {TARGET:g}: " + (f"{r['time_to_target']:6.1f} s" if r["time_to_target"]
                                                           else f"not within {budget:g} s")

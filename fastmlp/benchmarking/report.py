@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..backends import BOUNDS
+from . import in_fresh_process
 from .contenders import WORKLOADS, agreement, contenders, make_problem
 
 PEERS = ("jax-scan", "jax-step", "sklearn", "torch")
@@ -54,25 +55,25 @@ class Mismatch(RuntimeError):
 
 # --- the machine's ceilings -------------------------------------------------------------------------------------
 
-def ceilings(quick=False) -> dict:
+def ceilings() -> dict:
     """Matmul GFLOP/s (float64, float32; numpy's BLAS on all its threads) and memory bandwidth (GB/s)."""
     out = {}
-    n = 1024 if quick else 2048
+    n = 2048
     for dtype in ("float64", "float32"):
         a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
         c = np.empty_like(a)
         np.matmul(a, a, out=c)
         times = []
-        for _ in range(3 if quick else 5):
+        for _ in range(5):
             t0 = time.perf_counter()
             np.matmul(a, a, out=c)
             times.append(time.perf_counter() - t0)
         out[f"matmul_gflops_{dtype}"] = 2 * n ** 3 / np.median(times) / 1e9
-    src = np.ones((32 if quick else 128) * 2 ** 20 // 8)     # 32 / 128 MiB of float64: beyond every cache
+    src = np.ones(128 * 2 ** 20 // 8)                       # 128 MiB of float64: beyond every cache
     dst = np.empty_like(src)
     np.copyto(dst, src)
     times = []
-    for _ in range(3 if quick else 5):
+    for _ in range(5):
         t0 = time.perf_counter()
         np.copyto(dst, src)
         times.append(time.perf_counter() - t0)
@@ -88,12 +89,9 @@ def measure(w, dtype, names, rounds, n=None, check=True, quick=False, isolate=Fa
 
     Round-robin in one process, or with ``isolate`` each contender alone in a fresh process of its own."""
     if isolate:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
         results = {}
         for name in names:
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results.update(pool.submit(measure, w, dtype, [name], rounds, n, check, quick).result())
+            results.update(in_fresh_process(measure, w, dtype, [name], rounds, n, check, quick))
         return results
     factories = contenders(batched=w.batch_size > 1, reference=True)
     net, X, Y = make_problem(w, dtype, n=n)
@@ -261,6 +259,17 @@ def _ceilings_line(c):
 
 # --- reporting ------------------------------------------------------------------------------------------------------
 
+def medians(entry) -> dict:
+    """Each contender's median samples/s."""
+    return {k: float(np.median(v["rates"])) for k, v in entry["results"].items()}
+
+
+def best_peer(med) -> str | None:
+    """The peer (JAX, scikit-learn, PyTorch) with the highest median, or None."""
+    peers = [k for k in PEERS if k in med]
+    return max(peers, key=med.get) if peers else None
+
+
 def summarise(entry, ceilings_) -> list[dict]:
     """One row per contender: median and min-max samples/s; for fastmlp's paths the kernel alone beside ``fit``
     and ``fit``'s overhead over it (median of the rounds' ``kernel rate / fit rate - 1``); the ratios to the best
@@ -268,9 +277,8 @@ def summarise(entry, ceilings_) -> list[dict]:
     the matmul rate; the first call (compile included)."""
     res, dtype = entry["results"], entry["dtype"]
     flops = entry["workload"]["flops_per_sample"]
-    med = {k: float(np.median(v["rates"])) for k, v in res.items()}
-    peers = [med[k] for k in PEERS if k in med]
-    best_peer = max(peers) if peers else None
+    med = medians(entry)
+    peer = best_peer(med)
     ref = med.get("fastmlp-reference")
     ceiling = (ceilings_ or {}).get(f"matmul_gflops_{dtype}")
     rows = []
@@ -281,7 +289,7 @@ def summarise(entry, ceilings_) -> list[dict]:
                      "kernel": float(np.median(kernel)) if kernel else None,
                      "overhead": (float(np.median(np.array(kernel) / np.array(v["rates"]) - 1)) if kernel
                                   else None),
-                     "vs_peer": med[name] / best_peer if best_peer else None,
+                     "vs_peer": med[name] / med[peer] if peer else None,
                      "vs_reference": med[name] / ref if ref else None,
                      "gflops": gf, "of_matmul": gf / ceiling if ceiling else None, "first_call": v["first_call"]})
     return rows
@@ -315,9 +323,8 @@ def round_ratios(entry) -> list:
     side; its median is steadier than a ratio of medians on a noisy machine. (Not with ``--isolate``, whose
     contenders run apart: there the rounds are not side by side.)"""
     res = entry["results"]
-    med = {k: float(np.median(v["rates"])) for k, v in res.items()}
-    peers = [k for k in PEERS if k in res]
-    others = ([max(peers, key=med.get)] if peers else []) + (["blas-floor"] if "blas-floor" in res else [])
+    peer = best_peer(medians(entry))
+    others = ([peer] if peer else []) + (["blas-floor"] if "blas-floor" in res else [])
     out = []
     for ours in FASTMLP:
         if ours not in res:
