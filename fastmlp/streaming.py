@@ -170,7 +170,7 @@ class IterableSource:
             chunk = Chunk(Xc, Yc, first_row, where)
             first_row += Xc.shape[0]
             n = Xc.shape[0]
-            yield chunk, (rng.permutation(n) if shuffle else in_order(n))
+            yield chunk, epoch_order(rng, n, shuffle)
         if first_row == 0:
             raise ValueError("X: the iterable of (X, y) chunks gave no rows this epoch (a one-shot iterator can "
                              "serve one epoch only)")
@@ -196,17 +196,22 @@ def in_order(n: int) -> np.ndarray:
     return kept[:n]
 
 
+def epoch_order(rng, n: int, shuffle: bool) -> np.ndarray:
+    """The order of a chunk's ``n`` rows: ``rng.permutation(n)``, or ``0 .. n-1`` without a shuffle."""
+    return rng.permutation(n) if shuffle else in_order(n)
+
+
 def _shuffled_chunks(source, rng, shuffle):
     if source.n_chunks == 1:             # one chunk: the in-memory rule, one permutation of all rows
         chunk = source.chunk(0)
         n = chunk.X.shape[0]
-        yield chunk, (rng.permutation(n) if shuffle else in_order(n))
+        yield chunk, epoch_order(rng, n, shuffle)
         return
     chunk_order = rng.permutation(source.n_chunks) if shuffle else range(source.n_chunks)
     for k in chunk_order:
         chunk = source.chunk(int(k))
         n = chunk.X.shape[0]
-        yield chunk, (rng.permutation(n) if shuffle else in_order(n))
+        yield chunk, epoch_order(rng, n, shuffle)
 
 
 def _check_shapes(X_shape, y_shape, spec, X_name, y_name):

@@ -25,6 +25,7 @@ from fastmlp import backends
 from fastmlp._memory import aligned_copy
 from fastmlp._validation import check_Y
 from fastmlp.optim import OptimizerState
+from fastmlp.streaming import in_order
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class FastmlpRunner(Runner):
         self.path = backends.get(backend)
         self.p = aligned_copy(self.start)          # the kernel's own parameters, as a model's are aligned
         self.kernel_opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
-        self.order = np.arange(X.shape[0], dtype=np.int64)
+        self.order = in_order(X.shape[0])            # the order fit uses without a shuffle
         self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]))
 
     @property
