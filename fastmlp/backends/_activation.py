@@ -3,8 +3,10 @@ maths both compiled paths branch on (``numpy/_fused.py``, ``numba/kernels.py``),
 
 ``zero`` and ``one`` are in the values' dtype, so float32 stays float32. ``softmax`` (a whole layer's, not one
 value's) is not here: both give it 1 as ``f'``, its delta being taken with the loss. ``exp`` (the Poisson loss's
-output activation) is here, though its delta too is taken with the loss.
+output activation) is here, though its delta too is taken with the loss; so is that loss's term for one output.
 """
+import math
+
 from .._spec import ACTIVATIONS
 from ._numba_config import jit
 from ._vmath import vexp, vsigmoid, vtanh
@@ -38,3 +40,11 @@ def fprime(a, act, zero, one):
     if act == EXP:
         return a
     return one
+
+
+@jit
+def poisson_term(a, z, y):
+    """One output's share of the Poisson loss, ``exp(z) - y z + y log y - y`` with ``a = exp(z)``
+    (``reference._poisson_loss``), in float64."""
+    y = float(y)
+    return float(a) - y * float(z) + (y * math.log(y) if y > 0.0 else 0.0) - y

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..._spec import ACTIVATIONS, LOSSES
 from ...optim import RULES
-from .._activation import fprime
+from .._activation import fprime, poisson_term
 from .._finite import is_finite
 from .._numba_config import jit
 from .._vmath import vexp, vsigmoid, vtanh
@@ -185,8 +185,7 @@ def _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight
         loss /= K
     elif loss_code == POISSON:                          # mean_k exp(z) - y z + y log y - y
         for k in range(K):
-            y = float(Y[s, k])
-            loss += float(a[u + k]) - y * float(a[uz + k]) + (y * math.log(y) if y > 0.0 else 0.0) - y
+            loss += poisson_term(a[u + k], a[uz + k], Y[s, k])
         loss /= K
     else:                                               # mean_k (y - a)^2
         for k in range(K):

@@ -17,7 +17,7 @@ import math
 
 from ..._spec import ACTIVATIONS, LOSSES
 from ...optim import RULES
-from .._activation import f, fprime
+from .._activation import f, fprime, poisson_term
 from .._finite import is_finite
 from .._numba_config import jit
 from .._vmath import vexp
@@ -94,8 +94,7 @@ def output_layer(Z, b, Y, A, D, gb, losses, sw, act, loss):
             row /= K
         elif loss == POISSON:                     # mean_k exp(z) - y z + y log y - y
             for k in range(K):
-                y = float(Y[i, k])
-                row += float(A[i, k]) - y * float(Z[i, k]) + (y * math.log(y) if y > 0.0 else 0.0) - y
+                row += poisson_term(A[i, k], Z[i, k], Y[i, k])
             row /= K
         else:                                     # mean_k (y - a)^2
             for k in range(K):
