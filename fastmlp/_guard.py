@@ -24,6 +24,7 @@ timings, so the epoch's loss (summed slice by slice) is the same bit for bit run
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
@@ -83,6 +84,7 @@ class Interrupt:
     def __init__(self):
         self.pending = self.raised_safely = self._installed = False
         self.defer = True
+        self._holding = self._stop_after_hold = False
 
     def check(self):
         if self.pending:
@@ -95,7 +97,22 @@ class Interrupt:
         # Remembered either way: a KeyboardInterrupt raised while a finaliser (``__del__``) runs is swallowed by
         # Python, and the next check() must still see it.
         self.pending = True
-        if stop_now:
+        if stop_now and self._holding:
+            self._stop_after_hold = True
+        elif stop_now:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def holding(self):
+        """A stretch no Ctrl-C may cut (a threaded kernel's team starting and finishing a call): one that would
+        have raised at once raises at its end instead."""
+        self._holding, self._stop_after_hold = True, False
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._stop_after_hold:
+            self._stop_after_hold = False
             raise KeyboardInterrupt
 
     def __enter__(self):

@@ -211,6 +211,7 @@ CONSTRAINTS = {
     "chunk_rows": [None, COUNT],
     "progress": [Boolean()],
     "backend": [None, Options(BACKEND_CHOICES)],
+    "threads": [None, COUNT],
     "validation_fraction": [None, UNIT_OPEN],
     # data-parallel training (fastmlp.distributed)
     "partitions": [None, COUNT],

@@ -44,6 +44,7 @@ class FitRun:
     callbacks: list
     progress: bool
     weight_scale: float = 1.0          # what check_sample_weight multiplied the weights by (OptimizerState.weigh)
+    threads: int = 1                   # threads of the Numba path's per-sample loop
     interrupt: _guard.Interrupt = field(default_factory=_guard.Interrupt)
     samples_seen: int = 0              # in this fit, before the current epoch (the invscaling schedule's t)
 
@@ -67,11 +68,12 @@ class FitRun:
 
 
 def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping, validation_data,
-           validation_fraction, sample_weight, shuffle, seed, backend, chunk_rows, progress, callbacks) -> FitRun:
+           validation_fraction, sample_weight, shuffle, seed, backend, chunk_rows, progress, callbacks,
+           threads=None) -> FitRun:
     """Every argument of ``model.fit`` checked and converted (see the module's notes)."""
     epochs, lr, batch_size = check("epochs", epochs), check("lr", lr), check("batch_size", batch_size)
     shuffle, seed, progress = check("shuffle", shuffle), check("seed", seed), check("progress", progress)
-    backend = check("backend", backend)
+    backend, threads = check("backend", backend), check("threads", threads)
     chunk_rows = check("chunk_rows", chunk_rows)
     optimizer, schedule, stopping = as_optimizer(optimizer), as_schedule(schedule), as_stopping(stopping)
     callbacks = check_callbacks(callbacks)
@@ -107,8 +109,10 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
             raise InvalidParameterError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass "
                                         "a list or another re-iterable object to train for several epochs")
         name = backends.choose(spec, batch_size) if backend in (None, "auto") else backends.canonical(backend)
+        threads = check_threads(threads, name, batch_size, spec)
         path = backends.get(name)
-        workspace = path.prepare(spec, dtype, min(batch_size, source.chunk_rows or batch_size))
+        workspace = path.prepare(spec, dtype, min(batch_size, source.chunk_rows or batch_size),
+                                 **({"threads": threads} if threads > 1 else {}))
     except BaseException:
         model.rng.bit_generator.state = rng_state
         raise
@@ -116,7 +120,20 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
                   workspace=workspace, source=source, validation=validation, sample_weight=sample_weight,
                   plan=Plan(lr, schedule, stopping), stopping=stopping, optimizer=optimizer,
                   n_params=spec.n_params, dtype=dtype, callbacks=callbacks, progress=progress,
-                  weight_scale=weight_scale)
+                  weight_scale=weight_scale, threads=threads)
+
+
+def check_threads(threads, backend, batch_size, spec) -> int:
+    """How many threads the fit's per-sample loop runs on: ``threads``, or for None the network's choice
+    (``backends.numba.threads_for``); more than one only on the Numba path with ``batch_size=1``."""
+    per_sample = backend == "numba" and batch_size == 1
+    if threads is None:
+        return backends.get("numba").threads_for(spec) if per_sample else 1
+    if threads > 1 and not per_sample:
+        raise InvalidParameterError(
+            f"threads={threads} splits the Numba path's per-sample loop; it needs backend='numba' (or 'auto') and "
+            f"batch_size=1, got backend={backend!r} and batch_size={batch_size} (give threads=None or 1)")
+    return threads
 
 
 def check_validation_data(validation_data, spec, dtype):

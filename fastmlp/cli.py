@@ -212,8 +212,8 @@ def main(argv=None) -> int:
     p.set_defaults(func=demo)
     p = sub.add_parser("bench", help="every path and every installed peer on the workloads, side by side")
     p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
-    p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W4",
-                   help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W4 and W5 (time to a good model, "
+    p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W3-wide,W4",
+                   help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W3-wide,W4 and W5 (time to a good model, "
                         "about 6 minutes; not in the default)")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     p.add_argument("--rounds", type=_param("rounds", int, "epochs"), default=None,

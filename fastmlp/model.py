@@ -60,7 +60,8 @@ class History:
     ``loss``: the epoch's mean loss as the contract defines it (each sample's loss before its update);
     ``val_loss``: the validation loss after the epoch (empty without validation data); ``lr``: the learning
     rate of the epoch; ``seconds``: its wall time. ``stop_reason`` says why training ended; ``best_epoch``
-    is the epoch whose parameters ``restore_best`` put back (-1 when it was off).
+    is the epoch whose parameters ``restore_best`` put back (-1 when it was off). ``backend`` is the path that
+    trained, ``threads`` how many threads its per-sample loop used.
     """
 
     loss: list = field(default_factory=list)
@@ -70,6 +71,7 @@ class History:
     backend: str = ""
     stop_reason: str = ""
     best_epoch: int = -1
+    threads: int = 1
 
     @property
     def epochs(self) -> int:
@@ -281,7 +283,8 @@ class MLP:
             stopping: Stopping | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_fraction: float | None = None, sample_weight: ArrayLike | None = None, shuffle: bool = True,
             seed: int | None = None, backend: str | None = None, chunk_rows: int | None = None,
-            progress: bool = False, callbacks: Sequence[Callable] | None = None) -> History:
+            progress: bool = False, callbacks: Sequence[Callable] | None = None,
+            threads: int | None = None) -> History:
         """Train by SGD: per epoch, batches of ``batch_size`` rows in the epoch's order, one update each.
 
         Everything after ``y`` is keyword-only.
@@ -327,6 +330,13 @@ class MLP:
             size and the network's size.
         chunk_rows : int, optional
             Rows per chunk for data read out of core (default 2**20).
+        threads : int >= 1, optional
+            Threads the Numba path's per-sample loop (``batch_size=1``) splits each sample's layers across, each
+            thread a fixed share of every layer's units; the result is the same bit for bit run after run for a
+            given number of threads, and within the contract's bounds of one thread's. ``None`` chooses from the
+            network and the machine (``fastmlp.backends.numba.threads_for``: several only for networks wide enough
+            to pay for the threads' meetings, never more than the physical cores); ``History.threads`` says what
+            was used. Another path or batch size takes only ``None`` or 1.
         progress : bool
             Show a progress bar on stderr (samples, samples/s, epoch, running loss): tqdm's when tqdm is
             installed, a plain line otherwise. Updated between chunks, never inside the compiled loop.
@@ -356,9 +366,9 @@ class MLP:
                                schedule=schedule, stopping=stopping, validation_data=validation_data,
                                validation_fraction=validation_fraction, sample_weight=sample_weight,
                                shuffle=shuffle, seed=seed, backend=backend, chunk_rows=chunk_rows,
-                               progress=progress, callbacks=callbacks)
+                               progress=progress, callbacks=callbacks, threads=threads)
         self.optimizer_state = run.optimizer_state(self.optimizer_state)     # a warm start, or a fresh state
-        history = History(backend=run.backend, stop_reason=f"epochs: all {run.epochs} run")
+        history = History(backend=run.backend, stop_reason=f"epochs: all {run.epochs} run", threads=run.threads)
         best_params = None
         with run.progress_bar() as bar:
             for epoch in range(run.epochs):

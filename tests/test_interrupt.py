@@ -50,6 +50,8 @@ CASES = [
     ("numba", 8, "adam", "memory"),
     ("numba", 1, "momentum", "memmap"),
     ("numba", 1, "sgd", "folder"),
+    ("numba:2", 1, "adam", "memory"),           # the threaded per-sample kernel
+    ("numba:2", 1, "sgd", "memmap"),
     ("numpy", 32, "momentum", "memory"),
     ("numpy", 16, "sgd", "memmap"),
     ("reference", 1, "momentum", "memory"),

@@ -37,7 +37,7 @@ def test_one_compiled_kernel_serves_every_shape():
     rng = np.random.default_rng(0)
     shapes = ([3, 40, 1], "tanh", "mse"), ([5, 17, 9, 3], "relu", "cross_entropy"), ([4, 30, 2], "sigmoid",
                                                                                       "log_loss")
-    per_sample, batch = kernels.kernels_for("adam")
+    per_sample, batch, threaded = kernels.kernels_for("adam")
     compiled = []
     for sizes, activation, loss in shapes:
         net = fastmlp.MLP(sizes, activation=activation, loss=loss, seed=0)
@@ -47,7 +47,8 @@ def test_one_compiled_kernel_serves_every_shape():
             y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 20)]
         net.fit(X, y, optimizer="adam", lr=1e-3, backend="numba")
         net.fit(X, y, optimizer="adam", lr=1e-3, batch_size=4, backend="numba")
-        compiled.append((len(per_sample.signatures), len(batch.signatures)))
+        net.fit(X, y, optimizer="adam", lr=1e-3, backend="numba", threads=2)
+        compiled.append((len(per_sample.signatures), len(batch.signatures), len(threaded.signatures)))
     assert compiled[0] == compiled[-1], compiled                # no new compile for a new shape
 
 

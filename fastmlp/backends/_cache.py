@@ -23,6 +23,7 @@ checks that compiled code really lands here.
 """
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
@@ -135,6 +136,14 @@ def quarantine(paths, why):
                   stacklevel=3)
 
 
+@functools.lru_cache(maxsize=1)
+def _helper_stamps() -> tuple:
+    """``(name, mtime, size)`` of each module of ``fastmlp.backends`` and its Numba path."""
+    here = Path(__file__).parent
+    files = sorted([*here.glob("*.py"), *(here / "numba").glob("*.py")])
+    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
 class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
     """Numba's files for a function of ``py_file``: ``<cache_root>/numba/<folder>_<hash of its path>``."""
 
@@ -145,6 +154,11 @@ class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
 
     def get_cache_path(self):
         return self._cache_path
+
+    def get_source_stamp(self):
+        """The source file's stamp and those of every module the kernels inline (``_helper_stamps``): Numba's own
+        looks at the one file, so a change to an inlined helper elsewhere would load stale code."""
+        return super().get_source_stamp(), _helper_stamps()
 
     def ensure_cache_path(self):
         check_private_dir(Path(self._cache_path).parent)

@@ -54,7 +54,9 @@ W4 = Workload("W4", (784, 256, 128, 10), "relu", "cross_entropy", 60_000, batch_
 # W2 with the smooth activations, so that no activation's speed is hidden by the choice of workloads (issue 21)
 W2T = Workload("W2-tanh", (16, 64, 64, 1), "tanh", "mse", 50_000)
 W2S = Workload("W2-sigmoid", (16, 64, 64, 1), "sigmoid", "mse", 50_000)
-WORKLOADS = {w.name: w for w in (W1, W2, W2T, W2S, W3, W4)}
+# W3 four times wider: the per-sample loop on every core has most to give here (issue 20)
+W3W = Workload("W3-wide", (784, 1024, 1024, 10), "relu", "cross_entropy", 1_000)
+WORKLOADS = {w.name: w for w in (W1, W2, W2T, W2S, W3, W3W, W4)}
 
 
 def make_problem(w: Workload, dtype, n=None, seed=0):
@@ -86,17 +88,21 @@ class Runner:
 class FastmlpRunner(Runner):
     """A fastmlp path as users call it: ``run()`` is one epoch of ``MLP.fit`` (no shuffle, as the peers run);
     ``run_kernel()`` is the path's ``train_epoch`` alone on the same rows, so that what ``fit`` adds to the
-    kernel (checks, the order, the guard's slices and snapshots) can be measured beside it."""
+    kernel (checks, the order, the guard's slices and snapshots) can be measured beside it. ``threads``: the
+    per-sample loop's (``fit(threads=...)``); the Numba path's contender runs one thread, whatever ``None`` would
+    choose, and ``fastmlp-numba-threads`` one per physical core."""
 
-    def __init__(self, backend, w, net, X, Y, optimizer="sgd"):
+    def __init__(self, backend, w, net, X, Y, optimizer="sgd", threads=1):
         super().__init__(w, net, X, Y)
         self.backend, self.optimizer = backend, optimizer
+        self.threads = threads if backend == "numba" and w.batch_size == 1 else None
         self.net = copy.deepcopy(net)
         self.path = backends.get(backend)
         self.p = aligned_copy(self.start)          # the kernel's own parameters, as a model's are aligned
         self.kernel_opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
         self.order = in_order(X.shape[0])            # the order fit uses without a shuffle
-        self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]))
+        self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]),
+                                           **({"threads": threads} if (self.threads or 1) > 1 else {}))
 
     @property
     def opt(self):
@@ -110,7 +116,7 @@ class FastmlpRunner(Runner):
 
     def run(self):
         self.net.fit(self.X, self.Y, epochs=1, lr=self.w.lr, batch_size=self.w.batch_size, optimizer=self.optimizer,
-                     shuffle=False, backend=self.backend)
+                     shuffle=False, backend=self.backend, threads=self.threads)
 
     def run_kernel(self):
         result = self.path.train_epoch(self.spec, self.p, self.X, self.Y, self.order, self.w.lr,
@@ -306,6 +312,10 @@ def contenders(batched=False, reference=False):
     for name in ("numba", "numpy") + (("reference",) if reference else ()):
         if backends.available(name):
             out[f"fastmlp-{name}"] = (lambda b: lambda w, net, X, Y: FastmlpRunner(b, w, net, X, Y))(name)
+    if backends.available("numba") and not batched:
+        cores = backends.get("numba").physical_cores()
+        if cores > 1:
+            out["fastmlp-numba-threads"] = lambda w, net, X, Y: FastmlpRunner("numba", w, net, X, Y, threads=cores)
     if have("jax"):
         out["jax-scan"] = lambda w, net, X, Y: JaxRunner(w, net, X, Y, "scan")
         if batched:

@@ -34,10 +34,13 @@ from . import in_fresh_process
 from .contenders import WORKLOADS, agreement, contenders, make_problem
 
 PEERS = ("jax-scan", "jax-step", "sklearn", "torch")
-QUICK_ROWS = {"W1": 20_000, "W2": 4_000, "W2-tanh": 4_000, "W2-sigmoid": 4_000, "W3": 300, "W4": 2_560}
+QUICK_ROWS = {"W1": 20_000, "W2": 4_000, "W2-tanh": 4_000, "W2-sigmoid": 4_000, "W3": 300, "W3-wide": 60,
+              "W4": 2_560}
 # the pure-Python path is timed on a slice
-REFERENCE_ROWS = {"W1": 5_000, "W2": 200, "W2-tanh": 200, "W2-sigmoid": 200, "W3": 4, "W4": 128}
-QUICK_REFERENCE_ROWS = {"W1": 2_000, "W2": 50, "W2-tanh": 50, "W2-sigmoid": 50, "W3": 2, "W4": 8}
+REFERENCE_ROWS = {"W1": 5_000, "W2": 200, "W2-tanh": 200, "W2-sigmoid": 200, "W3": 4, "W3-wide": 1, "W4": 128}
+QUICK_REFERENCE_ROWS = {"W1": 2_000, "W2": 50, "W2-tanh": 50, "W2-sigmoid": 50, "W3": 2, "W3-wide": 1, "W4": 8}
+# where the per-sample loop on every core (fastmlp-numba-threads) is timed beside one thread
+THREADED = ("W3", "W3-wide")
 SWEEP_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
 
@@ -152,7 +155,8 @@ def _timed(reset, run) -> float:
     return time.perf_counter() - t0
 
 
-def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("float64", "float32"), rounds=5,
+def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W3-wide", "W4"), dtypes=("float64", "float32"),
+        rounds=5,
         quick=False, sweep=True, isolate=False, say=print) -> dict:
     report = {"fastmlp": __version__, "machine": machine(), "quick": quick, "rounds": rounds, "isolate": isolate,
               # a quick run's matmul would be too short to be a ceiling: none is reported rather than a wrong one
@@ -164,6 +168,8 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
         if quick:
             w = replace(w, n_samples=QUICK_ROWS[wname])
         names = ["fastmlp-numba", "fastmlp-numpy", "fastmlp-reference", *PEERS, "blas-floor"]
+        if wname in THREADED:
+            names.insert(1, "fastmlp-numba-threads")
         if w.batch_size == 1:
             names.remove("fastmlp-numpy")     # numpy at batch 1 is timed in the sweep
         for dtype in dtypes:
@@ -178,7 +184,7 @@ def run(workloads=("W1", "W2", "W2-tanh", "W2-sigmoid", "W3", "W4"), dtypes=("fl
                 if wname == "W4" and B == 1:
                     n = min(n, 3_000)
                 w = replace(WORKLOADS[wname], batch_size=B, n_samples=n)
-                res = measure(w, "float64", list(FASTMLP), rounds, check=False, isolate=isolate)
+                res = measure(w, "float64", list(SWEPT), rounds, check=False, isolate=isolate)
                 point = {"batch_size": B, "auto": _auto(w)}
                 for k, v in res.items():
                     point[k] = float(np.median(v["rates"]))
@@ -303,25 +309,26 @@ def format_table(key, entry, ceilings_) -> str:
     w = entry["workload"]
     lines = [f"\n{key}: {w['layer_sizes']} {w['activation']}/{w['loss']}, batch {w['batch_size']}, "
              f"N={w['n_samples']:,} (fastmlp: MLP.fit, one epoch; kernel: the path's train_epoch alone)",
-             f"  {'path or peer':<18}{'samples/s':>13}{'min':>12}{'max':>12}{'kernel/s':>13}{'fit cost':>9}"
+             f"  {'path or peer':<23}{'samples/s':>13}{'min':>12}{'max':>12}{'kernel/s':>13}{'fit cost':>9}"
              f"{'vs best peer':>13}{'vs ref':>9}{'GFLOP/s':>9}" + (f"{'of matmul':>10}" if ceilings_ else "")
              + f"{'first call s':>13}"]
     for r in summarise(entry, ceilings_):
-        lines.append(f"  {r['name']:<18}{r['median']:>13,.0f}{r['min']:>12,.0f}{r['max']:>12,.0f}"
+        lines.append(f"  {r['name']:<23}{r['median']:>13,.0f}{r['min']:>12,.0f}{r['max']:>12,.0f}"
                      f"{_cell(r['kernel'], ',.0f', 13)}{_cell(r['overhead'], '+.1%', 9)}"
                      f"{_cell(r['vs_peer'], '.2f', 13)}{_cell(r['vs_reference'], ',.0f', 9)}{r['gflops']:>9.2f}"
                      + (_cell(r["of_matmul"], ".0%", 10) if ceilings_ else "") + f"{r['first_call']:>13.2f}")
     return "\n".join(lines)
 
 
-FASTMLP = ("fastmlp-numba", "fastmlp-numpy")
+FASTMLP = ("fastmlp-numba", "fastmlp-numba-threads", "fastmlp-numpy")
+SWEPT = ("fastmlp-numba", "fastmlp-numpy")          # the batch-size sweep's
 
 
 def round_ratios(entry) -> list:
     """``(ours, other, median, min, max)`` of per-round speed ratios: each fastmlp path over the best peer (by
-    median) and over the BLAS floor. Each round runs every contender once, so a round's ratio is taken side by
-    side; its median is steadier than a ratio of medians on a noisy machine. (Not with ``--isolate``, whose
-    contenders run apart: there the rounds are not side by side.)"""
+    median) and over the BLAS floor, and the per-sample loop on every core over one thread. Each round runs every
+    contender once, so a round's ratio is taken side by side; its median is steadier than a ratio of medians on a
+    noisy machine. (Not with ``--isolate``, whose contenders run apart: there the rounds are not side by side.)"""
     res = entry["results"]
     peer = best_peer(medians(entry))
     others = ([peer] if peer else []) + (["blas-floor"] if "blas-floor" in res else [])
@@ -330,7 +337,7 @@ def round_ratios(entry) -> list:
         if ours not in res:
             continue
         mine = np.array(res[ours]["rates"])
-        for other in others:
+        for other in others + (["fastmlp-numba"] if ours == "fastmlp-numba-threads" else []):
             if len(res[other]["rates"]) == len(mine):
                 r = mine / np.array(res[other]["rates"])
                 out.append((ours, other, float(np.median(r)), float(r.min()), float(r.max())))
@@ -387,7 +394,8 @@ def markdown(report) -> str:
 
 
 # one colour per contender, the same in every chart and every run
-COLOURS = {"fastmlp-numba": "#1f77b4", "fastmlp-numpy": "#2ca02c", "fastmlp-reference": "#7f7f7f",
+COLOURS = {"fastmlp-numba": "#1f77b4", "fastmlp-numba-threads": "#17becf", "fastmlp-numpy": "#2ca02c",
+           "fastmlp-reference": "#7f7f7f",
            "jax-scan": "#d62728", "jax-step": "#ff9896", "sklearn": "#ff7f0e", "torch": "#9467bd",
            "blas-floor": "#000000"}
 

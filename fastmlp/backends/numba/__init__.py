@@ -21,12 +21,16 @@ is kept by ``_cache``, keyed by each source. Without any usable cache folder the
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import queue
 import sys
 import tempfile
+import threading
 import types
 import warnings
+import weakref
 from pathlib import Path
 
 import numba  # noqa: F401  (ImportError here makes the path unavailable)
@@ -36,7 +40,7 @@ from ... import __version__
 from ..._memory import aligned_zeros
 from ...optim import sgd_state
 from .. import EpochResult, _cache, _finite, _numba_config, _vmath
-from . import _codegen, kernels
+from . import _codegen, _sync, kernels
 
 _MODULES = {}   # (spec, dtype name, weighted) -> imported generated module (scalar style)
 
@@ -47,6 +51,36 @@ _MODULES = {}   # (spec, dtype name, weighted) -> imported generated module (sca
 # momentum or Adam at any size (docs/performance.md, "First fit of a new shape"). Above it, and for every other
 # optimiser, the loop style: nothing to compile for a new shape.
 SCALAR_MAX_PARAMS = 13
+
+
+# The threaded per-sample loop (``threads``): a thread per this many parameters, up to the physical cores. Measured
+# on this 2-core machine (docs/performance.md, "Per-sample SGD on every core"): two threads break even at 26-50 k
+# parameters ([64, 128, 128, 10] 1.03x, [64, 192, 192, 10] 1.05x) and gain from 85 k ([64, 256, 256, 10] 1.15x,
+# W3 1.3-1.9x); below, the threads' meetings (2L - 3 barriers a sample, with the units they exchange) cost more
+# than the split saves ([16, 64, 64, 1]: 0.6x).
+PARAMS_PER_THREAD = 65536
+
+
+@functools.lru_cache(maxsize=1)
+def physical_cores() -> int:
+    """The cores this process may run on, each physical core counted once (its SMT siblings share it)."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:                            # not Linux
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        try:
+            cores.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
+def threads_for(spec) -> int:
+    """The threads ``fit(threads=None)`` gives the per-sample loop: one per ``PARAMS_PER_THREAD`` parameters, at
+    least one, at most the physical cores. From the network and the machine only, never from timings."""
+    return max(1, min(physical_cores(), spec.n_params // PARAMS_PER_THREAD))
 
 
 def style_for(spec, opt=None) -> str:
@@ -125,14 +159,15 @@ def generated(spec, dtype, weighted=False):
 
 
 class Workspace:
-    """What one fit's kernels need besides the data: the loop style's layout and work buffers, and the scalar
-    style's kernels (which keep everything in locals), each made when first needed and then kept for the fit."""
+    """What one fit's kernels need besides the data: the loop style's layout and work buffers, the scalar style's
+    kernels (which keep everything in locals), and, for ``threads > 1``, the threaded kernel's team and buffers;
+    each made when first needed and then kept for the fit."""
 
-    def __init__(self, spec, dtype):
-        self.spec, self.dtype = spec, np.dtype(dtype)
+    def __init__(self, spec, dtype, threads=1):
+        self.spec, self.dtype, self.threads = spec, np.dtype(dtype), threads
         self.modules = {}
         self.no_weights = np.zeros(0, self.dtype)
-        self._loop = None
+        self._loop = self._threaded = None
 
     def loop(self):
         """``(layout, a, d, g)`` for the loop style."""
@@ -141,6 +176,41 @@ class Workspace:
                           *(aligned_zeros(n, self.dtype) for n in kernels.buffer_sizes(self.spec)))
         return self._loop
 
+    def threaded(self):
+        """``(team, sync, cuts, first_by_columns, a, d, zpart, own_units)`` for the threaded per-sample kernel: its
+        ``a`` and ``d`` hold, after every layer's units, each thread's own a[L], z_L and delta[L], and its copy of x
+        when the first layer splits by columns."""
+        if self._threaded is None:
+            spec, n = self.spec, self.threads
+            K, L = spec.n_outputs, spec.n_layers
+            by_columns = first_by_columns(spec, n)
+            # each thread's own rows and regions padded to whole cache lines (16 elements: 64 bytes of float32),
+            # so that no two threads write one line
+            n_units = _lines(sum(spec.layer_sizes))
+            region = _lines(2 * K) + (_lines(spec.layer_sizes[0]) if by_columns else 0)
+            own_units = np.zeros((n, L + 2), np.uint64)
+            own_units[:, L] = n_units + region * np.arange(n)
+            own_units[:, L + 1] = own_units[:, L] + K
+            own_units[:, 0] = own_units[:, L] + _lines(2 * K)
+            self._threaded = (Team(n), _sync.new_barrier(), cuts(spec, n), by_columns,
+                              aligned_zeros(n_units + region * n, self.dtype),
+                              aligned_zeros(n_units + region * n, self.dtype),
+                              aligned_zeros(n * n_units, self.dtype).reshape(n, n_units), own_units)
+            # each thread's columns of W[0] (and of m and v), when split by columns; sized for the rule at hand
+            n_w = _lines(spec.layer_sizes[0] * int(np.diff(self._threaded[2][1]).max())) if by_columns else 0
+            self._own_columns = {}
+            self._n_own = n_w
+        return self._threaded
+
+    def own_columns(self, opt):
+        """``(w_own, m_own, v_own)``: each thread's copy of its columns of W[0] and of their state under ``opt``."""
+        key = (opt.m.shape[0] > 0, opt.v.shape[0] > 0)
+        if key not in self._own_columns:
+            n, n_w = self.threads, self._n_own
+            self._own_columns[key] = tuple(aligned_zeros(n * (n_w if keep else 0), self.dtype).reshape(n, -1)
+                                           for keep in (True, *key))
+        return self._own_columns[key]
+
     def module(self, weighted=False):
         """The generated kernels (scalar style; made on first use, then kept for the fit)."""
         if weighted not in self.modules:
@@ -148,38 +218,168 @@ class Workspace:
         return self.modules[weighted]
 
 
-def prepare(spec, dtype, batch_size):
-    """The fit's workspace; the buffers of the kernels do not depend on ``batch_size``."""
-    return Workspace(spec, dtype)
+LINE = 16    # elements: a 64-byte cache line of float32 (two lines of float64)
+
+
+def _lines(n: int) -> int:
+    """``n`` rounded up to whole ``LINE``s."""
+    return -(-n // LINE) * LINE
+
+
+def first_by_columns(spec, n_threads) -> bool:
+    """Whether the threaded kernel splits the first layer by columns (``kernels.epoch_per_sample_threaded``): when
+    every thread's columns of W[0] start on a cache line of their own (the parameters start on one, and a row of
+    W[0] is whole lines long), so no two threads write one line."""
+    n1 = spec.layer_sizes[1]
+    return n_threads > 1 and n1 % LINE == 0 and n1 >= LINE * n_threads
+
+
+def cuts(spec, n_threads) -> np.ndarray:
+    """``cuts[l, t]:cuts[l, t + 1]``: thread t's units of layer l (and rows of W[l]), as even as can be; in
+    whole ``LINE``s for layer 1 when the first layer splits by columns."""
+    out = np.zeros((spec.n_layers + 1, n_threads + 1), np.uint64)
+    by_columns = first_by_columns(spec, n_threads)
+    for l, n in enumerate(spec.layer_sizes):
+        step = LINE if l == 1 and by_columns else 1
+        out[l] = [n * t // n_threads // step * step for t in range(n_threads)] + [n]
+    return out
+
+
+def _serve(inbox, outbox, cpu):
+    """A team thread: run each kernel call it is given, hand back its result (or the exception), until None."""
+    _pin(cpu)
+    while True:
+        job = inbox.get()
+        if job is None:
+            return
+        kernel, args = job
+        try:
+            outbox.put(kernel(*args))
+        except BaseException as e:                   # handed to the caller, who waits for every thread
+            outbox.put(e)
+
+
+class Team:
+    """``n - 1`` threads kept for a fit, which with the caller's own run a threaded kernel: each call, every
+    member runs the kernel at once with its own thread number (the caller is number 0). The threads block on a
+    queue between calls (no spinning) and end when the team is garbage-collected."""
+
+    def __init__(self, n):
+        self.n = n
+        self._inboxes = [queue.SimpleQueue() for _ in range(n - 1)]
+        self._outbox = queue.SimpleQueue()
+        self._cpus = _cpus(n)
+        for k, inbox in enumerate(self._inboxes, 1):
+            threading.Thread(target=_serve, args=(inbox, self._outbox, self._cpus[k]), name=f"fastmlp-kernel-{k}",
+                             daemon=True).start()
+        weakref.finalize(self, _stop, self._inboxes)
+
+    def run(self, kernel, *args, interrupt=None):
+        """``kernel(t, *args)`` on every member ``t``; returns member 0's result once all have returned. A Ctrl-C
+        meanwhile waits for all of them (``interrupt.holding``): half a team at its barriers would wait for ever."""
+        with interrupt.holding() if interrupt is not None else _NO_HOLD:
+            for k, inbox in enumerate(self._inboxes, 1):
+                inbox.put((kernel, (k, *args)))
+            error, result = None, None
+            mask = _pin(self._cpus[0])
+            try:
+                result = kernel(0, *args)
+            except BaseException as e:
+                error = e
+            finally:
+                _unpin(mask)
+            for _ in self._inboxes:
+                r = self._outbox.get()
+                if isinstance(r, BaseException) and error is None:
+                    error = r
+        if error is not None:
+            raise error
+        return result
+
+
+def _cpus(n):
+    """A CPU for each of ``n`` team members, distinct while the process may run on that many (None: no pinning)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return [None] * n
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < n:
+        return [None] * n
+    return cpus[:n]
+
+
+def _pin(cpu):
+    """Keep the calling thread on ``cpu``; returns the CPUs it could run on before. Left to itself, Linux wakes a
+    team thread on the core of the thread that woke it, and two members spinning on one core wait for each other's
+    time slices."""
+    if cpu is None:
+        return None
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    return mask
+
+
+def _unpin(mask):
+    if mask is not None:
+        os.sched_setaffinity(0, mask)
+
+
+def _stop(inboxes):
+    for inbox in inboxes:
+        inbox.put(None)
+
+
+class _NoHold:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_HOLD = _NoHold()
+
+
+def prepare(spec, dtype, batch_size, threads=1):
+    """The fit's workspace; the buffers of the kernels do not depend on ``batch_size``. ``threads``: how many
+    threads the per-sample loop splits each sample's layers across (``threads_for``)."""
+    return Workspace(spec, dtype, threads)
 
 
 def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=None,
                 sample_weight=None, interrupt=None) -> EpochResult:
     """One epoch of SGD (or ``opt``'s rule) in place on ``params``, compiled; equals ``reference.train_epoch``.
 
-    The whole ``order`` runs in one compiled call: ``interrupt`` is not looked at (``fastmlp._guard`` hands
-    this path short slices of the epoch instead), and only a non-finite loss is reported; a non-finite
-    update is the guard's to find. Weighted epochs, of any batch size (1 included), run in the batch kernel."""
+    The whole ``order`` runs in one compiled call (one per thread of the workspace's team with ``threads > 1``
+    and ``batch_size == 1``): a Ctrl-C waits for it (``fastmlp._guard`` hands this path short slices of the
+    epoch), and only a non-finite loss is reported; a non-finite update is the guard's to find. Weighted epochs,
+    of any batch size (1 included), run in the batch kernel, or with threads in the threaded one."""
     opt = opt if opt is not None else sgd_state(params.size, params.dtype)
     ws = workspace if workspace is not None else Workspace(spec, params.dtype)
     lr = params.dtype.type(lr)
     order = np.ascontiguousarray(order, dtype=np.int64)
     state = (opt.m, opt.v, opt.t, opt.hyper)
-    per_sample = batch_size == 1 and sample_weight is None
-    if style_for(spec, opt) == "loop":
-        epoch_per_sample, epoch_batch = kernels.kernels_for(opt.name)
+    if ws.threads > 1 and batch_size == 1:
+        team, sync, cut, by_columns, a, d, zpart, own_units = ws.threaded()
+        layout = ws.loop()[0]
+        sw = ws.no_weights if sample_weight is None else sample_weight
+        out = team.run(kernels.kernels_for(opt.name).per_sample_threaded, ws.threads, sync, cut, by_columns, params,
+                       X, Y, order, lr, *layout[:5], layout.loss, a, d, zpart, own_units, *state,
+                       opt.name == "nesterov", sw, *ws.own_columns(opt), interrupt=interrupt)
+    elif style_for(spec, opt) == "loop":
+        per_sample = batch_size == 1 and sample_weight is None
+        run = kernels.kernels_for(opt.name)
         layout, a, d, g = ws.loop()
         shape = (*layout[:5], layout.loss)
         nesterov = opt.name == "nesterov"
         if per_sample:
-            out = epoch_per_sample(params, X, Y, order, lr, *shape, a, d, *state, nesterov)
+            out = run.per_sample(params, X, Y, order, lr, *shape, a, d, *state, nesterov)
         else:
             sw = ws.no_weights if sample_weight is None else sample_weight
-            out = epoch_batch(params, X, Y, order, lr, batch_size, *shape, a, d, g, *state, nesterov, sw)
+            out = run.batch(params, X, Y, order, lr, batch_size, *shape, a, d, g, *state, nesterov, sw)
     else:
         module = ws.module(sample_weight is not None)
         dummy = ws.no_weights                  # a, d and g: unused by the scalar style
-        if per_sample:
+        if batch_size == 1 and sample_weight is None:
             out = module.epoch_per_sample(params, X, Y, order, lr, dummy, dummy, *state)
         elif sample_weight is None:
             out = module.epoch_batch(params, X, Y, order, lr, batch_size, dummy, dummy, dummy, *state)

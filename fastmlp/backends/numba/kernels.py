@@ -6,15 +6,20 @@ optimiser's rule, selects the kernel pair (:func:`kernels_for`); each pair is co
 disk (``_numba_config.jit``), so an install compiles it once per dtype. Activations, losses and weight decay are
 read at run time, branched on outside the inner loops.
 
-Both kernels compute ``reference.train_epoch``, stage by stage in its order:
+The kernels compute ``reference.train_epoch``, stage by stage in its order:
 
 * ``epoch_per_sample(p, X, Y, order, lr, layout..., a, d, m, v, t, hyper, nesterov)``: ``batch_size == 1``; each
   sample's backward pass is fused with its update (row ``i`` of ``W[l]`` is read for ``delta[l]`` just before it
   is updated, which is what the reference's order gives);
 * ``epoch_batch(..., batch_size, ..., g, ..., nesterov, sw)``: the gradient summed over a batch into ``g``, one
-  update each.
+  update each;
+* ``epoch_per_sample_threaded(tid, n_threads, sync, cuts, ...)``: ``epoch_per_sample`` with each sample's layers
+  split across threads (``fit(threads=...)``), each thread a fixed share of every layer's units and so of the rows
+  of W (``cuts``), called by every thread at once; they meet at barriers (``_sync``), 2L - 3 per sample (2L - 1
+  when the first layer cannot split by columns).
+  ``backends.numba.Team`` runs them.
 
-Both return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. The batch kernel's
+All return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. The batch kernel's
 ``sw`` holds one weight per row of ``X`` or is empty (no weights); weighted epochs of any batch size go there. Work
 buffers: ``a`` holds every layer's units (``a[0]`` is the sample's ``x``) and, last, the output layer's ``z``; ``d``
 the deltas, in the same places; ``g`` one gradient per parameter (batch kernel only).
@@ -42,6 +47,7 @@ from .._activation import fprime, poisson_term
 from .._finite import is_finite
 from .._numba_config import jit
 from .._vmath import vexp, vsigmoid, vtanh
+from . import _sync
 
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX, EXP = (ACTIVATIONS.index(a) for a in ACTIVATIONS)
 MSE, LOG_LOSS, CROSS_ENTROPY, POISSON = (LOSSES.index(name) for name in LOSSES)
@@ -116,6 +122,28 @@ def _softmax(a, u, n):
 # --- forward: reference.forward -----------------------------------------------------------------------------------
 
 @jit(inline=True)
+def _add_rows(p, a, u_in, i0, i1, j0, j1, n_out, w0, z, u_z, blocked):
+    """``z[u_z + j] += sum_{i0 <= i < i1} a[u_in + i] W[i, j]`` for ``j0 <= j < j1``: row-wise axpy
+    ``z += a_i * W[i, j0:j1]``, four rows a pass over z when ``blocked``."""
+    i = i0
+    while blocked and i + U(BLOCK) <= i1:
+        a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
+        r0 = w0 + i * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        for j in range(j0, j1):
+            z[u_z + j] += a0 * p[r0 + j] + a1 * p[r1 + j] + a2 * p[r2 + j] + a3 * p[r3 + j]
+        i += U(BLOCK)
+    while i < i1:
+        ai = a[u_in + i]
+        r0 = w0 + i * n_out
+        for j in range(j0, j1):
+            z[u_z + j] += ai * p[r0 + j]
+        i += U(1)
+
+
+@jit(inline=True)
 def _forward(p, X, s, sizes, w_at, b_at, units, acts, a):
     """Every layer's units for sample ``s`` into ``a``, z_L kept; returns the softmax's ``(max, sum)`` (or 0, 1)."""
     L = U(sizes.shape[0] - 1)
@@ -136,22 +164,7 @@ def _forward(p, X, s, sizes, w_at, b_at, units, acts, a):
         else:
             for j in range(n_out):
                 a[u_out + j] = p[b0 + j]
-            i = U(0)
-            while i + U(BLOCK) <= n_in and (l > U(0) or n_out <= U(WIDE)):   # four rows a pass over z
-                a0, a1, a2, a3 = a[u_in + i], a[u_in + i + U(1)], a[u_in + i + U(2)], a[u_in + i + U(3)]
-                r0 = w0 + i * n_out
-                r1 = r0 + n_out
-                r2 = r1 + n_out
-                r3 = r2 + n_out
-                for j in range(n_out):
-                    a[u_out + j] += a0 * p[r0 + j] + a1 * p[r1 + j] + a2 * p[r2 + j] + a3 * p[r3 + j]
-                i += U(BLOCK)
-            while i < n_in:
-                ai = a[u_in + i]
-                r0 = w0 + i * n_out
-                for j in range(n_out):
-                    a[u_out + j] += ai * p[r0 + j]
-                i += U(1)
+            _add_rows(p, a, u_in, U(0), n_in, U(0), n_out, n_out, w0, a, u_out, l > U(0) or n_out <= U(WIDE))
         if l == L - U(1):
             for j in range(n_out):
                 a[units[L + U(1)] + j] = a[u_out + j]   # z_L, for the losses written with z
@@ -226,32 +239,33 @@ def _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, n
 # --- one sample's backward pass and update, layer by layer (``rule``: the kernel's compile-time constant) --------
 
 @jit(inline=True)
-def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_delta, lr, hyper, step_size,
-                    bc2_sqrt, rule, nesterov):
-    """Layer l of one sample: delta[l] from W[l] as it is (when ``has_delta``), then W[l] and b[l] updated (a batch
-    of one row: its weight decay ``weight_decay + l2 / 1``)."""
-    mu, beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4] + hyper[5]
+def _backward_layer(p, m, v, a, d, i0, i1, j0, j1, n_out, w0, u_in, u_out, act, has_delta, lr, hyper, wd,
+                    step_size, bc2_sqrt, rule, nesterov):
+    """``W[l][i0:i1, j0:j1]`` of one sample: delta[l][i] from W[l] as it is (when ``has_delta``: all the columns),
+    then those weights updated (weight decay ``wd``; a batch of one row has ``weight_decay + l2 / 1``). The bias
+    apart (:func:`_update_bias`). A layer of one output unit is always taken whole (``j0, j1 = 0, 1``)."""
+    mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
     decay = wd != zero
     plain = rule == SGD and not decay
     if n_out == U(1):                               # one output unit: loops down W's single column
         d0 = d[u_out]
         if has_delta:
-            for i in range(n_in):
+            for i in range(i0, i1):
                 d[u_in + i] = p[w0 + i] * d0 * fprime(a[u_in + i], act, zero, one)
         if plain:
             ld = lr * d0
-            for i in range(n_in):
+            for i in range(i0, i1):
                 p[w0 + i] -= ld * a[u_in + i]
-    i = U(0)
-    while i + U(BLOCK) <= n_in and n_out > U(1) and (has_delta or n_out <= U(WIDE)):   # four rows of W a pass
+    i = i0
+    while i + U(BLOCK) <= i1 and n_out > U(1) and (has_delta or n_out <= U(WIDE)):   # four rows of W a pass
         r0 = w0 + i * n_out
         r1 = r0 + n_out
         r2 = r1 + n_out
         r3 = r2 + n_out
         if has_delta:
             c0 = c1 = c2 = c3 = zero
-            for j in range(n_out):
+            for j in range(j0, j1):
                 dj = d[u_out + j]
                 c0 += p[r0 + j] * dj
                 c1 += p[r1 + j] * dj
@@ -264,37 +278,44 @@ def _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, has_de
         if plain:
             l0, l1 = lr * a[u_in + i], lr * a[u_in + i + U(1)]
             l2, l3 = lr * a[u_in + i + U(2)], lr * a[u_in + i + U(3)]
-            for j in range(n_out):
+            for j in range(j0, j1):
                 dj = d[u_out + j]
                 p[r0 + j] -= l0 * dj
                 p[r1 + j] -= l1 * dj
                 p[r2 + j] -= l2 * dj
                 p[r3 + j] -= l3 * dj
         i += U(BLOCK)
-    while i < n_in and n_out > U(1):                # the rows left over
+    while i < i1 and n_out > U(1):                  # the rows left over
         r0 = w0 + i * n_out
         if has_delta:
             c0 = zero
-            for j in range(n_out):
+            for j in range(j0, j1):
                 c0 += p[r0 + j] * d[u_out + j]
             d[u_in + i] = c0 * fprime(a[u_in + i], act, zero, one)
         if plain:
             lai = lr * a[u_in + i]
-            for j in range(n_out):
+            for j in range(j0, j1):
                 p[r0 + j] -= lai * d[u_out + j]
         i += U(1)
     if not plain:                                   # the other rules, after delta[l] has read W[l]
-        for i in range(n_in):
+        for i in range(i0, i1):
             ai = a[u_in + i]
             row = w0 + i * n_out
-            for j in range(n_out):
+            for j in range(j0, j1):
                 q = row + j
                 g = ai * d[u_out + j]
                 if decay:
                     g += wd * p[q]
                 _step(p, m, v, q, g, lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one)
-    for j in range(n_out):                          # dL/db[l] = delta[l+1]
-        _step(p, m, v, b0 + j, d[u_out + j], lr, mu, beta1, beta2, eps, step_size, bc2_sqrt, rule, nesterov, one)
+
+
+@jit(inline=True)
+def _update_bias(p, m, v, d, u, b0, j0, j1, lr, hyper, step_size, bc2_sqrt, rule, nesterov):
+    """``b[l][j]`` for ``j0 <= j < j1`` updated from dL/db[l] = delta[l+1] (``d[u + j]``)."""
+    one = hyper.dtype.type(1.0)
+    for j in range(j0, j1):
+        _step(p, m, v, b0 + j, d[u + j], lr, hyper[0], hyper[1], hyper[2], hyper[3], step_size, bc2_sqrt, rule,
+              nesterov, one)
 
 @jit(inline=True)
 def _accumulate_layer(p, a, d, g, n_in, n_out, w0, b0, u_in, u_out, act, has_delta):
@@ -372,7 +393,40 @@ def _adam_scales(t, lr, hyper, rule):
     return lr / (one - hyper[1] ** t), math.sqrt(one - hyper[2] ** t)
 
 
+@jit
+def _copy_columns(p, m, v, wt, mt, vt, w0, n_in, n_out, c0, n_c, into):
+    """Columns ``c0:c0 + n_c`` of ``W = p[w0:w0 + n_in * n_out]`` as (n_in, n_out), and of its optimiser state ``m``
+    and ``v`` (when the rule keeps them), into the contiguous (n_in, n_c) ``wt``, ``mt``, ``vt`` (``into``), or back."""
+    for i in range(n_in):
+        src, dst = w0 + i * n_out + c0, i * n_c
+        for j in range(n_c):
+            if into:
+                wt[dst + j] = p[src + j]
+            else:
+                p[src + j] = wt[dst + j]
+        if m.shape[0] > 0:
+            for j in range(n_c):
+                if into:
+                    mt[dst + j] = m[src + j]
+                else:
+                    m[src + j] = mt[dst + j]
+        if v.shape[0] > 0:
+            for j in range(n_c):
+                if into:
+                    vt[dst + j] = v[src + j]
+                else:
+                    v[src + j] = vt[dst + j]
+
+
 # --- the kernels ------------------------------------------------------------------------------------------------
+
+class Kernels(NamedTuple):
+    """One update rule's kernels."""
+
+    per_sample: object          # epoch_per_sample
+    batch: object               # epoch_batch
+    per_sample_threaded: object  # epoch_per_sample_threaded
+
 
 def _build(rule):
     """The kernel pair for one update rule, a compile-time constant here: the kernels' only closure value, an int
@@ -387,6 +441,7 @@ def _build(rule):
                          nesterov):
         L = U(sizes.shape[0] - 1)
         one = hyper.dtype.type(1.0)
+        wd = hyper[4] + hyper[5]                        # weight decay, and l2 over a batch of one
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
         for k in range(order.shape[0]):
             s = order[k]
@@ -405,8 +460,9 @@ def _build(rule):
                 w0, b0 = w_at[l], b_at[l]
                 u_in, u_out = units[l], units[l + U(1)]
                 act = acts[l - U(1)] if l > U(0) else acts[0]
-                _backward_layer(p, m, v, a, d, n_in, n_out, w0, b0, u_in, u_out, act, l > U(0), lr, hyper,
-                                step_size, bc2_sqrt, rule, nesterov)
+                _backward_layer(p, m, v, a, d, U(0), n_in, U(0), n_out, n_out, w0, u_in, u_out, act, l > U(0), lr,
+                                hyper, wd, step_size, bc2_sqrt, rule, nesterov)
+                _update_bias(p, m, v, d, u_out, b0, U(0), n_out, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
             loss_sum += loss
             weight_sum += 1.0
             n_seen += 1
@@ -458,7 +514,143 @@ def _build(rule):
                 _update_layer(p, m, v, g, w0, b0, b1, scale, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
         return loss_sum, n_seen, -1, weight_sum
 
-    return epoch_per_sample, epoch_batch
+    @jit
+    def epoch_per_sample_threaded(tid, n_threads, sync, cuts, first_by_columns, p, X, Y, order, lr, sizes, w_at, b_at,
+                                  units, acts, loss_code, a, d, zpart, own_units, m, v, t, hyper, nesterov, sw,
+                                  w_own, m_own, v_own):
+        """Thread ``tid`` of ``n_threads``'s share of ``epoch_per_sample`` (all of them call it at once, with the same
+        arguments but ``tid``; ``sync``: their barrier). Thread t owns units ``cuts[l, t]:cuts[l, t + 1]`` of every
+        layer l: their entries of a, z and delta, and the rows of W[l] they multiply, so each layer splits by rows:
+
+        * forward: each thread its rows' partial sums of z[l+1] into ``zpart[tid]``, a barrier, then its own units
+          of z[l+1] from the sums (in thread order, so the bits do not depend on timing) and their activation. The
+          output layer's z is summed whole by every thread (the same arithmetic in each: the same bits, the same
+          verdict on divergence), with its bias in thread 0's part; the loss and delta[L] go to the thread's own
+          part of ``a`` and ``d`` (``own_units[tid]``: a[L] and delta[L] at ``[L]``, z_L at ``[L + 1]``).
+        * backward: each thread delta[l] for its rows and their update; a barrier before the layer below, which
+          reads every unit of delta[l]. Thread 0 updates the output layer's bias, which only it reads.
+
+        With ``first_by_columns``, the first layer splits by columns instead: each thread computes its own units of
+        z[1] whole, from its own copy of x at ``own_units[tid, 0]``, and updates its columns of W[0] from its own
+        units of delta[1], so the two barriers of that layer go. Its columns (and their optimiser state) are copied
+        into ``w_own[tid]`` (``m_own``, ``v_own``) for the call and back before it returns: in place, two threads
+        would write every row of W[0] side by side, and the CPU's prefetchers pull each other's lines across (2-5x
+        slower, measured). A weighted sample (``sw``) is a batch of one row: its weight scales its loss, and l2 by
+        one over it; a weight of 0 makes no update."""
+        L = U(sizes.shape[0] - 1)
+        K = sizes[L]
+        n0 = sizes[0]
+        own = own_units[tid]
+        u_x, u_o, u_z = own[0], own[L], own[L + U(1)]
+        zp = zpart[tid]
+        weighted = sw.shape[0] > 0
+        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
+        # Some barrier must come between the last reads of zpart (or of the output's z) in one sample and the first
+        # writes of the next; with no barrier in the backward pass, one at the end.
+        end_barrier = L == U(1) or (L == U(2) and first_by_columns)
+        c0, c1 = cuts[1, tid], cuts[1, tid + 1]
+        n_c = c1 - c0                                   # this thread's columns of W[0], when split by columns
+        wt, mt, vt = w_own[tid], m_own[tid], v_own[tid]
+        first_by_columns = first_by_columns and order.shape[0] > 0     # (nothing to copy for an empty order)
+        if first_by_columns:
+            _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, True)
+        t0 = t[0]
+        updates = 0
+        loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
+        for k in range(order.shape[0]):
+            s = order[k]
+            if first_by_columns:
+                for i in range(n0):
+                    a[u_x + i] = X[s, i]                # all of x, this thread's own copy
+            else:
+                for i in range(cuts[0, tid], cuts[0, tid + 1]):
+                    a[i] = X[s, i]                      # this thread's rows of a[0] = x
+            # 1) forward
+            for l in range(L):
+                n_out, u_out = sizes[l + U(1)], units[l + U(1)]
+                j0, j1 = cuts[l + U(1), tid], cuts[l + U(1), tid + 1]
+                last = l == L - U(1)
+                if l == U(0) and first_by_columns:      # this thread's units of z[1], whole
+                    for j in range(j0, j1):
+                        a[u_out + j] = p[b_at[0] + j]
+                    _add_rows(wt, a, u_x, U(0), n0, U(0), n_c, n_c, U(0), a, u_out + j0, n_c <= U(WIDE))
+                    if last:                            # one layer: every thread takes all of z_L
+                        _sync.barrier(sync, n_threads)
+                        for j in range(n_out):
+                            a[u_o + j] = a[u_z + j] = a[u_out + j]
+                else:
+                    for j in range(n_out):              # this thread's rows' partial sums of z[l+1]
+                        zp[u_out + j] = p[b_at[l] + j] if last and tid == 0 else zero
+                    _add_rows(p, a, units[l], cuts[l, tid], cuts[l, tid + 1], U(0), n_out, n_out, w_at[l], zp,
+                              u_out, True)
+                    _sync.barrier(sync, n_threads)      # every thread's partial sums are in
+                    if last:
+                        for j in range(n_out):
+                            z = zpart[0, u_out + j]
+                            for q in range(1, n_threads):
+                                z += zpart[q, u_out + j]
+                            a[u_o + j] = a[u_z + j] = z
+                    else:
+                        for j in range(j0, j1):
+                            z = p[b_at[l] + j]
+                            for q in range(n_threads):
+                                z += zpart[q, u_out + j]
+                            a[u_out + j] = z
+                if not last:
+                    _activate(a, u_out + j0, j1 - j0, acts[l])
+            # 2) the loss and delta[L], whole, in this thread's own part of a and d
+            mx, total = zero, one
+            if acts[L - U(1)] == SOFTMAX:
+                mx, total = _softmax(a, u_o, K)
+            else:
+                _activate(a, u_o, K, acts[L - U(1)])
+            loss = _loss_and_delta(Y, s, sizes, own, acts, loss_code, a, d, mx, total, one)
+            if not is_finite(loss):
+                if first_by_columns:
+                    _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, False)
+                if tid == 0 and updates > 0:
+                    t[0] = t0 + updates
+                return loss_sum, n_seen, k, weight_sum
+            weight = sw[s] if weighted else one
+            loss_sum += float(weight) * loss if weighted else loss
+            weight_sum += float(weight) if weighted else 1.0
+            n_seen += 1
+            if weight == zero:                          # no update
+                if end_barrier:
+                    _sync.barrier(sync, n_threads)
+                continue
+            updates += 1
+            step_size, bc2_sqrt = _adam_scales(a.dtype.type(t0 + updates), lr, hyper, rule)
+            wd = hyper[4] + hyper[5] / weight
+            # 3) backward, down the layers
+            l = L
+            while l > U(0):
+                l -= U(1)
+                by_columns = l == U(0) and first_by_columns
+                u_d = u_o if l == L - U(1) else units[l + U(1)]
+                if by_columns:                          # this thread's columns of W[0], in its own copy
+                    _backward_layer(wt, mt, vt, a, d, U(0), n0, U(0), n_c, n_c, U(0), u_x, u_d + c0, acts[0], False,
+                                    lr, hyper, wd, step_size, bc2_sqrt, rule, nesterov)
+                else:
+                    if l < L - U(1):
+                        _sync.barrier(sync, n_threads)  # every unit of delta[l+1] is in
+                    act = acts[l - U(1)] if l > U(0) else acts[0]
+                    _backward_layer(p, m, v, a, d, cuts[l, tid], cuts[l, tid + 1], U(0), sizes[l + U(1)],
+                                    sizes[l + U(1)], w_at[l], units[l], u_d, act, l > U(0), lr, hyper, wd, step_size,
+                                    bc2_sqrt, rule, nesterov)
+                j0, j1 = cuts[l + U(1), tid], cuts[l + U(1), tid + 1]     # this thread's units' biases, but
+                if l == L - U(1) and not by_columns:    # the output layer's: read by thread 0 alone, its own
+                    j0, j1 = U(0), (K if tid == 0 else U(0))
+                _update_bias(p, m, v, d, u_d, b_at[l], j0, j1, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
+            if end_barrier:
+                _sync.barrier(sync, n_threads)
+        if first_by_columns:
+            _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, False)
+        if tid == 0 and updates > 0:
+            t[0] = t0 + updates
+        return loss_sum, n_seen, -1, weight_sum
+
+    return Kernels(epoch_per_sample, epoch_batch, epoch_per_sample_threaded)
 
 
 # Every pair's dispatchers, made once at import (compiling waits for the first call, per dtype).
@@ -467,7 +659,7 @@ _KERNELS = {"sgd": _build(SGD), "momentum": _build(MOMENTUM), "adam": _build(ADA
 _KERNELS["nesterov"] = _KERNELS["momentum"]
 
 
-def kernels_for(rule: str):
-    """``(epoch_per_sample, epoch_batch)`` for the update rule ``rule`` (``optim.RULES``): compiled on the first
-    call per dtype, and cached on disk. Call them with ``nesterov=(rule == "nesterov")``."""
+def kernels_for(rule: str) -> Kernels:
+    """The kernels for the update rule ``rule`` (``optim.RULES``): compiled on the first call per dtype, and cached
+    on disk. Call them with ``nesterov=(rule == "nesterov")``."""
     return _KERNELS[rule]
