@@ -70,9 +70,16 @@ def compare(comp, spec, *, n, epochs, batch_size, shuffle, dtype, seed, lr=0.05)
 SHAPES = {"scalar": [2, 2, 2], "loop": [3, 5, 4, 2]}
 
 
-@pytest.mark.parametrize("style", SHAPES)
-@pytest.mark.parametrize("activation", ["identity", "relu", "sigmoid", "tanh"])
-@pytest.mark.parametrize("loss,out_act", LOSS_OUTPUTS)
+# The loop style reads the activation and the loss at run time: every pair, one compile. The scalar style is
+# generated and compiled per network (about a second each on a cold cache): its text for a hidden activation does
+# not depend on the loss, nor the loss's on the hidden activation (one emitter each, _codegen), so every emitter is
+# run by every loss with tanh hidden units and every hidden activation with mse on identity outputs.
+ACTIVATION_LOSS = [(style, activation, loss, out_act) for style in SHAPES
+                   for activation in ["identity", "relu", "sigmoid", "tanh"] for loss, out_act in LOSS_OUTPUTS
+                   if style == "loop" or activation == "tanh" or (loss, out_act) == ("mse", "identity")]
+
+
+@pytest.mark.parametrize("style,activation,loss,out_act", ACTIVATION_LOSS)
 def test_every_activation_and_loss(comp, style, activation, loss, out_act):
     spec = make_spec(SHAPES[style], activation, loss, out_act)
     assert numba_path.style_for(spec) == style
