@@ -54,10 +54,11 @@ SCALAR_MAX_PARAMS = 13
 
 
 # The threaded per-sample loop (``threads``): a thread per this many parameters, up to the physical cores. Measured
-# on this 2-core machine (docs/performance.md, "Per-sample SGD on every core"): two threads break even at 26-50 k
-# parameters ([64, 128, 128, 10] 1.03x, [64, 192, 192, 10] 1.05x) and gain from 85 k ([64, 256, 256, 10] 1.15x,
-# W3 1.3-1.9x); below, the threads' meetings (2L - 3 barriers a sample, with the units they exchange) cost more
-# than the split saves ([16, 64, 64, 1]: 0.6x).
+# on this 2-core machine (``python benchmarks/threads.py``; docs/performance.md, "Per-sample SGD on every core"): two
+# threads break even at 26-51 k parameters ([64, 128, 128, 10] 0.99x, [64, 192, 192, 10] 1.10x), are no better at
+# 85 k ([64, 256, 256, 10] 0.96x) and gain from W3's 235 k (1.42x in MLP.fit there, 1.9-2.05x in the kernel in
+# fastmlp bench) up ([784, 1024, 1024, 10] 1.84x); below, the threads' meetings (2L - 3 barriers a sample, with the
+# units they exchange) cost more than the split saves ([16, 64, 64, 1]: 0.72x).
 PARAMS_PER_THREAD = 65536
 
 
