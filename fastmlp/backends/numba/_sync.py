@@ -58,6 +58,10 @@ def _python_fallbacks():
     return load, store, add, nothing, lambda: time.sleep(0), sleep
 
 
+def _int64_vector(arr) -> bool:
+    return isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1
+
+
 def _pointer(context, builder, sig, args):
     arr_ty = sig.args[0]
     arr = context.make_array(arr_ty)(context, builder, args[0])
@@ -67,7 +71,7 @@ def _pointer(context, builder, sig, args):
 @intrinsic
 def _atomic_load(typingctx, arr, index):
     """``arr[index]`` read with acquire ordering (``arr``: a 1-D int64 array)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
+    if not _int64_vector(arr):
         return None
 
     def codegen(context, builder, sig, args):
@@ -75,29 +79,27 @@ def _atomic_load(typingctx, arr, index):
     return types.int64(arr, index), codegen
 
 
-@intrinsic
-def _atomic_store(typingctx, arr, index, value):
-    """``arr[index] = value`` with release ordering."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        return None
+def _writer(op):
+    """An intrinsic ``(arr, index, value)`` on a 1-D int64 array: ``"store"``, ``arr[index] = value`` with release
+    ordering; ``"add"``, ``arr[index] += value`` as one atomic step (acquire and release), returning the value
+    before."""
+    @intrinsic
+    def write(typingctx, arr, index, value):
+        if not _int64_vector(arr):
+            return None
 
-    def codegen(context, builder, sig, args):
-        v = context.cast(builder, args[2], sig.args[2], types.int64)
-        builder.store_atomic(v, _pointer(context, builder, sig, args), "release", 8)
-        return context.get_dummy_value()
-    return types.none(arr, index, value), codegen
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[2], sig.args[2], types.int64)
+            ptr = _pointer(context, builder, sig, args)
+            if op == "store":
+                builder.store_atomic(v, ptr, "release", 8)
+                return context.get_dummy_value()
+            return builder.atomic_rmw("add", ptr, v, "acq_rel")
+        return (types.none if op == "store" else types.int64)(arr, index, value), codegen
+    return write
 
 
-@intrinsic
-def _atomic_add(typingctx, arr, index, value):
-    """``arr[index] += value`` as one atomic step (acquire and release); returns the value before."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = context.cast(builder, args[2], sig.args[2], types.int64)
-        return builder.atomic_rmw("add", _pointer(context, builder, sig, args), v, "acq_rel")
-    return types.int64(arr, index, value), codegen
+_atomic_store, _atomic_add = _writer("store"), _writer("add")
 
 
 @intrinsic

@@ -393,29 +393,28 @@ def _adam_scales(t, lr, hyper, rule):
     return lr / (one - hyper[1] ** t), math.sqrt(one - hyper[2] ** t)
 
 
-@jit
-def _copy_columns(p, m, v, wt, mt, vt, w0, n_in, n_out, c0, n_c, into):
-    """Columns ``c0:c0 + n_c`` of ``W = p[w0:w0 + n_in * n_out]`` as (n_in, n_out), and of its optimiser state ``m``
-    and ``v`` (when the rule keeps them), into the contiguous (n_in, n_c) ``wt``, ``mt``, ``vt`` (``into``), or back."""
+@jit(inline=True)
+def _copy_block(full, own, w0, n_in, n_out, c0, n_c, into):
+    """Columns ``c0:c0 + n_c`` of ``full[w0:w0 + n_in * n_out]`` as (n_in, n_out) into the contiguous (n_in, n_c)
+    ``own`` (``into``), or back."""
     for i in range(n_in):
         src, dst = w0 + i * n_out + c0, i * n_c
         for j in range(n_c):
             if into:
-                wt[dst + j] = p[src + j]
+                own[dst + j] = full[src + j]
             else:
-                p[src + j] = wt[dst + j]
-        if m.shape[0] > 0:
-            for j in range(n_c):
-                if into:
-                    mt[dst + j] = m[src + j]
-                else:
-                    m[src + j] = mt[dst + j]
-        if v.shape[0] > 0:
-            for j in range(n_c):
-                if into:
-                    vt[dst + j] = v[src + j]
-                else:
-                    v[src + j] = vt[dst + j]
+                full[src + j] = own[dst + j]
+
+
+@jit
+def _copy_columns(p, m, v, wt, mt, vt, w0, n_in, n_out, c0, n_c, into):
+    """A thread's columns of W[0] and of its optimiser state (``m``, ``v`` when the rule keeps them) into its own
+    ``wt``, ``mt``, ``vt`` (``into``), or back (:func:`_copy_block`)."""
+    _copy_block(p, wt, w0, n_in, n_out, c0, n_c, into)
+    if m.shape[0] > 0:
+        _copy_block(m, mt, w0, n_in, n_out, c0, n_c, into)
+    if v.shape[0] > 0:
+        _copy_block(v, vt, w0, n_in, n_out, c0, n_c, into)
 
 
 # --- the kernels ------------------------------------------------------------------------------------------------
