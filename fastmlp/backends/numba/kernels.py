@@ -595,14 +595,14 @@ def _build(rule):
                             for q in range(n_threads):
                                 z += zpart[q, u_out + j]
                             a[u_out + j] = z
-                if not last:
-                    _activate(a, u_out + j0, j1 - j0, acts[l])
+                # a[l+1] = f_l(z[l+1]): this thread's units, or the output layer's whole in its own part of a
+                u_f, n_f = (u_out + j0, j1 - j0) if not last else (u_o, K)
+                if acts[l] != SOFTMAX:
+                    _activate(a, u_f, n_f, acts[l])
             # 2) the loss and delta[L], whole, in this thread's own part of a and d
             mx, total = zero, one
             if acts[L - U(1)] == SOFTMAX:
                 mx, total = _softmax(a, u_o, K)
-            else:
-                _activate(a, u_o, K, acts[L - U(1)])
             loss = _loss_and_delta(Y, s, sizes, own, acts, loss_code, a, d, mx, total, one)
             if not is_finite(loss):
                 if first_by_columns:
