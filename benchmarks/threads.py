@@ -3,6 +3,7 @@
     python benchmarks/threads.py                 # the crossover: networks from W2's size to W3's, 1 vs 2 threads
     python benchmarks/threads.py --barrier       # what one barrier costs (two threads meeting, nothing else)
     python benchmarks/threads.py --slices        # where W3's MLP.fit on two threads spends its time
+    python benchmarks/threads.py --compile       # the threaded kernel's first call, in a cache folder of its own
 
 The crossover: for each network, ``MLP.fit`` (one epoch, per-sample SGD, float64, no shuffle) with one thread and
 with two, alternated for ``--rounds`` rounds after a warm-up, a short pause before each; reported are each one's
@@ -96,14 +97,35 @@ def slices(fits: int = 3, threads: int = 2):
     numba_path.Team.run = run
 
 
+def compile_time():
+    """A threaded kernel's compile (plain SGD, float64) in a fresh process on an empty cache folder, after the
+    one-thread kernel's (so that only the threaded kernel is timed), then its load in a second fresh process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import time, numpy as np; from fastmlp import MLP; X = np.ones((20, 3)); y = X[:, 0]; "
+            "MLP([3, 32, 1]).fit(X, y, threads=1); t = time.perf_counter(); MLP([3, 32, 1]).fit(X, y, threads=2); "
+            "print(f'{time.perf_counter() - t:.2f}')")
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "FASTMLP_CACHE_DIR": folder}
+        for what in ("compiled", "loaded from the cache"):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            print(f"first threaded fit, {what}: {out.stdout.strip()} s")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--barrier", action="store_true")
     parser.add_argument("--slices", action="store_true")
+    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
-    if args.barrier:
+    if args.compile:
+        compile_time()
+    elif args.barrier:
         barrier()
     elif args.slices:
         slices(threads=args.threads)
