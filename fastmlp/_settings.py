@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,6 +134,11 @@ def check_threads(threads, backend, batch_size, spec) -> int:
         raise InvalidParameterError(
             f"threads={threads} splits the Numba path's per-sample loop; it needs backend='numba' (or 'auto') and "
             f"batch_size=1, got backend={backend!r} and batch_size={batch_size} (give threads=None or 1)")
+    cores = backends.get("numba").physical_cores() if threads > 1 else 1
+    if threads > cores:
+        warnings.warn(f"threads={threads} is more than this machine's {cores} physical cores: the threads meet "
+                      f"several times a sample and will wait for each other's turns (threads=None chooses at most "
+                      f"{cores})", RuntimeWarning, stacklevel=5)
     return threads
 
 

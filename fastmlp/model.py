@@ -336,7 +336,8 @@ class MLP:
             given number of threads, and within the contract's bounds of one thread's. ``None`` chooses from the
             network and the machine (``fastmlp.backends.numba.threads_for``: several only for networks wide enough
             to pay for the threads' meetings, never more than the physical cores); ``History.threads`` says what
-            was used. Another path or batch size takes only ``None`` or 1.
+            was used. More than the physical cores warns (the threads then wait for each other's turns). Another
+            path or batch size takes only ``None`` or 1.
         progress : bool
             Show a progress bar on stderr (samples, samples/s, epoch, running loss): tqdm's when tqdm is
             installed, a plain line otherwise. Updated between chunks, never inside the compiled loop.

@@ -18,6 +18,9 @@ from fastmlp.backends import numba as numba_path
 from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_ONE_EPOCH, rel_diff
 from strategies import LOSS_OUTPUTS
 
+# three threads on two cores warn (tested below)
+pytestmark = pytest.mark.filterwarnings("ignore:threads=3 is more than:RuntimeWarning")
+
 # (hidden sizes, threads): by columns (32 units on two threads), by rows (24 is not whole cache lines on three)
 SPLITS = {"columns": ([32, 7], 2), "rows": ([9, 24], 3)}
 
@@ -164,6 +167,15 @@ def test_none_chooses_from_the_network_and_the_cores(monkeypatch):
     X, y = _data(2, 1, "mse", 20, "float64")
     assert MLP([2, 2, 1]).fit(X, y).threads == 1
     assert MLP([2, 2, 1]).fit(X, y, batch_size=4, backend="numpy").threads == 1
+
+
+def test_more_threads_than_cores_warn_and_still_train(monkeypatch):
+    monkeypatch.setattr(numba_path, "physical_cores", lambda: 1)
+    X, y = _data(3, 1, "mse", 30, "float64")
+    net = MLP([3, 32, 1], seed=0)
+    with pytest.warns(RuntimeWarning, match="threads=2 is more than this machine's 1 physical cores"):
+        history = net.fit(X, y, threads=2)
+    assert history.threads == 2 and np.isfinite(net.params).all()
 
 
 def test_the_physical_cores_are_counted_once():
