@@ -112,8 +112,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
         name = backends.choose(spec, batch_size) if backend in (None, "auto") else backends.canonical(backend)
         threads = check_threads(threads, name, batch_size, spec)
         path = backends.get(name)
-        workspace = path.prepare(spec, dtype, min(batch_size, source.chunk_rows or batch_size),
-                                 **({"threads": threads} if threads > 1 else {}))
+        workspace = path.prepare(spec, dtype, min(batch_size, source.chunk_rows or batch_size), threads)
     except BaseException:
         model.rng.bit_generator.state = rng_state
         raise

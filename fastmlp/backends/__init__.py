@@ -45,8 +45,9 @@ class Path(Protocol):
     """What every path module provides (``reference`` is the specification; the others must agree with it
     within ``BOUNDS``)."""
 
-    def prepare(self, spec, dtype, batch_size: int):
-        """The workspace one fit allocates once and hands to every ``train_epoch`` call."""
+    def prepare(self, spec, dtype, batch_size: int, threads: int = 1):
+        """The workspace one fit allocates once and hands to every ``train_epoch`` call. ``threads``: how many
+        threads the per-sample loop runs on (more than one on the Numba path only; ``MLP.fit`` checks it)."""
 
     def train_epoch(self, spec, params: np.ndarray, X: np.ndarray, Y: np.ndarray, order: np.ndarray, lr: float,
                     batch_size: int, workspace=None, opt=None, sample_weight: np.ndarray | None = None,

@@ -101,8 +101,7 @@ class FastmlpRunner(Runner):
         self.p = aligned_copy(self.start)          # the kernel's own parameters, as a model's are aligned
         self.kernel_opt = OptimizerState(optimizer, self.spec.n_params, self.dtype)
         self.order = in_order(X.shape[0])            # the order fit uses without a shuffle
-        self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]),
-                                           **({"threads": threads} if (self.threads or 1) > 1 else {}))
+        self.workspace = self.path.prepare(self.spec, self.dtype, min(w.batch_size, X.shape[0]), self.threads or 1)
 
     @property
     def opt(self):

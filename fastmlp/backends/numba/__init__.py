@@ -21,6 +21,7 @@ is kept by ``_cache``, keyed by each source. Without any usable cache folder the
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -63,19 +64,24 @@ PARAMS_PER_THREAD = 65536
 
 
 @functools.lru_cache(maxsize=1)
-def physical_cores() -> int:
-    """The cores this process may run on, each physical core counted once (its SMT siblings share it)."""
-    try:
-        cpus = os.sched_getaffinity(0)
-    except AttributeError:                            # not Linux
-        return os.cpu_count() or 1
-    cores = set()
-    for cpu in cpus:
+def _core_cpus() -> tuple:
+    """One CPU of each physical core this process may run on (its SMT siblings share the core), or () where the
+    platform does not say (not Linux)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return ()
+    cores = {}
+    for cpu in sorted(os.sched_getaffinity(0)):
         try:
-            cores.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text().strip())
+            core = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text().strip()
         except OSError:
-            cores.add(str(cpu))
-    return max(1, len(cores))
+            core = str(cpu)
+        cores.setdefault(core, cpu)
+    return tuple(sorted(cores.values()))
+
+
+def physical_cores() -> int:
+    """The physical cores this process may run on."""
+    return len(_core_cpus()) or os.cpu_count() or 1
 
 
 def threads_for(spec) -> int:
@@ -169,6 +175,7 @@ class Workspace:
         self.modules = {}
         self.no_weights = np.zeros(0, self.dtype)
         self._loop = self._threaded = None
+        self._own_columns = {}
 
     def loop(self):
         """``(layout, a, d, g)`` for the loop style."""
@@ -197,17 +204,15 @@ class Workspace:
                               aligned_zeros(n_units + region * n, self.dtype),
                               aligned_zeros(n_units + region * n, self.dtype),
                               aligned_zeros(n * n_units, self.dtype).reshape(n, n_units), own_units)
-            # each thread's columns of W[0] (and of m and v), when split by columns; sized for the rule at hand
-            n_w = _lines(spec.layer_sizes[0] * int(np.diff(self._threaded[2][1]).max())) if by_columns else 0
-            self._own_columns = {}
-            self._n_own = n_w
         return self._threaded
 
     def own_columns(self, opt):
-        """``(w_own, m_own, v_own)``: each thread's copy of its columns of W[0] and of their state under ``opt``."""
+        """``(w_own, m_own, v_own)``: each thread's copy of its columns of W[0] and of their state under ``opt``
+        (empty when the first layer splits by rows, or the rule keeps no such state)."""
         key = (opt.m.shape[0] > 0, opt.v.shape[0] > 0)
         if key not in self._own_columns:
-            n, n_w = self.threads, self._n_own
+            cut, by_columns = self.threaded()[2:4]
+            n, n_w = self.threads, _lines(self.spec.layer_sizes[0] * int(np.diff(cut[1]).max())) if by_columns else 0
             self._own_columns[key] = tuple(aligned_zeros(n * (n_w if keep else 0), self.dtype).reshape(n, -1)
                                            for keep in (True, *key))
         return self._own_columns[key]
@@ -278,7 +283,7 @@ class Team:
     def run(self, kernel, *args, interrupt=None):
         """``kernel(t, *args)`` on every member ``t``; returns member 0's result once all have returned. A Ctrl-C
         meanwhile waits for all of them (``interrupt.holding``): half a team at its barriers would wait for ever."""
-        with interrupt.holding() if interrupt is not None else _NO_HOLD:
+        with interrupt.holding() if interrupt is not None else contextlib.nullcontext():
             for k, inbox in enumerate(self._inboxes, 1):
                 inbox.put((kernel, (k, *args)))
             error, result = None, None
@@ -299,13 +304,10 @@ class Team:
 
 
 def _cpus(n):
-    """A CPU for each of ``n`` team members, distinct while the process may run on that many (None: no pinning)."""
-    if not hasattr(os, "sched_setaffinity"):
-        return [None] * n
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < n:
-        return [None] * n
-    return cpus[:n]
+    """A CPU for each of ``n`` team members, each on a physical core of its own while there are that many (None:
+    no pinning)."""
+    cpus = _core_cpus()
+    return list(cpus[:n]) if len(cpus) >= n and hasattr(os, "sched_setaffinity") else [None] * n
 
 
 def _pin(cpu):
@@ -327,17 +329,6 @@ def _unpin(mask):
 def _stop(inboxes):
     for inbox in inboxes:
         inbox.put(None)
-
-
-class _NoHold:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NO_HOLD = _NoHold()
 
 
 def prepare(spec, dtype, batch_size, threads=1):

@@ -554,7 +554,7 @@ def _build(rule):
         if first_by_columns:
             _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, True)
         t0 = t[0]
-        updates = 0
+        updates, bad = 0, -1
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
         for k in range(order.shape[0]):
             s = order[k]
@@ -604,12 +604,9 @@ def _build(rule):
             if acts[L - U(1)] == SOFTMAX:
                 mx, total = _softmax(a, u_o, K)
             loss = _loss_and_delta(Y, s, sizes, own, acts, loss_code, a, d, mx, total, one)
-            if not is_finite(loss):
-                if first_by_columns:
-                    _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, False)
-                if tid == 0 and updates > 0:
-                    t[0] = t0 + updates
-                return loss_sum, n_seen, k, weight_sum
+            if not is_finite(loss):                     # every thread stops here: the same loss in each
+                bad = k
+                break
             weight = sw[s] if weighted else one
             loss_sum += float(weight) * loss if weighted else loss
             weight_sum += float(weight) if weighted else 1.0
@@ -647,7 +644,7 @@ def _build(rule):
             _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, False)
         if tid == 0 and updates > 0:
             t[0] = t0 + updates
-        return loss_sum, n_seen, -1, weight_sum
+        return loss_sum, n_seen, bad, weight_sum
 
     return Kernels(epoch_per_sample, epoch_batch, epoch_per_sample_threaded)
 

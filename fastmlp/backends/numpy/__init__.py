@@ -64,7 +64,7 @@ def _warm(spec, dt):
     _fused.opt_step(empty1, empty1, F(1.0), empty1, empty1, 1, F(0.0), np.zeros(5, dt), F(0.0), F(1.0), False)
 
 
-def prepare(spec, dtype, batch_size):
+def prepare(spec, dtype, batch_size, threads=1):
     return Workspace(spec, dtype, batch_size)
 
 

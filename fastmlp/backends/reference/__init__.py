@@ -245,8 +245,8 @@ def gradients(spec, params, X, Y) -> tuple:
     return gW, gb, loss_sum / n
 
 
-def prepare(spec, dtype, batch_size):
-    """The reference path keeps no buffers between epochs."""
+def prepare(spec, dtype, batch_size, threads=1):
+    """The reference path keeps no buffers between epochs (and runs on one thread)."""
     return None
 
 
