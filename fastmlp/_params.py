@@ -189,6 +189,17 @@ class Instance:
         return None, f"{name} must be {self.what}, got {short(value)}"
 
 
+@dataclass(frozen=True)
+class Function:
+    """A callable (taken as it is; what it is called with is the parameter's documentation)."""
+    signature: str
+
+    def convert(self, name, value):
+        if callable(value):
+            return value, None
+        return None, _WrongKind(f"{name} must be callable as {self.signature}, got {short(value)}")
+
+
 POSITIVE = Real(0.0, None, closed="neither")
 NON_NEGATIVE = Real(0.0, None, closed="left")
 UNIT_OPEN = Real(0.0, 1.0, closed="neither")       # (0, 1)
@@ -230,6 +241,7 @@ CONSTRAINTS = {
     "n_iter_no_change": [None, COUNT],
     "wtol": [None, POSITIVE],
     "restore_best": [Boolean()],
+    "score": [None, Function("score(model, X_val, y_val) -> float")],
     # data sets (fastmlp.datasets) and the command line
     "n": [Integer(0)],
     "rows": [COUNT],

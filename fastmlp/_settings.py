@@ -80,9 +80,8 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
     callbacks = check_callbacks(callbacks)
     if validation_data is not None and validation_fraction is not None:
         raise InvalidParameterError("give validation_data or validation_fraction, not both")
-    if stopping.restore_best and validation_data is None and validation_fraction is None:
-        raise InvalidParameterError("stopping=Stopping(restore_best=True) needs validation data (validation_data or "
-                                    "validation_fraction)")
+    check_stopping_needs(stopping, validation_data is not None or validation_fraction is not None,
+                         "validation_data or validation_fraction")
     spec, dtype = model.spec, model.dtype
     # in memory: arrays, or a sparse X (read a chunk at a time, but its weights and y are in memory too)
     in_memory = is_sparse(X) or not (isinstance(X, (str, os.PathLike, np.memmap)) or chunk_rows is not None
@@ -201,6 +200,14 @@ def check_stratifiable(labels, n_val: int) -> tuple:
         raise ValueError(f"The train_size = {n - n_val} should be greater or equal to the number of classes = "
                          f"{len(classes)}")
     return classes, inverse.ravel(), counts
+
+
+def check_stopping_needs(stopping, validation: bool, where: str):
+    """``Stopping(restore_best=True)`` and ``Stopping(score=...)`` watch validation data: refused without it."""
+    for name in ("restore_best", "score"):
+        value = getattr(stopping, name)
+        if value not in (None, False) and not validation:
+            raise InvalidParameterError(f"stopping=Stopping({name}={short(value)}) needs validation data ({where})")
 
 
 def check_callbacks(callbacks) -> list:

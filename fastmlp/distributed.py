@@ -365,8 +365,7 @@ def fit(net: MLP, data, client=None, *, epochs: int = 1, sync_every: int | str =
         raise InvalidParameterError(f"sync_every must be a multiple of batch_size ({batch_size}), got {sync_every}")
     backend = check("backend", backend)
     optimizer, schedule, stopping = as_optimizer(optimizer), as_schedule(schedule), as_stopping(stopping)
-    if stopping.restore_best and validation_data is None:
-        raise InvalidParameterError("stopping=Stopping(restore_best=True) needs validation_data")
+    _settings.check_stopping_needs(stopping, validation_data is not None, "validation_data")
     callbacks = _settings.check_callbacks(callbacks)
     spec, dtype = net.spec, net.dtype
     validation = _settings.check_validation_data(validation_data, spec, dtype)
@@ -527,7 +526,8 @@ class _Fit:
             n_seen += rows
             if bar is not None:
                 bar.update(epoch, n_seen, rows, time.perf_counter() - t0, loss_sum / max(weight_sum, 1e-300))
-        monitored = record_epoch(history, lr, t0, loss_sum, weight_sum, self.validation, net, bar)
+        monitored = record_epoch(history, lr, t0, loss_sum, weight_sum, self.validation, net, bar,
+                                 self.plan.stopping.score)
         history.rounds.append(self.rounds)
         history.compute_seconds.append(compute)
         reason, improved = self.plan.after_epoch(epoch, monitored)

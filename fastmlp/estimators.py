@@ -18,11 +18,11 @@ Where the meanings differ from scikit-learn's
 * ``loss_curve_`` does not include ``alpha``'s penalty term (which is applied as scikit-learn applies it,
   ``g_W += alpha / B * W`` with ``B`` each batch's sum of sample weights, its row count without weights:
   ``optim.SGD``/``Adam``'s ``l2``).
-* ``early_stopping``: holds out ``validation_fraction`` of the rows (drawn with the model's generator; stratified for
-  a two-class classifier, as scikit-learn's, with its errors; like scikit-learn's, not with more classes) and
-  monitors the validation *loss* (scikit-learn: the validation score); the parameters of the best validation epoch
-  are put back at the end, as scikit-learn does. ``validation_scores_`` holds the scores (R^2 or accuracy) per
-  epoch, as scikit-learn's.
+* ``early_stopping``: holds out ``validation_fraction`` of the rows drawn with the model's generator (scikit-learn
+  draws other rows; stratified for a two-class classifier, as scikit-learn's, with its errors; like scikit-learn's,
+  not with more classes). As scikit-learn's, it watches the validation score (accuracy, R^2: ``validation_scores_``,
+  through ``Stopping(score=...)``), stops on ``n_iter_no_change`` and ``tol`` applied to it, and puts back the
+  parameters of the first best-scoring epoch.
 * ``solver="lbfgs"`` (``fastmlp._lbfgs``): SciPy's L-BFGS-B on scikit-learn's own full-batch objective, from the
   same start the same steps (to 1e-6 over tens of iterations; over hundreds, rounding differences grow as on any
   non-convex trajectory). ``partial_fit`` is refused with it by both estimators (scikit-learn's regressor means
@@ -56,8 +56,8 @@ What matches, tested beside scikit-learn's estimators on the same input (``tests
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
 call's epochs (one after ``partial_fit``; ``t_`` and ``loss_curve_`` every one), ``verbose``'s lines,
 ``n_iter_no_change=np.inf``, ``partial_fit`` refusing ``early_stopping``, a validation set of at least two rows,
-``_no_improvement_count``, divergence with and without ``early_stopping``, float32 ``X`` training in float32
-(``dtype=None``), and
+early stopping on the validation score, ``_no_improvement_count``, divergence with and without
+``early_stopping``, float32 ``X`` training in float32 (``dtype=None``), and
 ``coefs_``/``intercepts_`` assigned then used by ``predict``, one-class ``y``, multilabel ``y`` (attributes, output
 shapes and dtypes, its errors, one epoch of SGD and L-BFGS from the same weights); and ``solver="lbfgs"``
 (``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has), whose
@@ -346,10 +346,12 @@ class _BaseMLP(BaseEstimator):
         return SGD(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
                    l2=float(self.alpha))
 
-    def _stopping(self, restore_best=False):
-        """``n_iter_no_change`` and ``tol`` as ``MLP.fit``'s stopping rule (``np.inf``: never stop early)."""
+    def _stopping(self, early_stopping=False):
+        """``n_iter_no_change`` and ``tol`` as ``MLP.fit``'s stopping rule (``np.inf``: never stop early); with
+        ``early_stopping``, as scikit-learn's: the validation score watched, its best epoch's parameters kept."""
         patience = None if self.n_iter_no_change == np.inf else int(self.n_iter_no_change)
-        return Stopping(n_iter_no_change=patience, tol=float(self.tol), restore_best=restore_best)
+        score = (lambda net, X, Y: self._score_encoded(X, Y)) if early_stopping else None
+        return Stopping(n_iter_no_change=patience, tol=float(self.tol), restore_best=early_stopping, score=score)
 
     def _schedule(self):
         """scikit-learn's Adam ignores ``learning_rate``; its SGD follows it."""
@@ -407,11 +409,10 @@ class _BaseMLP(BaseEstimator):
                 val_X, val_Y = X[val], Y[val]
                 X, Y = X[train], Y[train]
                 sample_weight = None if sample_weight is None else sample_weight[train]
-                options.update(validation_data=(val_X, val_Y),
-                               stopping=self._stopping(restore_best=True))
+                options.update(validation_data=(val_X, val_Y), stopping=self._stopping(early_stopping=True))
                 def validation_score(epoch, history, net):
-                    scores.append(self._score_encoded(val_X, val_Y))
-                    if history.val_loss[-1] <= min(history.val_loss):       # what restore_best would put back
+                    scores.append(history.val_score[-1])
+                    if history.best_epoch == epoch:                         # what restore_best would put back
                         best["params"] = net.params.copy()
                 callbacks.insert(0, validation_score)
         if self.verbose:                            # after the validation score's callback: it prints that too
@@ -464,7 +465,7 @@ class _BaseMLP(BaseEstimator):
             if incremental:
                 return self._plan.lr
             plan = Plan(lr0, self._schedule(), self._stopping())
-            for epoch, monitored in enumerate(history.val_loss or history.loss):
+            for epoch, monitored in enumerate(history.monitored):
                 plan.after_epoch(epoch, monitored)
             return plan.lr
         return lr0
@@ -783,7 +784,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         pred = self.net_.predict(X)
         ss_res = ((Y - pred) ** 2).sum(axis=0, dtype=np.float64)
         ss_tot = ((Y - Y.mean(axis=0, dtype=np.float64)) ** 2).sum(axis=0, dtype=np.float64)
-        return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)))
+        # a constant target: 1 for a perfect fit, else 0 (scikit-learn's r2_score, force_finite)
+        constant = np.where(ss_res == 0, 1.0, 0.0)
+        return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), constant)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -959,6 +962,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         out = self.net_.predict(X)
         if self._multilabel:                         # subset accuracy, as scikit-learn's score
             return float(np.mean(np.all((out > 0.5) == (Y > 0.5), axis=1)))
+        if len(self.classes_) == 1:                  # one class: every prediction is it (as predict says)
+            return 1.0
         pred = (out[:, 0] > 0.5).astype(np.int64) if self._one_logistic else np.argmax(out, axis=1)
         truth = Y[:, 0].astype(np.int64) if Y.ndim == 2 else Y
         return float(np.mean(pred == truth))

@@ -58,7 +58,8 @@ class History:
     """What ``MLP.fit`` returns, one entry per epoch trained.
 
     ``loss``: the epoch's mean loss as the contract defines it (each sample's loss before its update);
-    ``val_loss``: the validation loss after the epoch (empty without validation data); ``lr``: the learning
+    ``val_loss``: the validation loss after the epoch (empty without validation data); ``val_score``: the
+    validation score after it, when ``Stopping(score=...)`` gives one (empty otherwise); ``lr``: the learning
     rate of the epoch; ``seconds``: its wall time. ``stop_reason`` says why training ended; ``best_epoch``
     is the epoch whose parameters ``restore_best`` put back (-1 when it was off). ``backend`` is the path that
     trained, ``threads`` how many threads its per-sample loop used.
@@ -66,6 +67,7 @@ class History:
 
     loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
+    val_score: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     backend: str = ""
@@ -76,6 +78,12 @@ class History:
     @property
     def epochs(self) -> int:
         return len(self.loss)
+
+    @property
+    def monitored(self) -> list:
+        """What the schedule and the stopping rules watched, epoch by epoch: the validation score negated (lower
+        is better), else the validation loss, else the epoch's loss."""
+        return [-s for s in self.val_score] if self.val_score else (self.val_loss or self.loss)
 
     def plot(self, path: str | os.PathLike | None = None, title: str | None = None):
         """Draw the loss and, when there is one, the validation loss per epoch (needs matplotlib).
@@ -408,7 +416,8 @@ class MLP:
             if bar is not None:
                 bar.update(epoch, n_seen, result.n_seen, time.perf_counter() - t0, loss_sum / n_seen)
         run.samples_seen += n_seen
-        monitored = record_epoch(history, lr, t0, loss_sum, weight_sum, run.validation, self, bar)
+        monitored = record_epoch(history, lr, t0, loss_sum, weight_sum, run.validation, self, bar,
+                                 run.stopping.score)
         max_change = None if epoch_start is None else float(np.max(np.abs(self.params - epoch_start)))
         return run.plan.after_epoch(epoch, monitored, max_change)
 
@@ -426,10 +435,12 @@ class MLP:
             f"complete batch. Try a smaller lr.", epoch, sample, position, history, "update" if d.update else "loss")
 
 
-def record_epoch(history, lr, t0, loss_sum, weight_sum, validation, model, bar) -> float:
+def record_epoch(history, lr, t0, loss_sum, weight_sum, validation, model, bar, score=None) -> float:
     """An epoch's entries into ``history`` (the contract's epoch loss, its learning rate and wall time since ``t0``,
-    the validation loss after it) and the bar's line; returns the loss the schedule and the stopping rules monitor.
-    ``MLP.fit``'s and ``fastmlp.distributed.fit``'s epochs both end here."""
+    the validation loss after it, and the validation score when ``score`` is given) and the bar's line; returns
+    what the schedule and the stopping rules monitor: the validation score negated (lower is better, as a loss),
+    else the validation loss, else the epoch's loss. ``MLP.fit``'s and ``fastmlp.distributed.fit``'s epochs both
+    end here."""
     history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
     history.lr.append(lr)
     history.seconds.append(time.perf_counter() - t0)
@@ -437,8 +448,11 @@ def record_epoch(history, lr, t0, loss_sum, weight_sum, validation, model, bar) 
     if validation is not None:
         monitored = model.loss(*validation)
         history.val_loss.append(monitored)
+        if score is not None:
+            history.val_score.append(float(score(model, *validation)))
+            monitored = -history.val_score[-1]
     if bar is not None:
-        bar.end_epoch(monitored if validation is not None else None)
+        bar.end_epoch(history.val_loss[-1] if validation is not None else None)
     return monitored
 
 

@@ -66,15 +66,21 @@ class Stopping:
         Stop when no parameter moved by ``wtol`` or more over an epoch (the worked example's ``W_new ~ W_old``).
     restore_best : bool
         Put back the parameters of the epoch with the lowest validation loss at the end (needs validation data).
+    score : callable, optional
+        ``score(model, X_val, y_val) -> float``, higher is better (needs validation data): monitored in place of the
+        validation loss by these rules and by the adaptive schedule, and ``restore_best`` keeps the best-scoring
+        epoch; ``History.val_score`` records it. scikit-learn's early stopping watches the validation accuracy
+        (classifiers) or R² (regressors) this way.
     """
 
     n_iter_no_change: int | None = None
     tol: float = 1e-4
     wtol: float | None = None
     restore_best: bool = False
+    score: object = None
 
     def __post_init__(self):
-        for name in ("n_iter_no_change", "tol", "wtol", "restore_best"):
+        for name in ("n_iter_no_change", "tol", "wtol", "restore_best", "score"):
             object.__setattr__(self, name, check(name, getattr(self, name)))
 
 
@@ -116,7 +122,8 @@ class Plan:
         return self.lr
 
     def after_epoch(self, epoch, monitored, max_change=None):
-        """``(stop_reason or None, improved)`` after an epoch whose monitored loss is ``monitored``."""
+        """``(stop_reason or None, improved)`` after an epoch whose monitored loss is ``monitored`` (a score
+        negated, with ``Stopping(score=...)``)."""
         tol, wtol = self.stopping.tol, self.stopping.wtol
         improved = monitored < self.best
         if monitored > self.best - tol:
@@ -136,6 +143,7 @@ class Plan:
             self.lr /= ADAPTIVE_FACTOR
             self.no_improvement = 0
         elif not adaptive and patience is not None and self.no_improvement > patience:
+            best = f"best score {-self.best:.6g}" if self.stopping.score is not None else f"best {self.best:.6g}"
             return (f"no improvement by tol={tol:g} for {self.no_improvement} epochs "
-                    f"(best {self.best:.6g} at epoch {self.best_epoch})"), improved
+                    f"({best} at epoch {self.best_epoch})"), improved
         return None, improved

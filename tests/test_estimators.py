@@ -218,7 +218,8 @@ def test_early_stopping_scores_and_restores_the_best_epoch():
     assert clf.best_loss_ is None and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     history = clf.history_
-    assert history.best_epoch == int(np.argmin(history.val_loss)) and history.best_epoch < clf.n_iter_
+    assert history.val_score == clf.validation_scores_          # the score is watched, as scikit-learn's
+    assert history.best_epoch == int(np.argmax(clf.validation_scores_)) and history.best_epoch < clf.n_iter_
     assert all(0 <= s <= 1 for s in clf.validation_scores_)
 
 

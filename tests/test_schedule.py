@@ -84,6 +84,29 @@ def test_restore_best_puts_back_the_best_validation_epoch(backend):
     assert net.loss(Xv, Yv) == pytest.approx(min(h.val_loss), rel=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy", "reference"])
+def test_a_score_is_watched_in_place_of_the_validation_loss(backend):
+    """``Stopping(score=...)``: the rules and ``restore_best`` follow the score (higher is better), which here
+    rewards a validation loss that grows, so the best-scoring epoch is the last and the loss's best is not."""
+    Xv, Yv = X[:50], 1.5 - Y[:50]
+    net = fastmlp.MLP([2, 3, 1], activation="tanh", seed=0)
+    stopping = Stopping(restore_best=True, n_iter_no_change=2, tol=0.0, score=lambda m, Xs, Ys: m.loss(Xs, Ys))
+    h = net.fit(X[:100], Y[:100], epochs=8, lr=0.05, seed=1, validation_data=(Xv, Yv), stopping=stopping,
+                backend=backend)
+    assert h.val_score == h.val_loss and h.monitored == [-s for s in h.val_score]
+    assert h.best_epoch == int(np.argmax(h.val_score)) != int(np.argmin(h.val_loss))
+    np.testing.assert_allclose(net.loss(Xv, Yv), max(h.val_score), rtol=1e-12)
+    assert h.epochs == 8 or "best score" in h.stop_reason
+
+
+def test_a_score_needs_validation_data_and_a_callable():
+    net = fastmlp.MLP([2, 3, 1], seed=0)
+    with pytest.raises(ValueError, match=r"Stopping\(score=.*needs validation data"):
+        net.fit(X, Y, stopping=Stopping(score=lambda m, Xs, Ys: 0.0))
+    with pytest.raises(TypeError, match=r"score must be callable as score\(model, X_val, y_val\)"):
+        Stopping(score="accuracy")
+
+
 def test_validation_fraction_holds_out_rows():
     net = fastmlp.MLP([2, 3, 1], seed=0)
     h = net.fit(X, Y, epochs=2, lr=0.05, seed=4, validation_fraction=0.25, stopping=Stopping(n_iter_no_change=5))

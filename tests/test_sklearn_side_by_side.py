@@ -296,6 +296,43 @@ def test_patience_stops_both_with_the_same_count_of_epochs_without_improvement()
     assert counts[0] == counts[1] == 4
 
 
+@pytest.mark.parametrize("kind, y", [("classifier", np.ones(30, dtype=int)), ("regressor", np.ones(30))],
+                         ids=["one class", "constant target"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_early_stopping_watches_the_validation_score_as_scikit_learns(kind, y, solver):
+    """A score that cannot move (one class: accuracy 1; a constant target: R² 0) stops both after
+    ``n_iter_no_change + 2`` epochs, while the validation loss still falls: the score is what is watched."""
+    fits = []
+    for est in both(kind, solver=solver, early_stopping=True, n_iter_no_change=4, max_iter=50):
+        assert outcome(est.fit, X, y)[0] == "ok"
+        fits.append((est.n_iter_, est.validation_scores_, est.best_validation_score_, est._no_improvement_count))
+    assert fits[1] == fits[0] and fits[0][0] == 6
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_early_stopping_keeps_the_best_scoring_epoch(kind):
+    """The parameters left are those of the first epoch with the best validation score (scikit-learn's
+    ``_best_coefs``), and the stop follows scikit-learn's count on that score."""
+    y = Y3 if kind == "classifier" else X @ [1.0, -2.0, 0.5]
+    ours = both(kind, solver="sgd", early_stopping=True, n_iter_no_change=3, tol=0.0, max_iter=40,
+                learning_rate_init=0.05)[1]
+    kept = {}
+
+    def keep(epoch, history, net):
+        kept[epoch] = net.params.copy()
+    ours.fit(X, y, callbacks=[keep])
+    scores = ours.validation_scores_
+    best = int(np.argmax(scores))
+    np.testing.assert_array_equal(ours.net_.params, kept[best])
+    count, stop = 0, len(scores)
+    for epoch, score in enumerate(scores):
+        count = count + 1 if score < max(scores[:epoch], default=-np.inf) + ours.tol else 0
+        if count > ours.n_iter_no_change:
+            stop = epoch + 1
+            break
+    assert ours.n_iter_ == stop
+
+
 @pytest.mark.parametrize("early_stopping", [True, False])
 def test_divergence_is_an_error_without_early_stopping_and_a_nan_score_with_it(early_stopping):
     """scikit-learn's own case (identity units, a learning rate of 1 on iris): with early stopping, no error and a
