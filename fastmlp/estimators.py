@@ -36,7 +36,11 @@ Where the meanings differ from scikit-learn's
   validation score is NaN; training stops there (scikit-learn goes on with NaN parameters until its patience
   runs out) with the best validation epoch's parameters.
 * ``coefs_``/``intercepts_`` are views of the network's parameters; assigning them writes into the parameters
-  after checking every shape (scikit-learn accepts any list and fails later, in ``predict``).
+  after checking every shape (scikit-learn accepts any list and fails later, in ``predict``). Assigned before the
+  first fit, they are kept as given and ``partial_fit`` (or a warm ``fit``) starts from them, as scikit-learn's,
+  shapes checked then; scikit-learn's other fitted attributes need not be set by hand (its worked-example test
+  sets them; ``n_layers_`` may be, when it is what ``hidden_layer_sizes`` makes). ``_loss_grad_lbfgs``, which
+  scikit-learn's tests call, gives its objective's loss and gradient in its packing.
 * ``data_parallel`` (fastmlp's own): ``fit`` on dask arrays trains data-parallel on the cluster
   (``fastmlp.distributed``), so a ``Pipeline`` of dask-ml transformers ending in one of these estimators trains
   on the workers; its result depends on the partitioning (the round rule in ``docs/contract.md``).
@@ -57,11 +61,11 @@ What matches, tested beside scikit-learn's estimators on the same input (``tests
 call's epochs (one after ``partial_fit``; ``t_`` and ``loss_curve_`` every one), ``verbose``'s lines,
 ``n_iter_no_change=np.inf``, ``partial_fit`` refusing ``early_stopping``, a validation set of at least two rows,
 early stopping on the validation score, ``_no_improvement_count``, divergence with and without
-``early_stopping``, float32 ``X`` training in float32 (``dtype=None``), and
-``coefs_``/``intercepts_`` assigned then used by ``predict``, one-class ``y``, multilabel ``y`` (attributes, output
+``early_stopping``, float32 ``X`` training in float32 (``dtype=None``), ``coefs_``/``intercepts_`` assigned then
+used by ``predict`` or, before the first fit, as its start, one-class ``y``, multilabel ``y`` (attributes, output
 shapes and dtypes, its errors, one epoch of SGD and L-BFGS from the same weights); and ``solver="lbfgs"``
-(``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has), whose
-estimators pass ``check_estimator`` with no expected failure.
+(``tests/test_lbfgs.py``: parameters, ``n_iter_``, ``loss_``, warnings, ``max_fun``, the attributes it has,
+``_loss_grad_lbfgs``), whose estimators pass ``check_estimator`` with no expected failure.
 * Initial weights: Glorot-uniform from ``random_state`` as :class:`fastmlp.MLP` draws them (the same as
   ``MLP(layer_sizes, ..., seed=random_state)``), not scikit-learn's draw.
 """
@@ -275,28 +279,56 @@ class _BaseMLP(BaseEstimator):
         self.data_parallel = data_parallel
 
     # --- fitted attributes that are views of the network ---------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "net_")
+
     @property
     def coefs_(self) -> list:
         """``coefs_[l]``: ``W[l]`` of shape ``(n_l, n_{l+1})``, a view of ``net_.params`` (writable). Assigning a
-        list of arrays of those shapes writes them into the parameters (checked first, all or nothing)."""
-        check_is_fitted(self)
-        return self.net_.weights
+        list of arrays of those shapes writes them into the parameters (checked first, all or nothing).
+
+        Before the first fit, as scikit-learn's, the list assigned is kept as it is (its items may still be
+        replaced) and ``partial_fit``, or ``fit`` with ``warm_start=True``, starts from it, shapes checked then."""
+        return self._given("coefs_") if not hasattr(self, "net_") else self.net_.weights
 
     @coefs_.setter
     def coefs_(self, value):
-        check_is_fitted(self)
-        self._assign("coefs_", value, self.net_.weights)
+        if not hasattr(self, "net_"):
+            self.__dict__["_given_coefs"] = value
+        else:
+            self._assign("coefs_", value, self.net_.weights)
 
     @property
     def intercepts_(self) -> list:
         """``intercepts_[l]``: ``b[l]``, a view of ``net_.params`` (writable; assignable as ``coefs_``)."""
-        check_is_fitted(self)
-        return self.net_.biases
+        return self._given("intercepts_") if not hasattr(self, "net_") else self.net_.biases
 
     @intercepts_.setter
     def intercepts_(self, value):
-        check_is_fitted(self)
-        self._assign("intercepts_", value, self.net_.biases)
+        if not hasattr(self, "net_"):
+            self.__dict__["_given_intercepts"] = value
+        else:
+            self._assign("intercepts_", value, self.net_.biases)
+
+    def _given(self, name):
+        """What was assigned to ``coefs_``/``intercepts_`` before the first fit; not fitted otherwise."""
+        given = self.__dict__.get("_given_" + name[:-1])
+        if given is None:
+            check_is_fitted(self)
+        return given
+
+    def _start_from_given(self, incremental):
+        """The first fit starts from ``coefs_`` and ``intercepts_`` assigned before it, as scikit-learn's does for
+        ``partial_fit`` and warm starts (``fit`` without ``warm_start`` draws new weights, as scikit-learn's)."""
+        self.__dict__.pop("_given_n_layers", None)
+        coefs, intercepts = self.__dict__.pop("_given_coefs", None), self.__dict__.pop("_given_intercepts", None)
+        if (coefs is None and intercepts is None) or not (incremental or self.warm_start):
+            return
+        if coefs is None or intercepts is None:
+            raise ValueError("coefs_ and intercepts_ were not both assigned before the first fit; assign both to "
+                             "start from them")
+        self._assign("coefs_", coefs, self.net_.weights)
+        self._assign("intercepts_", intercepts, self.net_.biases)
 
     def _assign(self, name, value, targets):
         if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__") or len(value) != len(targets):
@@ -313,8 +345,21 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def n_layers_(self) -> int:
+        """Layers counting input and output. Assignable before the first fit, as scikit-learn's (its worked-example
+        test sets it with ``coefs_``), when it is what ``hidden_layer_sizes`` makes: 2 + the hidden layers."""
+        if not hasattr(self, "net_") and "_given_n_layers" in self.__dict__:
+            return self.__dict__["_given_n_layers"]
         check_is_fitted(self)
         return len(self.net_.layer_sizes)
+
+    @n_layers_.setter
+    def n_layers_(self, value):
+        expected = 2 + len(self._hidden_sizes()) if not hasattr(self, "net_") else len(self.net_.layer_sizes)
+        if value != expected:
+            raise ValueError(f"n_layers_ must be {expected} (hidden_layer_sizes={self.hidden_layer_sizes!r}), "
+                             f"got {value!r}")
+        if not hasattr(self, "net_"):
+            self.__dict__["_given_n_layers"] = expected
 
     # --- checks -------------------------------------------------------------------------------------------------
     def _check_params(self) -> list:
@@ -497,17 +542,9 @@ class _BaseMLP(BaseEstimator):
         (``fastmlp._lbfgs``); ``max_iter`` bounds its iterations, ``max_fun`` its loss evaluations, ``tol`` its
         projected gradient. The parameters change only once it has finished with finite ones."""
         net = self.net_
-        spec = net.spec
         if is_sparse(X):                     # L-BFGS's batch is the whole data set: densified
             X = np.ascontiguousarray(X.toarray())
-        Y = check_Y(Y, spec, net.dtype, X.shape[0])
-        K = spec.n_outputs
-        # scikit-learn's objective in the contract's losses: half the mse (with the gradient of the sum over K
-        # outputs); the multilabel log loss and the Poisson loss summed over the K outputs, not averaged
-        summed = spec.loss in ("log_loss", "poisson")
-        loss_scale, grad_scale = (0.5, 0.5 * K) if spec.loss == "mse" else (K, K) if summed else (1.0, 1.0)
-        objective = _lbfgs.Objective(spec, X, Y, sample_weight, float(self.alpha), weight_total,
-                                     loss_scale=loss_scale, grad_scale=grad_scale, dtype=net.dtype)
+        objective = self._lbfgs_objective(X, Y, sample_weight, weight_total)
         with np.errstate(over="ignore", invalid="ignore"):
             result = _lbfgs.minimize(objective, net.params, max_iter=int(self.max_iter), max_fun=int(self.max_fun),
                                      tol=float(self.tol))
@@ -524,6 +561,30 @@ class _BaseMLP(BaseEstimator):
                           f"{message}\n\nIncrease the number of iterations (max_iter) or the number of loss "
                           "evaluations (max_fun), or scale the data.", ConvergenceWarning, stacklevel=5)
         return self
+
+    def _lbfgs_objective(self, X, Y, sample_weight, weight_total) -> _lbfgs.Objective:
+        """scikit-learn's full-batch objective in the contract's losses: half the mse (with the gradient of the sum
+        over K outputs); the multilabel log loss and the Poisson loss summed over the K outputs, not averaged."""
+        spec, K = self.net_.spec, self.net_.spec.n_outputs
+        Y = check_Y(Y, spec, self.net_.dtype, X.shape[0])
+        summed = spec.loss in ("log_loss", "poisson")
+        loss_scale, grad_scale = (0.5, 0.5 * K) if spec.loss == "mse" else (K, K) if summed else (1.0, 1.0)
+        return _lbfgs.Objective(spec, X, Y, sample_weight, float(self.alpha), weight_total,
+                                loss_scale=loss_scale, grad_scale=grad_scale, dtype=self.net_.dtype)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
+                         intercept_grads):
+        """scikit-learn's private ``_loss_grad_lbfgs``, which its tests call: ``(loss, gradient)`` of the objective
+        ``solver="lbfgs"`` minimises at ``packed_coef_inter`` (scikit-learn's packing, every ``coefs_`` then every
+        ``intercepts_``), ``y`` encoded as scikit-learn's (a column per output; one-hot for classes). The model is
+        left as it was; the work arrays scikit-learn fills are not used (nothing is returned through them)."""
+        X = np.ascontiguousarray(X, dtype=self.net_.dtype)
+        Y = np.asarray(y)
+        if self.net_.spec.loss == "cross_entropy" and Y.ndim == 2:
+            Y = np.argmax(Y, axis=1)                 # one-hot rows: the contract's class codes
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=self.net_.dtype)
+        total = None if weights is None else float(weights.sum())
+        return self._lbfgs_objective(X, Y, weights, total)(np.asarray(packed_coef_inter, dtype=np.float64))
 
     def _labels(self, Y):
         """One class label per row of the encoded targets (the classifier's, for a stratified hold-out), or None."""
@@ -629,6 +690,8 @@ class _BaseMLP(BaseEstimator):
                     raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
                                      "your dataset.")
             self._start(X, first, dtype)
+            if first:
+                self._start_from_given(incremental)
             return self._fit(X, Y, sample_weight, callbacks, incremental, weight_total)
         except (TypeError, ValueError) as e:
             if not isinstance(e, DivergenceError):     # refused before training: the estimator as it was

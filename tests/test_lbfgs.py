@@ -88,6 +88,33 @@ def test_lbfgs_takes_scikit_learns_steps(case):
                                                             **params)[1].coefs_[0])   # it trained: not vacuous
 
 
+def sklearn_encoded(theirs, y):
+    """``y`` as scikit-learn's fit hands it to ``_loss_grad_lbfgs``: a column per output, one-hot classes."""
+    if isinstance(theirs, sklearn_nn.MLPClassifier):
+        return theirs._label_binarizer.transform(y)
+    return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_loss_grad_lbfgs_is_scikit_learns_at_any_point(case):
+    """The private ``_loss_grad_lbfgs`` (scikit-learn's own tests call it) gives scikit-learn's loss and gradient
+    at a point neither fit reached, in scikit-learn's packing, and leaves the model as it was."""
+    kind, y, sample_weight, params = CASES[case]
+    theirs, ours, _ = fit_side_by_side(kind, X, y, sample_weight, max_iter=1, **params)
+    theta = np.concatenate([p.ravel() for p in theirs.coefs_ + theirs.intercepts_])
+    theta = theta + 0.3 * np.random.default_rng(1).standard_normal(theta.size)
+    Y = sklearn_encoded(theirs, y)
+    sizes = [X.shape[1], *theirs.hidden_layer_sizes, theirs.n_outputs_]
+    work = ([X] + [np.empty((len(X), k)) for k in sizes[1:]], [np.empty((len(X), k)) for k in sizes[1:]],
+            [np.empty((a, b)) for a, b in zip(sizes, sizes[1:])], [np.empty(k) for k in sizes[1:]])
+    before = ours.net_.params.copy()
+    loss, grad = ours._loss_grad_lbfgs(theta, X, Y, sample_weight, *work)
+    expected_loss, expected_grad = theirs._loss_grad_lbfgs(theta, X, Y, sample_weight, *work)
+    assert loss == pytest.approx(expected_loss, rel=1e-10)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(ours.net_.params, before)
+
+
 def test_max_fun_bounds_the_loss_evaluations_as_scikit_learns():
     theirs, ours, caught = fit_side_by_side("classifier", X, Y_THREE, max_iter=200, max_fun=12,
                                             hidden_layer_sizes=(7,), activation="tanh", alpha=1e-4)

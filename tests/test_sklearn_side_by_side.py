@@ -167,6 +167,49 @@ def test_assigned_coefs_and_intercepts_predict_the_same(kind):
     assert ours.net_.params.tobytes() == before.tobytes()         # refused as a whole, nothing written
 
 
+@pytest.mark.parametrize("start", ["partial_fit", "warm fit"])
+def test_weights_assigned_before_the_first_fit_are_its_start(start):
+    """As scikit-learn's worked-example test does: ``coefs_`` assigned to an unfitted estimator (items replaced
+    after the assignment count too), then one step from there. scikit-learn's needs the other fitted attributes
+    its test sets by hand, so it is fitted first (momentum 0 and a constant rate: no state carries over): both
+    take the same step from the same weights."""
+    y = Y3
+    sizes = [3, 5, 3]
+    coefs = [RNG.standard_normal((a, b)) for a, b in zip(sizes, sizes[1:])]
+    intercepts = [RNG.standard_normal(b) for b in sizes[1:]]
+    results = []
+    for est in both("classifier", hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, max_iter=1,
+                    learning_rate_init=0.1, shuffle=False, batch_size=30, warm_start=start == "warm fit"):
+        run = est.partial_fit if start == "partial_fit" else est.fit
+        if isinstance(est, sklearn_nn.MLPClassifier):
+            outcome(run, X, y, **({"classes": [0, 1, 2]} if start == "partial_fit" else {}))
+        est.coefs_ = [0] * 2
+        est.intercepts_ = [c.copy() for c in intercepts]
+        for l, c in enumerate(coefs):
+            est.coefs_[l] = c.copy()
+        est.n_layers_ = 3
+        assert outcome(run, X, y, **({"classes": [0, 1, 2]} if start == "partial_fit" else {}))[0] == "ok"
+        results.append(np.concatenate([p.ravel() for p in est.coefs_ + est.intercepts_]))
+    start_params = np.concatenate([p.ravel() for p in coefs + intercepts])
+    assert not np.allclose(results[1], start_params)                     # it stepped
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12, atol=1e-14)
+
+
+def test_weights_assigned_before_fit_are_checked_then_and_a_cold_fit_draws_its_own():
+    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(5,), random_state=0, max_iter=1)
+    ours.coefs_ = [np.zeros((3, 4)), np.zeros((4, 3))]
+    ours.intercepts_ = [np.zeros(5), np.zeros(3)]
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape \(3, 5\), got \(3, 4\)"):
+        ours.partial_fit(X, Y3, classes=[0, 1, 2])
+    assert not hasattr(ours, "net_") and ours.coefs_[0].shape == (3, 4)      # left as it was
+    with pytest.raises(ValueError, match="n_layers_ must be 3"):
+        ours.n_layers_ = 4
+    outcome(ours.fit, X, Y3)                       # warm_start=False: new weights, as scikit-learn's fit
+    fresh = fastmlp.MLPClassifier(hidden_layer_sizes=(5,), random_state=0, max_iter=1)
+    outcome(fresh.fit, X, Y3)
+    assert ours.net_.params.tobytes() == fresh.net_.params.tobytes()
+
+
 def test_one_class_trains_and_predicts_that_class():
     y = np.full(len(X), 7)
     results = []
