@@ -51,14 +51,21 @@ _NS_PER_PARAM_ROW = {"numba": 0.16, "numpy": 0.05}
 _NS_PER_BATCH = {"numba": 60.0, "numpy": 20_000.0}
 _OPTIMIZER_COST = {"sgd": 1.0, "momentum": 1.5, "nesterov": 1.6, "adam": 5.5}
 _ACTIVATION_COST = {"identity": 1.0, "relu": 1.0, "sigmoid": 2.0, "tanh": 3.5}
+# A team of threads (fit(threads=n)) shares each row's work and meets at up to 2L - 1 barriers a row. A barrier
+# costs 17-18 ns on an idle machine (benchmarks/threads.py --barrier) but waits for a member the OS has
+# descheduled on a loaded one: in CI a [4, 64, 64, 1] fit on two threads ran ~10x its idle time, and a slice
+# sized without this term took 0.36 s. Counted pessimistically, so that Ctrl-C still lands within 0.2 s there.
+_NS_PER_BARRIER = 5_000.0
 
 
-def slice_batches(backend: str, spec, batch_size: int, optimizer: str) -> int:
+def slice_batches(backend: str, spec, batch_size: int, optimizer: str, threads: int = 1) -> int:
     """How many batches one slice holds (the reference path: as many as a chunk has)."""
     if backend not in _NS_PER_PARAM_ROW:
         return 1 << 62
     ns_per_row = (_NS_PER_PARAM_ROW[backend] * spec.n_params * _OPTIMIZER_COST[optimizer]
                   * _ACTIVATION_COST[spec.activation])
+    if threads > 1:
+        ns_per_row = ns_per_row / threads + (2 * spec.n_layers - 1) * _NS_PER_BARRIER
     ns_per_batch = _NS_PER_BATCH[backend] + batch_size * ns_per_row
     return max(1, int(SLICE_SECONDS * 1e9 / ns_per_batch))
 
@@ -165,7 +172,7 @@ def train_chunk(path, backend, spec, params, opt, X, Y, order, lr, batch_size, w
     ``KeyboardInterrupt`` (state as after the last complete batch)."""
     run = _Run(path, spec, params, opt, X, Y, order, lr, batch_size, workspace, sample_weight, interrupt)
     n = order.shape[0]
-    batches = slice_batches(backend, spec, batch_size, opt.name)
+    batches = slice_batches(backend, spec, batch_size, opt.name, getattr(workspace, "threads", 1))
     rows = batches * batch_size
     # A batch that alone takes longer than a slice: a snapshot before each one, and Ctrl-C is not deferred but
     # raised at once (on the numpy and reference paths, mid-batch; the snapshot is then put back).

@@ -8,16 +8,20 @@ theirs. scikit-learn is not needed to use them: with it installed they are ``Bas
 
 Where the meanings differ from scikit-learn's
 ---------------------------------------------
-* Loss: the contract's per-sample losses. ``MLPRegressor``'s ``mse`` is the mean over outputs of the squared
-  error, *twice* scikit-learn's ``squared_error`` (which halves it): ``loss_curve_`` is twice scikit-learn's
-  and, with ``solver="sgd"``, ``learning_rate_init=lr, alpha=a`` here takes the same steps as ``2 * lr`` and
-  ``a / 2`` there (the penalty's gradient is not doubled with the loss). With ``K > 1`` outputs scikit-learn
-  steps along the gradient of the *sum* over outputs (while its loss curve reports the mean), so the same steps
-  need ``2 * lr / K`` there.
-  The classifier's losses (binary log loss, softmax cross-entropy) are scikit-learn's.
+* Loss: the network trains on the contract's per-sample losses, and the estimators translate, so that the same
+  settings take scikit-learn's steps. scikit-learn's gradient is ``c`` times the contract's (``_scales``): the
+  regressor's ``squared_error`` is half the contract's ``mse`` with the gradient of the *sum* over the ``K``
+  outputs (``c = K / 2``); the multilabel log loss and the Poisson loss sum over the ``K`` outputs where the
+  contract's average (``c = K``); the binary log loss and the softmax cross-entropy are the contract's (``c = 1``).
+  ``MLP.fit`` is then given SGD's rate times ``c``, ``l2 = alpha / c`` and Adam's ``eps = epsilon / c``.
+  ``loss_curve_``, ``loss_`` and ``best_loss_`` are in scikit-learn's units (``tol`` compares in them too);
+  ``history_`` keeps the contract's. Adam differs within ``epsilon``: scikit-learn adds it to ``sqrt(v)`` before
+  the bias correction (in the contract's terms ``epsilon / sqrt(1 - beta_2^t)``, 30x at the first step).
 * ``loss_curve_`` does not include ``alpha``'s penalty term (which is applied as scikit-learn applies it,
   ``g_W += alpha / B * W`` with ``B`` each batch's sum of sample weights, its row count without weights:
-  ``optim.SGD``/``Adam``'s ``l2``).
+  ``optim.SGD``/``Adam``'s ``l2``): the kernels do not compute ``sum(W**2)`` per batch.
+* A ``fit`` starts a new optimiser (momentum and Adam's moments from zero), a warm one too, as scikit-learn's;
+  ``partial_fit`` keeps it from call to call.
 * ``early_stopping``: holds out ``validation_fraction`` of the rows drawn with the model's generator (scikit-learn
   draws other rows; stratified for a two-class classifier, as scikit-learn's, with its errors; like scikit-learn's,
   not with more classes). As scikit-learn's, it watches the validation score (accuracy, R^2: ``validation_scores_``,
@@ -45,16 +49,13 @@ Where the meanings differ from scikit-learn's
   (``fastmlp.distributed``), so a ``Pipeline`` of dask-ml transformers ending in one of these estimators trains
   on the workers; its result depends on the partitioning (the round rule in ``docs/contract.md``).
 * Multilabel (a 2-D 0/1 ``y``): one sigmoid output per label, as scikit-learn's, with the contract's
-  ``log_loss``, the *mean* over labels of scikit-learn's per-label log loss (which sums them): ``loss_curve_`` is
-  scikit-learn's over ``K`` labels, and ``learning_rate_init=lr, alpha=a`` here takes the steps of ``lr / K`` and
-  ``K * a`` there.
+  ``log_loss`` (the mean over labels; scikit-learn sums them: translated as above).
 * Sparse ``X`` (SciPy CSR or CSC, matrices and arrays): trained and predicted a chunk of rows at a time through
   the dense kernels (``streaming.SparseSource``, about 64 MiB of dense rows), with the dense ``X``'s bits when it is
   one chunk; ``solver="lbfgs"`` densifies it (the whole data set is its batch).
-* ``MLPRegressor(loss="poisson")``: the exp output and half the Poisson deviance, as scikit-learn's. With ``K > 1``
-  outputs our loss is the mean over them (scikit-learn's sums them): ``loss_curve_`` is scikit-learn's over ``K``,
-  and ``learning_rate_init=lr, alpha=a`` takes the steps of ``lr / K`` and ``K * a`` there. A negative target is a
-  ``ValueError`` (scikit-learn documents ``y >= 0`` but trains to a NaN loss).
+* ``MLPRegressor(loss="poisson")``: the exp output and half the Poisson deviance, as scikit-learn's (the mean
+  over ``K`` outputs in the contract, translated as above). A negative target is a ``ValueError`` (scikit-learn
+  documents ``y >= 0`` but trains to a NaN loss).
 
 What matches, tested beside scikit-learn's estimators on the same input (``tests/test_sklearn_side_by_side.py``):
 ``partial_fit`` refusing other ``classes``, a warm start refusing other classes, ``n_iter_`` counting the last
@@ -383,20 +384,42 @@ class _BaseMLP(BaseEstimator):
                           stacklevel=6)    # _batch_rows < _fit < _train_now < _train < fit < the caller
         return min(rows, n)
 
+    def _scales(self) -> tuple[float, float]:
+        """``(loss_scale, grad_scale)``: scikit-learn's loss, and the gradient it steps along, over the contract's.
+        The regressor's squared error is half the contract's ``mse``, and its gradient that of the *sum* over the
+        ``K`` outputs (``0.5``, ``K / 2``); the multilabel log loss and the Poisson loss sum over the ``K`` outputs
+        where the contract's average (``K``, ``K``); the binary log loss and the softmax cross-entropy are the
+        contract's (``1``, ``1``)."""
+        spec = self.net_.spec
+        K = float(spec.n_outputs)
+        if spec.loss == "mse":
+            return 0.5, 0.5 * K
+        return (K, K) if spec.loss in ("log_loss", "poisson") else (1.0, 1.0)
+
     def _make_optimizer(self):
         """``MLP.fit``'s optimiser for ``solver``, ``momentum``, ``nesterovs_momentum``, the betas, ``epsilon`` and
-        ``alpha`` (as ``l2``: ``alpha / B`` per batch, ``B`` its sum of sample weights, as scikit-learn)."""
+        ``alpha`` (as ``l2``: ``alpha / B`` per batch, ``B`` its sum of sample weights, as scikit-learn), in the
+        contract's loss units: scikit-learn's gradient is ``c`` times the contract's (``_scales``), so ``l2`` is
+        ``alpha / c`` and Adam's ``eps`` is ``epsilon / c`` (Adam's step is otherwise the same for any scale of the
+        gradient; SGD's rate is ``c`` times too: ``_rate_scale``), and both take scikit-learn's steps."""
+        c = self._scales()[1]
         if self.solver == "adam":
-            return Adam(betas=(self.beta_1, self.beta_2), eps=self.epsilon, l2=float(self.alpha))
+            return Adam(betas=(self.beta_1, self.beta_2), eps=self.epsilon / c, l2=float(self.alpha) / c)
         return SGD(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
-                   l2=float(self.alpha))
+                   l2=float(self.alpha) / c)
 
-    def _stopping(self, early_stopping=False):
-        """``n_iter_no_change`` and ``tol`` as ``MLP.fit``'s stopping rule (``np.inf``: never stop early); with
-        ``early_stopping``, as scikit-learn's: the validation score watched, its best epoch's parameters kept."""
+    def _rate_scale(self) -> float:
+        """What ``learning_rate_init`` (and the schedule's rate) is multiplied by for ``MLP.fit``: SGD's ``c``."""
+        return 1.0 if self.solver == "adam" else self._scales()[1]
+
+    def _stopping(self, early_stopping=False, loss_scale=1.0):
+        """``n_iter_no_change`` and ``tol`` as ``MLP.fit``'s stopping rule (``np.inf``: never stop early), on a
+        loss ``1 / loss_scale`` of scikit-learn's (``tol`` in scikit-learn's units); with ``early_stopping``, as
+        scikit-learn's: the validation score watched, its best epoch's parameters kept."""
         patience = None if self.n_iter_no_change == np.inf else int(self.n_iter_no_change)
         score = (lambda net, X, Y: self._score_encoded(X, Y)) if early_stopping else None
-        return Stopping(n_iter_no_change=patience, tol=float(self.tol), restore_best=early_stopping, score=score)
+        tol = float(self.tol) if early_stopping else float(self.tol) / loss_scale
+        return Stopping(n_iter_no_change=patience, tol=tol, restore_best=early_stopping, score=score)
 
     def _schedule(self):
         """scikit-learn's Adam ignores ``learning_rate``; its SGD follows it."""
@@ -437,16 +460,20 @@ class _BaseMLP(BaseEstimator):
         n = X.shape[0]
         rows = self._batch_rows(n)
         optimizer = self._make_optimizer()
+        if not incremental:
+            self.net_.reset_optimizer()          # every fit starts a new optimiser, a warm one too (scikit-learn's)
         if incremental and self.net_.optimizer_state is not None:
             # Blocks of other sizes must not restart the optimiser: keep the optimiser its state was made with.
             optimizer = self.net_.optimizer_state.optimizer
-        options = dict(lr=float(self.learning_rate_init), batch_size=rows, shuffle=bool(self.shuffle),
+        loss_scale, rate_scale = self._scales()[0], self._rate_scale()
+        options = dict(lr=float(self.learning_rate_init) * rate_scale, batch_size=rows, shuffle=bool(self.shuffle),
                        backend=self.backend, optimizer=optimizer, schedule=self._schedule(),
-                       stopping=self._stopping())
+                       stopping=self._stopping(loss_scale=loss_scale))
         callbacks = list(callbacks or [])
         scores, best = [], {}
         if incremental:
-            options.update(epochs=1, lr=self._plan.lr_for_epoch(self.t_), schedule=Constant(), stopping=None)
+            options.update(epochs=1, lr=self._plan.lr_for_epoch(self.t_) * rate_scale, schedule=Constant(),
+                           stopping=None)
         else:
             options["epochs"] = int(self.max_iter)
             if self.early_stopping:
@@ -462,7 +489,7 @@ class _BaseMLP(BaseEstimator):
                 callbacks.insert(0, validation_score)
         if self.verbose:                            # after the validation score's callback: it prints that too
             def report(epoch, history, net):
-                print(f"Iteration {epoch + 1}, loss = {history.loss[-1]:.8f}")
+                print(f"Iteration {epoch + 1}, loss = {loss_scale * history.loss[-1]:.8f}")
                 if scores:
                     print(f"Validation score: {scores[-1]:f}")
             callbacks.insert(1 if self.early_stopping and not incremental else 0, report)
@@ -488,7 +515,7 @@ class _BaseMLP(BaseEstimator):
                 e.epoch, e.sample, e.position, e.history, e.reason) from e
         self._record(history, n, incremental)
         if incremental:
-            self._plan.after_epoch(len(self.loss_curve_) - 1, history.loss[-1])   # adaptive rate across calls
+            self._plan.after_epoch(len(self.loss_curve_) - 1, self.loss_curve_[-1])   # adaptive rate across calls
         self._finish(scores, incremental, self.early_stopping and not incremental)
         self._optimizer = _Rate(self._next_rate(history, incremental))
         if not incremental and history.stop_reason.startswith("epochs:"):
@@ -510,7 +537,8 @@ class _BaseMLP(BaseEstimator):
             if incremental:
                 return self._plan.lr
             plan = Plan(lr0, self._schedule(), self._stopping())
-            for epoch, monitored in enumerate(history.monitored):
+            losses = [-s for s in history.val_score] or [self._scales()[0] * x for x in history.loss]
+            for epoch, monitored in enumerate(losses):           # scikit-learn's units, as the plan's tol
                 plan.after_epoch(epoch, monitored)
             return plan.lr
         return lr0
@@ -565,10 +593,9 @@ class _BaseMLP(BaseEstimator):
     def _lbfgs_objective(self, X, Y, sample_weight, weight_total) -> _lbfgs.Objective:
         """scikit-learn's full-batch objective in the contract's losses: half the mse (with the gradient of the sum
         over K outputs); the multilabel log loss and the Poisson loss summed over the K outputs, not averaged."""
-        spec, K = self.net_.spec, self.net_.spec.n_outputs
+        spec = self.net_.spec
         Y = check_Y(Y, spec, self.net_.dtype, X.shape[0])
-        summed = spec.loss in ("log_loss", "poisson")
-        loss_scale, grad_scale = (0.5, 0.5 * K) if spec.loss == "mse" else (K, K) if summed else (1.0, 1.0)
+        loss_scale, grad_scale = self._scales()
         return _lbfgs.Objective(spec, X, Y, sample_weight, float(self.alpha), weight_total,
                                 loss_scale=loss_scale, grad_scale=grad_scale, dtype=self.net_.dtype)
 
@@ -596,7 +623,8 @@ class _BaseMLP(BaseEstimator):
         self.history_ = history
         self.n_iter_ = history.epochs            # this call's epochs, a partial_fit's one too (scikit-learn's count)
         self.t_ += history.epochs * n
-        self.loss_curve_.extend(history.loss)
+        loss_scale = self._scales()[0]
+        self.loss_curve_.extend(loss_scale * x for x in history.loss)     # scikit-learn's units
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
             callbacks: Sequence[Callable] | None = None) -> _BaseMLP:
@@ -792,7 +820,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> reg = MLPRegressor(hidden_layer_sizes=(2,), activation="identity", solver="sgd", momentum=0.0,
     ...                    batch_size=1, learning_rate_init=0.02, max_iter=10, random_state=0).fit(X, y)
     >>> round(reg.score(X, y), 2)
-    0.83
+    0.79
     """
 
     _target_checks = dict(multi_output=True, y_numeric=True)      # validate_data's keywords for y

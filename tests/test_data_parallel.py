@@ -313,14 +313,16 @@ def test_a_pipeline_of_dask_ml_and_the_regressor_trains_data_parallel_through_fa
     with client.as_current(), pytest.warns(fastmlp.estimators.ConvergenceWarning):
         pipe.fit(Xd, yd)
     fitted = pipe.named_steps["mlp"]
-    # the same call by hand: the scaled arrays, the estimator's options, sync_every rounded up to whole batches
+    # the same call by hand: the scaled arrays, the estimator's options in the contract's units (squared error is
+    # half the contract's mse: c = 1/2, so l2 = alpha / c, eps / c, and tol in the mse's units), sync_every rounded
+    # up to whole batches
     Xs = preprocessing.StandardScaler().fit_transform(Xd)
     net = MLP([5, 16, 1], activation="relu", seed=0)
     h = fd.fit(net, (Xs, yd.reshape(-1, 1)), client, epochs=3, sync_every=500, partitions=2, lr=0.003, batch_size=10,
-               optimizer=Adam(l2=1e-4), schedule=Constant(),
-               stopping=Stopping(n_iter_no_change=10, tol=1e-4))
+               optimizer=Adam(l2=2e-4, eps=2e-8), schedule=Constant(),
+               stopping=Stopping(n_iter_no_change=10, tol=2e-4))
     assert fitted.net_.params.tobytes() == net.params.tobytes()
-    assert fitted.loss_curve_ == h.loss and fitted.n_iter_ == 3 and fitted.t_ == 3 * 3000
+    assert fitted.loss_curve_ == [0.5 * x for x in h.loss] and fitted.n_iter_ == 3 and fitted.t_ == 3 * 3000
     assert fitted.n_features_in_ == 5 and fitted.history_.partitions == 2
     with client.as_current():
         assert pipe.score(Xd, yd) > 0.5

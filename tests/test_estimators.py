@@ -87,15 +87,14 @@ def test_one_epoch_matches_scikit_learn(kind, batch_size, backend):
         start = ours.fit(X, y).net_            # the initial parameters are those of MLP(..., seed=random_state)
         init = fastmlp.MLP(start.layer_sizes, activation="tanh", loss=start.loss_name, seed=0).params
         start.params[...] = init
-        # our mse is twice scikit-learn's squared error: the same steps need twice its learning rate there, and
-        # for K outputs its gradient is of the sum over outputs (its loss, of the mean): 2/K times ours
-        lr = 0.01 * (2 / (1 if y.ndim == 1 else y.shape[1]) if regression else 1)
-        theirs, their_loss = _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size)
+        # the same learning_rate_init: the estimator takes scikit-learn's steps (``_scales``)
+        theirs, their_loss = _sklearn_one_epoch(Sk, X, y, ours, 0.01, batch_size)
         ours.fit(X, y)
     assert np.array_equal(fastmlp.MLP(start.layer_sizes, activation="tanh", loss=start.loss_name, seed=0).params,
                           init)
     assert rel_diff(ours.net_.params, theirs) <= BOUND_F64_ONE_EPOCH
-    assert ours.loss_curve_[0] == pytest.approx(their_loss * (2 if regression else 1), rel=1e-12)
+    assert ours.loss_curve_[0] == pytest.approx(their_loss, rel=1e-12)          # in scikit-learn's units
+    assert ours.history_.loss[0] == pytest.approx(their_loss * (2 if regression else 1), rel=1e-12)  # the contract's
     assert ours.n_iter_ == 1
 
 
@@ -147,11 +146,7 @@ def test_alpha_and_sample_weights_take_scikit_learns_steps(kind, backend, weight
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         ours.fit(X, y)
         start = ours.net_.params.copy()
-        # our mse is twice scikit-learn's squared error: twice the learning rate there, and twice alpha, to take the
-        # same steps (their penalty's gradient, alpha W / B, is not doubled with the loss)
-        lr = 0.01 * (2 if regression else 1)
-        theirs, _ = _sklearn_one_epoch(Sk, X, y, ours, lr, 32, alpha=0.3 / (2 if regression else 1),
-                                       sample_weight=sw)
+        theirs, _ = _sklearn_one_epoch(Sk, X, y, ours, 0.01, 32, alpha=0.3, sample_weight=sw)   # the same settings
         ours.net_.params[...] = start
         ours.set_params(warm_start=True).fit(X, y, sample_weight=sw)
     assert rel_diff(ours.net_.params, theirs) <= BOUND_F64_ONE_EPOCH
@@ -167,11 +162,13 @@ def test_partial_fit_is_one_epoch_per_block_with_the_optimiser_state_kept(solver
     for lo in range(0, 400, 100):
         reg.partial_fit(X[lo:lo + 100], y[lo:lo + 100])
     net = fastmlp.MLP([5, 8, 1], activation="relu", seed=3)
-    optimizer = (fastmlp.optim.Adam(l2=1e-3) if solver == "adam" else
-                 fastmlp.optim.SGD(momentum=0.9, nesterov=True, l2=1e-3))
+    # scikit-learn's squared error is half the contract's mse: its gradient c = 1/2 of ours, so MLP.fit takes
+    # l2 = alpha / c, Adam's eps / c, and SGD's rate times c (the estimator's _scales)
+    optimizer = (fastmlp.optim.Adam(l2=2e-3, eps=2e-8) if solver == "adam" else
+                 fastmlp.optim.SGD(momentum=0.9, nesterov=True, l2=2e-3))
     for lo in range(0, 400, 100):
-        net.fit(X[lo:lo + 100], y[lo:lo + 100], epochs=1, lr=0.005, batch_size=10, shuffle=False,
-                optimizer=optimizer)
+        net.fit(X[lo:lo + 100], y[lo:lo + 100], epochs=1, lr=0.005 if solver == "adam" else 0.0025, batch_size=10,
+                shuffle=False, optimizer=optimizer)
     assert rel_diff(reg.net_.params, net.params) <= BOUND_F64_ONE_EPOCH
     assert reg.n_iter_ == 1 and reg.t_ == 400 and len(reg.loss_curve_) == 4
     assert reg.net_.optimizer_state.t[0] == 40
@@ -203,8 +200,16 @@ def test_warm_start_continues_and_a_cold_fit_starts_again():
         cold.fit(X, y)
     # n_iter_ counts the last fit's epochs, loss_curve_ and t_ every epoch (scikit-learn's counts, issue 15)
     assert warm.n_iter_ == 3 and len(warm.loss_curve_) == 6 and warm.t_ == 6 * X.shape[0]
-    # Momentum state and sample order go on across the two fits: the same as six epochs in one call.
-    assert warm.net_.params.tobytes() == six.net_.params.tobytes()
+    # The sample order goes on across the two fits, and each fit starts a new optimiser (momentum from zero), as
+    # scikit-learn's: not six epochs in one call, but three, the optimiser reset, three more (MLP.fit's terms:
+    # squared error's c = 1/2, so lr 0.001 * c and l2 = alpha / c)
+    assert warm.net_.params.tobytes() != six.net_.params.tobytes()
+    net = fastmlp.MLP([5, 8, 1], activation="relu", seed=0)
+    sgd = fastmlp.optim.SGD(momentum=0.9, nesterov=True, l2=2e-4)
+    for _ in range(2):
+        net.reset_optimizer()
+        net.fit(X, y, epochs=3, lr=0.0005, batch_size=200, optimizer=sgd)
+    assert warm.net_.params.tobytes() == net.params.tobytes()
     assert cold.n_iter_ == 3 and cold.loss_curve_ == again
 
 
