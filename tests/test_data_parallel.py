@@ -264,6 +264,24 @@ def test_validation_stopping_and_callbacks_as_mlp_fit_has_them(client):
                callbacks=[lambda epoch, history, model: model.fit(X, Y)])
 
 
+def test_a_validation_score_is_watched_as_mlp_fit_watches_it(client):
+    """``Stopping(score=...)`` on the data-parallel loop: recorded per epoch, the best-scoring epoch kept (a score
+    that rewards a rising validation loss, so its best is not the loss's); refused without validation data."""
+    layers, activation = NETS["loop"]
+    X, Y = data(layers, 400)
+    X_val, Y_val = 1.5 - X[:100], Y[:100]
+    net = MLP(layers, activation=activation, seed=0)
+    stopping = fastmlp.schedule.Stopping(restore_best=True, score=lambda m, Xs, Ys: m.loss(Xs, Ys))
+    h = fd.fit(net, as_dask(X, Y), client, epochs=6, partitions=2, sync_every=40, seed=0, lr=0.05,
+               validation_data=(X_val, Y_val), stopping=stopping)
+    assert h.val_score == h.val_loss and len(h.val_score) == h.epochs == 6
+    assert h.best_epoch == int(np.argmax(h.val_score))
+    assert net.loss(X_val, Y_val) == pytest.approx(max(h.val_score), rel=1e-12)
+    with pytest.raises(ValueError, match=r"Stopping\(score=.*needs validation data \(validation_data\)"):
+        fd.fit(MLP(layers, activation=activation, seed=0), as_dask(X, Y), client, epochs=1, partitions=2,
+               stopping=fastmlp.schedule.Stopping(score=stopping.score))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(partitions=0), "partitions must be >= 1"),
     (dict(partitions=2.0), "partitions must be an integer"),
