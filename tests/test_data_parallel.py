@@ -336,6 +336,7 @@ def test_a_pipeline_of_dask_ml_and_the_regressor_trains_data_parallel_through_fa
     # up to whole batches
     Xs = preprocessing.StandardScaler().fit_transform(Xd)
     net = MLP([5, 16, 1], activation="relu", seed=0)
+    net.params[...] = est._new_net(5, 1, "mse", np.float64).params        # scikit-learn's draw, as the estimator's
     h = fd.fit(net, (Xs, yd.reshape(-1, 1)), client, epochs=3, sync_every=500, partitions=2, lr=0.003, batch_size=10,
                optimizer=Adam(l2=2e-4, eps=2e-8), schedule=Constant(),
                stopping=Stopping(n_iter_no_change=10, tol=2e-4))

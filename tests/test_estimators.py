@@ -22,7 +22,7 @@ from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_de
 
 from fastmlp import MLPClassifier, MLPRegressor  # noqa: E402
 
-SMALL = dict(hidden_layer_sizes=(16,), max_iter=100)
+SMALL = dict(hidden_layer_sizes=(32,), max_iter=100)
 
 
 @parametrize_with_checks([MLPRegressor(**SMALL), MLPClassifier(**SMALL), MLPRegressor(solver="lbfgs", **SMALL),
@@ -54,6 +54,27 @@ def _data(kind, n=300, seed=0):
     if kind == "multi-class":
         labels = labels + (X[:, 2] > 0.5)
     return X, np.array(["no", "yes", "maybe"])[labels]
+
+
+def initial_params(est, n_features, n_outputs):
+    """The parameters ``est`` starts a cold fit from (scikit-learn's draw for its ``random_state``)."""
+    est._check_params()
+    return est._new_net(n_features, n_outputs, "mse", np.float64).params
+
+
+def test_the_initial_parameters_are_scikit_learns_draw():
+    """The same ``random_state``, the same start: scikit-learn's parameters after its initialisation (read through
+    ``max_iter=1`` with a learning rate too small to move them beyond rounding) are ours before training."""
+    X, y = _data("multi-class")
+    for activation in ("relu", "logistic"):                        # logistic: scikit-learn's narrower bound
+        kw = dict(hidden_layer_sizes=(8, 4), activation=activation, random_state=5, max_iter=1, solver="sgd",
+                  learning_rate_init=1e-300)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+            theirs = sknn.MLPClassifier(**kw).fit(X, y)
+            ours = MLPClassifier(**kw).fit(X, y)
+        for a, b in zip(theirs.coefs_ + theirs.intercepts_, ours.coefs_ + ours.intercepts_):
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-15)
 
 
 def _sklearn_one_epoch(Sk, X, y, ours, lr, batch_size, alpha=0.0, sample_weight=None):
@@ -89,11 +110,11 @@ def test_one_epoch_matches_scikit_learn(kind, batch_size, backend):
         start.params[...] = init
         # the same learning_rate_init: the estimator takes scikit-learn's steps (``_scales``)
         theirs, their_loss = _sklearn_one_epoch(Sk, X, y, ours, 0.01, batch_size)
-        ours.fit(X, y)
+        ours.set_params(warm_start=True).fit(X, y)            # from the replaced parameters, a new optimiser
     assert np.array_equal(fastmlp.MLP(start.layer_sizes, activation="tanh", loss=start.loss_name, seed=0).params,
                           init)
     assert rel_diff(ours.net_.params, theirs) <= BOUND_F64_ONE_EPOCH
-    assert ours.loss_curve_[0] == pytest.approx(their_loss, rel=1e-12)          # in scikit-learn's units
+    assert ours.loss_curve_[-1] == pytest.approx(their_loss, rel=1e-12)         # in scikit-learn's units
     assert ours.history_.loss[0] == pytest.approx(their_loss * (2 if regression else 1), rel=1e-12)  # the contract's
     assert ours.n_iter_ == 1
 
@@ -101,7 +122,7 @@ def test_one_epoch_matches_scikit_learn(kind, batch_size, backend):
 # --- the scikit-learn tools ------------------------------------------------------------------------------------
 def test_pipeline_grid_search_clone_and_pickle():
     X, y = _data("multi-class", n=240)
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0,
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=60, random_state=0,
                                                          learning_rate_init=0.01))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
@@ -162,6 +183,7 @@ def test_partial_fit_is_one_epoch_per_block_with_the_optimiser_state_kept(solver
     for lo in range(0, 400, 100):
         reg.partial_fit(X[lo:lo + 100], y[lo:lo + 100])
     net = fastmlp.MLP([5, 8, 1], activation="relu", seed=3)
+    net.params[...] = initial_params(MLPRegressor(hidden_layer_sizes=(8,), random_state=3), 5, 1)
     # scikit-learn's squared error is half the contract's mse: its gradient c = 1/2 of ours, so MLP.fit takes
     # l2 = alpha / c, Adam's eps / c, and SGD's rate times c (the estimator's _scales)
     optimizer = (fastmlp.optim.Adam(l2=2e-3, eps=2e-8) if solver == "adam" else
@@ -205,6 +227,7 @@ def test_warm_start_continues_and_a_cold_fit_starts_again():
     # squared error's c = 1/2, so lr 0.001 * c and l2 = alpha / c)
     assert warm.net_.params.tobytes() != six.net_.params.tobytes()
     net = fastmlp.MLP([5, 8, 1], activation="relu", seed=0)
+    net.params[...] = initial_params(MLPRegressor(**kw), 5, 1)
     sgd = fastmlp.optim.SGD(momentum=0.9, nesterov=True, l2=2e-4)
     for _ in range(2):
         net.reset_optimizer()
