@@ -165,14 +165,15 @@ def _add(a: EpochResult, b: EpochResult) -> EpochResult:
 
 
 def train_chunk(path, backend, spec, params, opt, X, Y, order, lr, batch_size, workspace, sample_weight,
-                interrupt: Interrupt) -> EpochResult:
-    """One chunk of an epoch, as ``path.train_epoch`` would train it, with the module's rules enforced.
+                interrupt: Interrupt, threads: int = 1) -> EpochResult:
+    """One chunk of an epoch, as ``path.train_epoch`` would train it (on ``threads`` threads, the workspace's), with
+    the module's rules enforced.
 
     Returns the chunk's ``EpochResult``; raises :class:`Diverged` (state as before the failing batch) or
     ``KeyboardInterrupt`` (state as after the last complete batch)."""
     run = _Run(path, spec, params, opt, X, Y, order, lr, batch_size, workspace, sample_weight, interrupt)
     n = order.shape[0]
-    batches = slice_batches(backend, spec, batch_size, opt.name, getattr(workspace, "threads", 1))
+    batches = slice_batches(backend, spec, batch_size, opt.name, threads)
     rows = batches * batch_size
     # A batch that alone takes longer than a slice: a snapshot before each one, and Ctrl-C is not deferred but
     # raised at once (on the numpy and reference paths, mid-batch; the snapshot is then put back).

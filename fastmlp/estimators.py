@@ -146,11 +146,7 @@ except ImportError:                                  # pragma: no cover - exerci
             y = np.asarray(y, dtype=np.float64)
             pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
             w = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
-            y2, p2 = y.reshape(y.shape[0], -1), pred.reshape(y.shape[0], -1)
-            mean = np.average(y2, axis=0, weights=w)
-            ss_res = np.average((y2 - p2) ** 2, axis=0, weights=w)
-            ss_tot = np.average((y2 - mean) ** 2, axis=0, weights=w)
-            return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)))
+            return _r2(y.reshape(y.shape[0], -1), pred.reshape(y.shape[0], -1), w)
 
     class ClassifierMixin:
         _estimator_type = "classifier"
@@ -606,8 +602,8 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _lbfgs_objective(self, X, Y, sample_weight, weight_total) -> _lbfgs.Objective:
-        """scikit-learn's full-batch objective in the contract's losses: half the mse (with the gradient of the sum
-        over K outputs); the multilabel log loss and the Poisson loss summed over the K outputs, not averaged."""
+        """scikit-learn's full-batch objective: the contract's loss and gradient in scikit-learn's scales
+        (``_scales``), with its L2 term."""
         spec = self.net_.spec
         Y = check_Y(Y, spec, self.net_.dtype, X.shape[0])
         loss_scale, grad_scale = self._scales()
@@ -887,12 +883,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return out[:, 0] if self.n_outputs_ == 1 else out
 
     def _score_encoded(self, X, Y):
-        pred = self.net_.predict(X)
-        ss_res = ((Y - pred) ** 2).sum(axis=0, dtype=np.float64)
-        ss_tot = ((Y - Y.mean(axis=0, dtype=np.float64)) ** 2).sum(axis=0, dtype=np.float64)
-        # a constant target: 1 for a perfect fit, else 0 (scikit-learn's r2_score, force_finite)
-        constant = np.where(ss_res == 0, 1.0, 0.0)
-        return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), constant)))
+        return _r2(Y, self.net_.predict(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1111,6 +1102,21 @@ def _data_parallel_options(value) -> dict:
         raise ValueError(f"data_parallel must be None, True or a dict with keys 'sync_every' and/or 'partitions', got "
                          f"{value!r}")
     return {name: check(name, v) for name, v in value.items()}
+
+
+def _r2(Y, pred, weights=None) -> float:
+    """R^2 of 2-D ``pred`` against ``Y`` per output, averaged uniformly over outputs, as scikit-learn's ``r2_score``
+    (a constant target: 1 for a perfect fit, else 0): ``score`` without scikit-learn (weighted) and the regressor's
+    early-stopping score (sums in float64 over the model's dtype)."""
+    if weights is None:
+        ss_res = ((Y - pred) ** 2).sum(axis=0, dtype=np.float64)
+        ss_tot = ((Y - Y.mean(axis=0, dtype=np.float64)) ** 2).sum(axis=0, dtype=np.float64)
+    else:
+        mean = np.average(Y, axis=0, weights=weights)
+        ss_res = np.average((Y - pred) ** 2, axis=0, weights=weights)
+        ss_tot = np.average((Y - mean) ** 2, axis=0, weights=weights)
+    constant = np.where(ss_res == 0, 1.0, 0.0)
+    return float(np.mean(np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), constant)))
 
 
 def _seed(random_state):

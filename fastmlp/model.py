@@ -407,7 +407,7 @@ class MLP:
             try:
                 result = _guard.train_chunk(run.path, run.backend, self.spec, self.params, self.optimizer_state,
                                             chunk.X, chunk.Y, order, lr, run.batch_size, run.workspace,
-                                            sw, run.interrupt)
+                                            sw, run.interrupt, run.threads)
             except _guard.Diverged as d:
                 raise self._divergence(d, epoch, chunk, order, n_seen, history) from None
             loss_sum += result.loss_sum
@@ -438,22 +438,18 @@ class MLP:
 def record_epoch(history, lr, t0, loss_sum, weight_sum, validation, model, bar, score=None) -> float:
     """An epoch's entries into ``history`` (the contract's epoch loss, its learning rate and wall time since ``t0``,
     the validation loss after it, and the validation score when ``score`` is given) and the bar's line; returns
-    what the schedule and the stopping rules monitor: the validation score negated (lower is better, as a loss),
-    else the validation loss, else the epoch's loss. ``MLP.fit``'s and ``fastmlp.distributed.fit``'s epochs both
-    end here."""
+    what the schedule and the stopping rules monitor (``History.monitored``'s last entry). ``MLP.fit``'s and
+    ``fastmlp.distributed.fit``'s epochs both end here."""
     history.loss.append(loss_sum / weight_sum if weight_sum > 0 else 0.0)
     history.lr.append(lr)
     history.seconds.append(time.perf_counter() - t0)
-    monitored = history.loss[-1]
     if validation is not None:
-        monitored = model.loss(*validation)
-        history.val_loss.append(monitored)
+        history.val_loss.append(model.loss(*validation))
         if score is not None:
             history.val_score.append(float(score(model, *validation)))
-            monitored = -history.val_score[-1]
     if bar is not None:
         bar.end_epoch(history.val_loss[-1] if validation is not None else None)
-    return monitored
+    return history.monitored[-1]
 
 
 def _arrays():

@@ -297,6 +297,9 @@ reg.set_params(alpha=0.0).fit(X, X @ [1.0, -2.0, 0.5])
 assert reg.get_params()["alpha"] == 0.0 and reg.score(X, X @ [1.0, -2.0, 0.5]) > 0.9, reg.score(X, X @ [1.0, -2.0, 0.5])
 clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0, batch_size=20).fit(X, X[:, 0] > 0)
 assert clf.score(X, X[:, 0] > 0) > 0.9 and clf.predict_proba(X).shape == (200, 2)
+reg.predict = lambda X: np.full(len(X), 3.0)   # a constant target fitted exactly: R^2 1, as scikit-learn's r2_score
+assert reg.score(X, np.full(200, 3.0)) == 1.0 and reg.score(X, np.full(200, 2.0)) == 0.0
+del reg.predict
 try:
     reg.predict(X[:, :2])
 except ValueError as e:
@@ -307,6 +310,24 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("case", ["two outputs", "weighted", "constant, fitted", "constant, missed"])
+def test_r2_is_scikit_learns_r2_score(case):
+    """The one R^2 of the estimators (``score`` without scikit-learn, the early-stopping score) beside
+    scikit-learn's ``r2_score``, constant targets included."""
+    from sklearn.metrics import r2_score
+
+    from fastmlp.estimators import _r2
+    rng = np.random.default_rng(3)
+    Y = rng.standard_normal((40, 2))
+    pred, w = Y + 0.3 * rng.standard_normal((40, 2)), None
+    if case == "weighted":
+        w = rng.uniform(0.5, 2.0, 40)
+    if case.startswith("constant"):
+        Y = np.full((40, 1), 2.5)
+        pred = Y.copy() if case == "constant, fitted" else Y + 0.1 * rng.standard_normal((40, 1))
+    assert _r2(Y, pred, w) == pytest.approx(r2_score(Y, pred, sample_weight=w), rel=1e-12, abs=1e-15)
 
 
 def test_docstring_examples_run():
