@@ -52,6 +52,34 @@ def test_one_compiled_kernel_serves_every_shape():
     assert compiled[0] == compiled[-1], compiled                # no new compile for a new shape
 
 
+@pytest.mark.skipif(NO_JIT, reason="nothing is compiled")
+@pytest.mark.parametrize("sizes,optimizer", [([3, 40, 1], "adam"), ([2, 2, 1], "sgd")])     # loop, scalar style
+def test_read_only_data_is_not_another_kernel(sizes, optimizer):
+    """Read-only data (a memory map opened ``"r"``, scikit-learn's read-only checks) trains with the kernels that
+    writable data compiled: Numba would otherwise type it apart and compile every kernel again."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, sizes[0])), rng.standard_normal((20, 1))
+    X_ro, y_ro = X.copy(), y.copy()
+    X_ro.flags.writeable = y_ro.flags.writeable = False
+
+    def signatures(net):
+        if numba_path.style_for(net.spec, _state(optimizer, net.spec)) == "scalar":
+            module = numba_path.generated(net.spec, "float64")
+            return len(module.epoch_per_sample.signatures), len(module.epoch_batch.signatures)
+        run = kernels.kernels_for(optimizer)
+        return len(run.per_sample.signatures), len(run.batch.signatures), len(run.per_sample_threaded.signatures)
+
+    fits = [dict(), dict(batch_size=4)] + ([dict(threads=2)] if sizes[1] > 2 else [])
+    for data in ((X, y), (X_ro, y_ro)):
+        net = fastmlp.MLP(sizes, seed=0)
+        for kw in fits:
+            net.fit(*data, optimizer=optimizer, lr=1e-3, backend="numba", **kw)
+        if data[0] is X:
+            before = signatures(net)
+    assert signatures(net) == before
+    assert not X_ro.flags.writeable and np.array_equal(X_ro, X)          # the user's arrays as they were
+
+
 _INSTALL = """
 import json, sys, numpy as np, fastmlp
 from fastmlp.backends.numba import kernels

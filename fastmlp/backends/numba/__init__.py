@@ -331,6 +331,17 @@ def _stop(inboxes):
         inbox.put(None)
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` as the kernels always see the data: a read-only view (``a`` itself when it is read-only already). Numba
+    compiles a kernel per argument type, and a read-only array (a memory map opened ``"r"``, scikit-learn's
+    read-only checks) is another type: without this, such data would compile every kernel a second time."""
+    if not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def prepare(spec, dtype, batch_size, threads=1):
     """The fit's workspace; the buffers of the kernels do not depend on ``batch_size``. ``threads``: how many
     threads the per-sample loop splits each sample's layers across (``threads_for``)."""
@@ -349,6 +360,7 @@ def train_epoch(spec, params, X, Y, order, lr, batch_size, workspace=None, opt=N
     ws = workspace if workspace is not None else Workspace(spec, params.dtype)
     lr = params.dtype.type(lr)
     order = np.ascontiguousarray(order, dtype=np.int64)
+    X, Y = _read_only(X), _read_only(Y)
     state = (opt.m, opt.v, opt.t, opt.hyper)
     if ws.threads > 1 and batch_size == 1:
         team, sync, cut, by_columns, a, d, zpart, own_units = ws.threaded()
