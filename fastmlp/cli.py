@@ -221,6 +221,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     p.add_argument("--isolate", action="store_true",
                    help="time each contender alone in a fresh process of its own (not interleaved)")
+    p.add_argument("--w5-runs", type=_param("w5_runs", int, "epochs"), default=None,
+                   help="W5: runs to the target per contender, each in a fresh process, for the spread of the time to "
+                        "it (default 5; quick 2); the first also runs the whole budget")
     p.add_argument("--out", type=_path, default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
 

@@ -102,11 +102,12 @@ def test_isolate_times_each_contender_in_a_process_of_its_own():
 def test_w5_races_to_the_target_in_processes_of_their_own(tmp_path):
     from fastmlp.benchmarking import accuracy
     result = accuracy.run(budget=0.3, train_rows=3000, held_out_rows=1000, segment_rows=1000,
-                          names=["fastmlp per-sample", "sklearn defaults"], say=lambda line: None)
+                          names=["fastmlp per-sample", "sklearn defaults"], runs=2, say=lambda line: None)
     races = {r["name"]: r for r in result["races"]}
     assert set(races) == {"fastmlp per-sample", "sklearn defaults"}
     for r in races.values():
         assert r["pid"] != os.getpid()
+        assert len(r["times_to_target"]) == 2 and r["times_to_target"][0] == r["time_to_target"]
         assert len(r["seconds"]) == len(r["mse"]) == len(r["rows"]) >= 1
         assert r["seconds"] == sorted(r["seconds"]) and r["rows"][-1] >= 1000
         assert r["best_mse"] == min(r["mse"])
@@ -117,6 +118,28 @@ def test_w5_races_to_the_target_in_processes_of_their_own(tmp_path):
     assert {"w5.json", "w5.md"} <= set(files)
     md = (tmp_path / "w5.md").read_text()
     assert "| fastmlp per-sample | SGD, batch 1, lr 0.003" in md and "noise floor 0.01" in md
+
+
+def test_a_race_to_the_target_ends_at_the_first_evaluation_under_it(monkeypatch):
+    from fastmlp.benchmarking import accuracy
+    monkeypatch.setattr(accuracy, "TARGET", 0.05)                   # within reach of 20,000 rows
+    c = accuracy.CONTENDERS[1]                                      # fastmlp mini-batch (Adam)
+    r = accuracy.race(c, budget=10.0, train_rows=20_000, held_out_rows=2000, segment_rows=2000, to_target=True)
+    under = [m < accuracy.TARGET for m in r["mse"]]
+    assert under[-1] and not any(under[:-1]), r["mse"]               # it stopped there, not before, not after
+    assert r["time_to_target"] == r["seconds"][-1]
+
+
+def test_w5_spread_and_ratios_count_a_run_that_missed_the_target_as_slowest():
+    from fastmlp.benchmarking import accuracy
+    assert accuracy.spread([2.0, None, 2.4]) == (2.4, 2.0, None)
+    assert accuracy.spread([1.0, 2.0]) == (1.5, 1.0, 2.0) and accuracy.spread([None]) is None
+    races = [{"name": "fastmlp a", "times_to_target": [1.0, 1.2, 0.9]},
+             {"name": "peer b", "times_to_target": [2.0, None, 2.7]},
+             {"name": "peer c", "times_to_target": [3.0, None, 1.8]}]
+    ratios = accuracy.ratios_to_best_peer({"races": races})
+    assert ratios["fastmlp a"] == [2.0, 2.0]                        # round 2: no peer reached it
+    assert ratios["peer b"] == [1.5, 1.8 / 2.7] and ratios["peer c"] == [2.0 / 3.0, 1.5]
 
 
 def test_unknown_workload_is_named(tmp_path, capsys):

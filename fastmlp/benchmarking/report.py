@@ -493,7 +493,8 @@ def main(args) -> int:
     if "W5" in workloads:
         from . import accuracy
         print("\nW5, time to a good model (each contender in its own process):")
-        written += accuracy.write(accuracy.run(**(QUICK_W5 if args.quick else {})), out_dir)
+        runs = args.w5_runs if args.w5_runs is not None else (2 if args.quick else 5)
+        written += accuracy.write(accuracy.run(**(QUICK_W5 if args.quick else {}), runs=runs), out_dir)
     print(f"\nwrote {', '.join(str(out_dir / f) for f in written)} in {time.perf_counter() - t0:.0f} s"
           + ("" if any(f.endswith(".png") for f in written) else " (no chart: pip install matplotlib)"))
     return 0
