@@ -40,10 +40,12 @@ CANDIDATES = [
 # A second round (issue 17, session 11): the same larger steps and batches for each library.
 for batch, lr in ((200, 0.005), (500, 0.005), (500, 0.01), (1000, 0.01)):
     CANDIDATES += [
-        Contender("fastmlp", "fastmlp", f"Adam, batch {batch}, lr {lr}", dict(batch_size=batch, lr=lr, optimizer="adam")),
+        Contender("fastmlp", "fastmlp", f"Adam, batch {batch}, lr {lr}",
+                  dict(batch_size=batch, lr=lr, optimizer="adam")),
         Contender("sklearn", "sklearn", f"Adam, batch {batch}, lr {lr}, alpha 0",
                   dict(batch_size=batch, learning_rate_init=lr, alpha=0.0)),
-        Contender("torch", "torch", f"Adam, batch {batch}, lr {lr}, 2 threads", dict(batch_size=batch, lr=lr, threads=2)),
+        Contender("torch", "torch", f"Adam, batch {batch}, lr {lr}, 2 threads",
+                  dict(batch_size=batch, lr=lr, threads=2)),
     ]
 
 

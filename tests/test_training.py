@@ -119,15 +119,25 @@ def test_auto_backend_result_is_within_bounds_of_the_reference():
         assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH
 
 
-@pytest.mark.parametrize("sizes,numba_up_to,numpy_from", [
-    ([16, 64, 64, 1], 32, 64),          # the crossovers measured by the sweep of fastmlp bench
-    ([784, 256, 128, 10], 1, 2),
-    ([2, 2, 1], 1024, None),            # a tiny network never pays for BLAS at sane batch sizes
+@pytest.mark.parametrize("sizes,dtype,numba_up_to,numpy_from", [
+    ([16, 64, 64, 1], "float64", 32, 64),       # the crossovers measured by benchmarks/auto_crossover.py
+    ([784, 256, 128, 10], "float64", 1, 2),
+    ([16, 64, 64, 1], "float32", 64, 128),      # float32: the Numba path's loops run twice the lanes
+    ([784, 256, 128, 10], "float32", 2, 4),
+    ([2, 2, 1], "float64", 1024, None),         # a tiny network never pays for BLAS at sane batch sizes
 ])
-def test_auto_follows_the_measured_crossover(sizes, numba_up_to, numpy_from):
+def test_auto_follows_the_measured_crossover(sizes, dtype, numba_up_to, numpy_from):
     spec = fastmlp.MLP(sizes).spec
-    assert backends.choose(spec, 1) == "numba"
-    assert backends.choose(spec, numba_up_to) == "numba"
+    assert backends.choose(spec, 1, dtype) == "numba"
+    assert backends.choose(spec, numba_up_to, dtype) == "numba"
     if numpy_from is not None:
-        assert backends.choose(spec, numpy_from) == "numpy"
-        assert backends.choose(spec, 4096) == "numpy"
+        assert backends.choose(spec, numpy_from, dtype) == "numpy"
+        assert backends.choose(spec, 4096, dtype) == "numpy"
+
+
+def test_auto_chooses_for_the_models_dtype():
+    X = np.random.default_rng(0).standard_normal((256, 16))
+    y = X[:, :1]
+    for dtype, expected in (("float64", "numpy"), ("float32", "numba")):    # W2's network, batch 64
+        net = fastmlp.MLP([16, 64, 64, 1], dtype=dtype, seed=0)
+        assert net.fit(X, y, epochs=1, batch_size=64).backend == expected

@@ -104,16 +104,22 @@ def available(name: str) -> bool:
 # The automatic choice. Per-sample and small-batch SGD is the Numba path's home: it runs the whole epoch in
 # one compiled call with no per-batch Python overhead. Large batches of work are the numpy path's: its matrix
 # products run in BLAS on both cores. What decides is the work in one batch, batch_size x (multiply-adds of
-# one sample's forward pass). Measured crossover (float64, one epoch, 7 rounds interleaved, this 2-core
-# machine, `report.measure` as the sweep of `fastmlp bench` uses it; docs/performance.md), numpy over numba:
-#   [16, 64, 64, 1]      (5,184 MACs/sample): batch 32 0.85x, batch 64 1.20x, batch 128 1.16x
-#   [784, 256, 128, 10] (234,752 MACs/sample): batch 1 0.44x, batch 2 1.04x, batch 4 1.52x
-# Both crossovers sit between 1.7e5 and 3.3e5 MACs per batch; the threshold is put at 3e5. Both paths need
-# Numba (the numpy path for its fused passes), so this is a choice of speed, never of availability.
-AUTO_NUMPY_MIN_BATCH_MACS = 300_000
+# one sample's forward pass), and the dtype. Measured crossover (numpy's speed over numba's, `MLP.fit` of one
+# epoch, median of 5, BLAS variables unset; 2026-12-05, after the numpy path's bias-and-activation pass was
+# vectorised; docs/performance.md, "backend='auto'"):
+#   float64 [16, 64, 64, 1]      (5,184 MACs/sample): relu SGD batch 16 0.70x, 32 1.01x, 64 1.34x;
+#                                                       tanh Adam 32 0.83x, 64 1.09x, 128 1.31x
+#   float64 [784, 256, 128, 10] (234,752 MACs/sample): relu SGD batch 2 1.37x; tanh Adam 2 0.91x, 4 1.11x
+#   float32 [16, 64, 64, 1]:  relu SGD 64 0.81x, 128 1.36x; tanh Adam 64 0.90x, 128 1.14x; relu Adam 64 0.85x,
+#                             256 1.20x
+#   float32 [784, 256, 128, 10]: relu SGD 2 1.10x, 4 1.39x; tanh Adam 2 0.82x, 4 1.11x
+# In float64 the crossovers sit between 1.7e5 and 4.7e5 MACs a batch, in float32 (where the Numba path's loops
+# run twice as many lanes) between 3.3e5 and 9.4e5: the thresholds are put at 3e5 and 6e5. Both paths need Numba
+# (the numpy path for its fused passes), so this is a choice of speed, never of availability.
+AUTO_NUMPY_MIN_BATCH_MACS = {"float64": 300_000, "float32": 600_000}
 
 
-def choose(spec, batch_size: int) -> str:
-    """The path ``backend="auto"`` picks for this network and batch size (see the crossover above)."""
+def choose(spec, batch_size: int, dtype="float64") -> str:
+    """The path ``backend="auto"`` picks for this network, batch size and dtype (see the crossover above)."""
     macs = batch_size * sum(n_in * n_out for n_in, n_out in spec.shapes)
-    return "numpy" if batch_size >= 2 and macs >= AUTO_NUMPY_MIN_BATCH_MACS else "numba"
+    return "numpy" if batch_size >= 2 and macs >= AUTO_NUMPY_MIN_BATCH_MACS[np.dtype(dtype).name] else "numba"

@@ -202,7 +202,7 @@ def _auto(w) -> str:
     """The path ``backend="auto"`` takes for this workload."""
     from .._validation import make_spec
     from ..backends import choose
-    return choose(make_spec(list(w.layer_sizes), w.activation, w.loss, None), w.batch_size)
+    return choose(make_spec(list(w.layer_sizes), w.activation, w.loss, None), w.batch_size, "float64")
 
 
 def machine() -> dict:

@@ -20,9 +20,10 @@ from ...optim import RULES
 from .._activation import f, fprime, poisson_term
 from .._finite import is_finite
 from .._numba_config import jit
-from .._vmath import vexp
+from .._vmath import vexp, vsigmoid, vtanh
 
 SOFTMAX = ACTIVATIONS.index("softmax")
+RELU, SIGMOID, TANH, EXP = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "exp"))
 MSE, LOG_LOSS, CROSS_ENTROPY, POISSON = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy",
                                                                           "poisson"))
 NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
@@ -30,12 +31,32 @@ NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
 
 @jit
 def bias_act(Z, b, act):
-    """``Z <- f(Z + b)`` in place, row by row; ``act`` a hidden activation's code."""
-    zero, one = Z.dtype.type(0.0), Z.dtype.type(1.0)
+    """``Z <- f(Z + b)`` in place, row by row; ``act`` a hidden activation's code. One loop per activation, the
+    branch outside it: with ``f``'s branch inside the loop LLVM vectorised none of them (a 1024 x 64 block, float64:
+    relu 1.93 ns an element, tanh 8.5; written so 0.15 and 1.18; float32 tanh 5.4 and 0.39)."""
+    zero = Z.dtype.type(0.0)
     m, n = Z.shape
-    for i in range(m):
-        for j in range(n):
-            Z[i, j] = f(Z[i, j] + b[j], act, zero, one)
+    if act == RELU:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z if z > zero else zero
+    elif act == TANH:
+        for i in range(m):
+            for j in range(n):
+                Z[i, j] = vtanh(Z[i, j] + b[j])
+    elif act == SIGMOID:
+        for i in range(m):
+            for j in range(n):
+                Z[i, j] = vsigmoid(Z[i, j] + b[j])
+    elif act == EXP:
+        for i in range(m):
+            for j in range(n):
+                Z[i, j] = vexp(Z[i, j] + b[j])
+    else:                                                   # identity
+        for i in range(m):
+            for j in range(n):
+                Z[i, j] += b[j]
 
 
 @jit
