@@ -106,7 +106,7 @@ def available(name: str) -> bool:
 # products run in BLAS on both cores. What decides is the work in one batch, batch_size x (multiply-adds of
 # one sample's forward pass), and the dtype. Measured crossover (numpy's speed over numba's, `MLP.fit` of one
 # epoch, median of 5, BLAS variables unset; 2026-12-05, after the numpy path's bias-and-activation pass was
-# vectorised; docs/performance.md, "backend='auto'"):
+# vectorised; docs/performance.md, "The automatic choice"):
 #   float64 [16, 64, 64, 1]      (5,184 MACs/sample): relu SGD batch 16 0.70x, 32 1.01x, 64 1.34x;
 #                                                       tanh Adam 32 0.83x, 64 1.09x, 128 1.31x
 #   float64 [784, 256, 128, 10] (234,752 MACs/sample): relu SGD batch 2 1.37x; tanh Adam 2 0.91x, 4 1.11x

@@ -178,6 +178,7 @@ def race(contender: Contender, budget=BUDGET, train_rows=TRAIN_ROWS, held_out_ro
     clock = time.perf_counter() - t0                  # construction (imports done; model set up) is on the clock
     curve = {"seconds": [], "mse": [], "rows": []}          # from the first segment (an unfit model can't predict)
     epoch = rows = 0
+    done = False
     while clock < budget or not rows:                     # one segment at least
         t0 = time.perf_counter()
         order = np.random.default_rng([TEACHER["seed"], epoch]).permutation(len(X))
@@ -191,9 +192,10 @@ def race(contender: Contender, budget=BUDGET, train_rows=TRAIN_ROWS, held_out_ro
             curve["seconds"].append(clock)
             curve["mse"].append(_mse(student.predict(X_val), y_val))
             curve["rows"].append(rows)
-            if clock >= budget or (to_target and curve["mse"][-1] < TARGET):
+            done = to_target and curve["mse"][-1] < TARGET
+            if clock >= budget or done:
                 break
-        if to_target and curve["mse"][-1] < TARGET:
+        if done:
             break
         epoch += 1
     reached = next((t for t, m in zip(curve["seconds"], curve["mse"]) if m < TARGET), None)
@@ -254,8 +256,8 @@ def _seconds(t) -> str:
 
 
 def spread(times) -> tuple:
-    """``(median, min, max)`` of the times that reached the target, or None when none did. A time not reached
-    counts as slower than any (so it can move the median), and then the max is None."""
+    """``(median, min, max)`` of the times to the target, a run that missed it counting as slower than any (None
+    for the max, and for the median when half the runs missed); None when no run reached it."""
     if not any(t is not None for t in times):
         return None
     ordered = sorted(times, key=lambda t: (t is None, t))

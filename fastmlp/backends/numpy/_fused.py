@@ -23,7 +23,7 @@ from .._numba_config import jit
 from .._vmath import vexp, vsigmoid, vtanh
 
 SOFTMAX = ACTIVATIONS.index("softmax")
-RELU, SIGMOID, TANH, EXP = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh", "exp"))
+RELU, SIGMOID, TANH = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh"))
 MSE, LOG_LOSS, CROSS_ENTROPY, POISSON = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy",
                                                                           "poisson"))
 NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
@@ -49,11 +49,7 @@ def bias_act(Z, b, act):
         for i in range(m):
             for j in range(n):
                 Z[i, j] = vsigmoid(Z[i, j] + b[j])
-    elif act == EXP:
-        for i in range(m):
-            for j in range(n):
-                Z[i, j] = vexp(Z[i, j] + b[j])
-    else:                                                   # identity
+    else:                                                   # identity (exp is an output activation only)
         for i in range(m):
             for j in range(n):
                 Z[i, j] += b[j]
