@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="a small version, under a minute (a smoke test)")
     p.add_argument("--workloads", default="W1,W2,W2-tanh,W2-sigmoid,W3,W3-wide,W4",
                    help="comma-separated, from W1,W2,W2-tanh,W2-sigmoid,W3,W3-wide,W4 and W5 (time to a good model, "
-                        "about 6 minutes; not in the default)")
+                        "about 10 minutes with 5 runs; not in the default)")
     p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     p.add_argument("--rounds", type=_param("rounds", int, "epochs"), default=None,
                    help="timed rounds per contender (default 5; quick 3)")

@@ -77,7 +77,8 @@ def test_read_only_data_is_not_another_kernel(sizes, optimizer):
         if data[0] is X:
             before = signatures(net)
     assert signatures(net) == before
-    assert not X_ro.flags.writeable and np.array_equal(X_ro, X)          # the user's arrays as they were
+    assert X.flags.writeable and y.flags.writeable                       # the user's arrays as they were
+    assert not X_ro.flags.writeable and np.array_equal(X_ro, X)
 
 
 _INSTALL = """
