@@ -108,7 +108,7 @@ def settle(model, X, y, *, epochs, lr, batch_size, optimizer, schedule, stopping
         if isinstance(source, IterableSource) and not source.reiterable and epochs > 1:
             raise InvalidParameterError(f"epochs must be 1 with a one-shot iterator of chunks (got {epochs}); pass "
                                         "a list or another re-iterable object to train for several epochs")
-        name = backends.choose(spec, batch_size, dtype) if backend in (None, "auto") else backends.canonical(backend)
+        name = backends.resolve(backend, spec, batch_size, dtype)
         threads = check_threads(threads, name, batch_size, spec)
         path = backends.get(name)
         workspace = path.prepare(spec, dtype, min(batch_size, source.chunk_rows or batch_size), threads)

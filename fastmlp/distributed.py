@@ -370,7 +370,7 @@ def fit(net: MLP, data, client=None, *, epochs: int = 1, sync_every: int | str =
     spec, dtype = net.spec, net.dtype
     validation = _settings.check_validation_data(validation_data, spec, dtype)
     source = _Data(data, spec, dtype, chunk_rows)
-    name = backends.choose(spec, batch_size, dtype) if backend in (None, "auto") else backends.canonical(backend)
+    name = backends.resolve(backend, spec, batch_size, dtype)
     if not net._training.acquire(blocking=False):
         raise RuntimeError("fastmlp.distributed.fit: this model is already being trained; one model is trained by one "
                            "caller at a time")

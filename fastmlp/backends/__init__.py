@@ -123,3 +123,8 @@ def choose(spec, batch_size: int, dtype="float64") -> str:
     """The path ``backend="auto"`` picks for this network, batch size and dtype (see the crossover above)."""
     macs = batch_size * sum(n_in * n_out for n_in, n_out in spec.shapes)
     return "numpy" if batch_size >= 2 and macs >= AUTO_NUMPY_MIN_BATCH_MACS[np.dtype(dtype).name] else "numba"
+
+
+def resolve(backend, spec, batch_size: int, dtype) -> str:
+    """The path a fit asked for ``backend`` (a checked value: a name, an alias, or None/``"auto"``) trains on."""
+    return choose(spec, batch_size, dtype) if backend in (None, "auto") else canonical(backend)

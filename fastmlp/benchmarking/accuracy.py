@@ -303,13 +303,11 @@ def markdown(result) -> str:
         times = r.get("times_to_target", [r["time_to_target"]])
         s = spread(times)
         reached = sum(t is not None for t in times)
-        if s is None:
-            cell = "not reached"
-        elif len(times) == 1:
-            cell = f"{s[0]:.2f} s"
-        else:
-            cell = (f"{_seconds(s[0])} ({s[1]:.2f} - {_seconds(s[2]).removesuffix(' s')})"
-                    + ("" if reached == len(times) else f", {reached} of {len(times)} reached"))
+        cell = "not reached" if s is None else _seconds(s[0])
+        if s is not None and len(times) > 1:
+            cell += f" ({s[1]:.2f} - {'not reached' if s[2] is None else f'{s[2]:.2f}'})"
+            if reached < len(times):
+                cell += f", {reached} of {len(times)} reached"
         rr = ratios[r["name"]]
         vs = "-" if not rr else (f"{np.median(rr):.2f}x" if len(rr) == 1 else
                                  f"{np.median(rr):.2f}x ({min(rr):.2f} - {max(rr):.2f})")
