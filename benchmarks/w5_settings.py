@@ -2,6 +2,7 @@
 settings for fastmlp's mini-batch contender and for the tuned peers, each in a process of its own.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/w5_settings.py --budget 20
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/w5_settings.py --budget 8 --library fastmlp
 
 Prints each candidate's time to W5's target and its best held-out mse; the fastest of each library becomes its
 entry in ``fastmlp.benchmarking.accuracy.CONTENDERS`` (and the full 60-second race is rerun with ``fastmlp bench
@@ -47,16 +48,21 @@ for batch, lr in ((200, 0.005), (500, 0.005), (500, 0.01), (1000, 0.01)):
         Contender("torch", "torch", f"Adam, batch {batch}, lr {lr}, 2 threads",
                   dict(batch_size=batch, lr=lr, threads=2)),
     ]
+# fastmlp's candidates train on the path fit picks (backend="auto": the numpy path from batch 200 here, the Numba
+# path below); the setting that won on the Numba path, beside it on that path (session 12).
+CANDIDATES.append(Contender("fastmlp", "fastmlp", "Adam, batch 200, lr 0.003, Numba path",
+                            dict(batch_size=200, lr=0.003, optimizer="adam", backend="numba")))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=20.0)
     parser.add_argument("--only", nargs="*", help="only these settings (as printed)")
+    parser.add_argument("--library", help="only this library's candidates (fastmlp, sklearn, torch)")
     args = parser.parse_args()
     print(f"target: held-out mse < {TARGET:g}; budget {args.budget:g} s each")
     for c in CANDIDATES:
-        if args.only and c.setting not in args.only:
+        if (args.only and c.setting not in args.only) or (args.library and c.library != args.library):
             continue
         if not available(c):
             print(f"{c.library:<8} {c.setting:<40} not installed")

@@ -120,6 +120,18 @@ def test_w5_races_to_the_target_in_processes_of_their_own(tmp_path):
     assert "| fastmlp per-sample | SGD, batch 1, lr 0.003" in md and "noise floor 0.01" in md
 
 
+def test_w5_names_the_path_each_fastmlp_contender_trains_on():
+    """The table says which path ran; fit picks it (backend="auto" unless the contender names one), so a change
+    of the crossover would make the table's words false without this check."""
+    from fastmlp import backends
+    from fastmlp.benchmarking import accuracy
+    spec = accuracy._Fastmlp({}).net.spec
+    named = {"numba": "Numba path", "numpy": "numpy path", "reference": "reference path"}
+    for c in (c for c in accuracy.CONTENDERS if c.library == "fastmlp"):
+        path = backends.resolve(c.options.get("backend"), spec, c.options["batch_size"], "float32")
+        assert c.setting.endswith(named[path]), (c.setting, path)
+
+
 def test_a_race_to_the_target_ends_at_the_first_evaluation_under_it(monkeypatch):
     from fastmlp.benchmarking import accuracy
     monkeypatch.setattr(accuracy, "TARGET", 0.05)                   # within reach of 20,000 rows

@@ -13,7 +13,8 @@ Every contender sees the same rows in the same order: each epoch, one permutatio
 from the epoch's number; its cost is on each contender's clock), trained a segment at a time without any
 shuffle of its own. What each contender runs (its settings are in ``CONTENDERS``):
 
-* fastmlp's per-sample SGD (the Numba path), and its best mini-batch setting found on this workload;
+* fastmlp's per-sample SGD and its best mini-batch setting found on this workload, each on the path ``fit``
+  picks for it (``backend="auto"``, as a user gets it: the Numba path for batch 1, the numpy path for batch 200);
 * scikit-learn's ``MLPRegressor`` at its defaults (Adam, batch 200, lr 1e-3, alpha 1e-4; tanh for the teacher's
   shape), and tuned (its best setting found on this workload), each ``partial_fit`` per segment;
 * PyTorch (Adam, mini-batch, eager; its best setting found), where it is installed (it is in no extra);
@@ -52,7 +53,7 @@ class Contender:
 CONTENDERS = (
     Contender("fastmlp per-sample", "fastmlp", "SGD, batch 1, lr 0.003, Numba path",
               dict(batch_size=1, lr=0.003, optimizer="sgd")),
-    Contender("fastmlp mini-batch", "fastmlp", "Adam, batch 200, lr 0.003, Numba path",
+    Contender("fastmlp mini-batch", "fastmlp", "Adam, batch 200, lr 0.003, numpy path",
               dict(batch_size=200, lr=0.003, optimizer="adam")),
     Contender("sklearn defaults", "sklearn", "MLPRegressor: Adam, batch 200, lr 0.001, alpha 1e-4",
               dict()),
@@ -84,7 +85,7 @@ class _Fastmlp:
         self.options = options
 
     def train(self, X, y):
-        self.net.fit(X, y, epochs=1, shuffle=False, **{"backend": "numba", **self.options})
+        self.net.fit(X, y, epochs=1, shuffle=False, **self.options)         # the path fit picks, unless named
 
     def predict(self, X):
         return self.net.predict(X)
