@@ -81,6 +81,39 @@ def test_read_only_data_is_not_another_kernel(sizes, optimizer):
     assert not X_ro.flags.writeable and np.array_equal(X_ro, X)
 
 
+@pytest.mark.skipif(NO_JIT, reason="nothing is compiled")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_numpy_paths_warm_up_compiles_what_training_calls(dtype, monkeypatch):
+    """``backends.numpy._warm`` loads (or compiles) the fused kernels before the first batch with the argument types
+    training passes: a type apart (a ``bool`` where training passes a float) would be another kernel to compile,
+    inside the first batch, once per install and dtype. The calls' Numba types are recorded (the dispatchers'
+    signatures would not do: other tests may have compiled the types training passes already)."""
+    from numba import typeof
+
+    from fastmlp.backends import numpy as numpy_path
+    from fastmlp.backends.numpy import _fused
+    calls = {}
+    for name in ("bias_act", "act_backward", "output_layer", "axpy", "opt_step"):
+        def record(*args, _name=name, _kernel=getattr(_fused, name)):
+            calls.setdefault(_name, set()).add(tuple(typeof(a) for a in args))
+            return _kernel(*args)
+        monkeypatch.setattr(_fused, name, record)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5)).astype(dtype)
+    for sizes, activation, loss, optimizer, options in (
+            ([5, 8, 3], "tanh", "cross_entropy", Adam(l2=1e-3), {}),
+            ([5, 8, 1], "relu", "mse", SGD(momentum=0.9), dict(sample_weight=np.linspace(0.5, 1.5, 40)))):
+        net = fastmlp.MLP(sizes, activation=activation, loss=loss, seed=0, dtype=dtype)
+        calls.clear()
+        numpy_path._warm(net.spec, np.dtype(dtype))
+        warmed = {name: set(types) for name, types in calls.items()}
+        calls.clear()
+        y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 40)] if sizes[-1] > 1 else X.sum(1)
+        net.fit(X, y, optimizer=optimizer, lr=1e-3, batch_size=8, backend="numpy", **options)
+        assert set(calls) == set(warmed)                                      # every kernel called, and warmed
+        assert all(calls[name] <= warmed[name] for name in calls), {n: calls[n] - warmed[n] for n in calls}
+
+
 _INSTALL = """
 import json, sys, numpy as np, fastmlp
 from fastmlp.backends.numba import kernels

@@ -61,7 +61,7 @@ def _warm(spec, dt):
     _fused.output_layer(empty2, empty1, empty2, empty2, empty2, empty1, rows, empty1, act[-1],
                         _spec.LOSSES.index(spec.loss))
     _fused.axpy(empty1, F(0.0), empty1)
-    _fused.opt_step(empty1, empty1, F(1.0), empty1, empty1, 1, F(0.0), np.zeros(5, dt), F(0.0), F(1.0), False)
+    _fused.opt_step(empty1, empty1, F(1.0), empty1, empty1, 1, F(0.0), np.zeros(5, dt), F(0.0), F(1.0), F(0.0))
 
 
 def prepare(spec, dtype, batch_size, threads=1):
