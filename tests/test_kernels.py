@@ -114,6 +114,24 @@ def test_the_numpy_paths_warm_up_compiles_what_training_calls(dtype, monkeypatch
         assert all(calls[name] <= warmed[name] for name in calls), {n: calls[n] - warmed[n] for n in calls}
 
 
+def test_the_kernels_call_their_compiled_helpers_without_literals():
+    """A helper the kernels call rather than inline (``@jit`` alone, ``_copy_columns``) is compiled once per set of
+    argument types, and Numba types a literal ``True`` apart from a literal ``False``: the threaded kernel once passed
+    both and compiled the helper twice per dtype (~0.4 s an install, and again in each process that compiles the
+    kernel). The helpers' call sites in the kernels pass run-time values only."""
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(kernels))
+    called = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+              for d in f.decorator_list if isinstance(d, ast.Name) and d.id == "jit"}      # bare @jit
+    assert called == {"_copy_columns"}
+    calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+             and c.func.id in called]
+    assert len(calls) == 2                                          # copied in, and back
+    literals = [ast.unparse(c) for c in calls if any(isinstance(a, ast.Constant) for a in c.args)]
+    assert not literals, literals
+
+
 _INSTALL = """
 import json, sys, numpy as np, fastmlp
 from fastmlp.backends.numba import kernels

@@ -551,8 +551,10 @@ def _build(rule):
         n_c = c1 - c0                                   # this thread's columns of W[0], when split by columns
         wt, mt, vt = w_own[tid], m_own[tid], v_own[tid]
         first_by_columns = first_by_columns and order.shape[0] > 0     # (nothing to copy for an empty order)
+        # the copy's direction as run-time bools: a literal True and False would compile the helper once each
+        into, back = first_by_columns, not first_by_columns
         if first_by_columns:
-            _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, True)
+            _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, into)
         t0 = t[0]
         updates, bad = 0, -1
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
@@ -641,7 +643,7 @@ def _build(rule):
             if end_barrier:
                 _sync.barrier(sync, n_threads)
         if first_by_columns:
-            _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, False)
+            _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, back)
         if tid == 0 and updates > 0:
             t[0] = t0 + updates
         return loss_sum, n_seen, bad, weight_sum
