@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, backends, datasets
+from . import __version__, _precompile, backends, datasets
 from ._params import InvalidParameterError, check
 from .backends import CacheError
 from .folder import read_manifest
@@ -201,6 +201,23 @@ def _bench(args) -> int:
     return report.main(args)
 
 
+def compile_kernels(args) -> int:
+    rules = list(dict.fromkeys("momentum" if r == "nesterov" else r for r in args.optimizer))
+    dtypes = list(dict.fromkeys(args.dtype))
+    say = (lambda _: None) if args.quiet else print
+    if args.part:                                       # one share of another process's --jobs
+        part, jobs = (int(v) for v in args.part.split("/"))
+        for item in _precompile.items(dtypes, rules)[part::jobs]:
+            say(_precompile.line(*item, *_precompile.load_or_compile(*item)))
+        return 0
+    t0 = time.perf_counter()
+    done = _precompile.run(dtypes, rules, jobs=args.jobs, say=say)
+    if not args.quiet:
+        print(f"{len(_precompile.items(dtypes, rules))} kernels ready in {time.perf_counter() - t0:.1f} s"
+              + (f" ({len(done)} in this process)" if args.jobs > 1 else ""))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _Parser(prog="fastmlp", description="Train multi-layer perceptrons by backpropagation.")
     parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
@@ -226,6 +243,19 @@ def main(argv=None) -> int:
                         "it (default 5; quick 2); the first also runs the whole budget")
     p.add_argument("--out", type=_path, default="bench-results", help="folder for bench.json, bench.md, bench.png")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("compile", help="load or compile every fixed kernel into the disk cache, once per install",
+                       description="Load or compile every fixed kernel (the Numba path's per update rule, dtype and "
+                                   "kind, the numpy path's per dtype) into the disk cache, so that no later fit of "
+                                   "any network shape waits for the compiler.")
+    p.add_argument("--dtype", nargs="+", choices=list(_precompile.DTYPES), default=list(_precompile.DTYPES))
+    p.add_argument("--optimizer", nargs="+", choices=list(_precompile.RULES), default=list(_precompile.OPTIMIZERS),
+                   help="update rules (nesterov runs momentum's kernels)")
+    p.add_argument("--jobs", type=_param("jobs", int, "workers"), default=1,
+                   help="processes compiling at once (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no line per kernel")
+    p.add_argument("--part", help=argparse.SUPPRESS)          # K/N: a helper process of --jobs N
+    p.set_defaults(func=compile_kernels)
 
     p = sub.add_parser("data", help="make synthetic data sets on disk")
     data_sub = p.add_subparsers(dest="data_command", required=True)

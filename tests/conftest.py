@@ -1,6 +1,9 @@
 """Shared fixtures and helpers: the contract's bounds as named constants, and the one fixture that
 parametrises the equivalence suite over the fast paths (later paths join by being added to FAST_PATHS)."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +23,37 @@ settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True
 settings.register_profile("dev", max_examples=12, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# --- the fixed kernels compiled on the second core while the first runs the tests --------------------------------
+# On a cold kernel cache, about two minutes of the suite is Numba compiling the fixed kernels (docs/performance.md,
+# "First fit of a new shape"), one after another in this process. `fastmlp compile` (what a user runs once per
+# install) starts beside the tests and fills the same disk cache, so that most of them are loaded, not compiled,
+# when the tests reach them; a kernel the tests reach first is compiled here as it would be anyway. Tests that
+# measure time wait for it (the ``quiet_machine`` fixture).
+_PRECOMPILE = []
+
+
+def pytest_sessionstart(session):
+    from numba.core import config
+    if not config.DISABLE_JIT:
+        _PRECOMPILE.append(subprocess.Popen([sys.executable, "-m", "fastmlp", "compile", "--quiet"],
+                                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+
+
+def pytest_sessionfinish(session):
+    for process in _PRECOMPILE:
+        if process.poll() is None:
+            process.terminate()
+        process.wait()
+
+
+@pytest.fixture
+def quiet_machine():
+    """No background compile running (for the tests that measure how long something takes)."""
+    for process in _PRECOMPILE:
+        process.wait()
 
 
 @pytest.fixture(params=FAST_PATHS, scope="session")

@@ -132,3 +132,27 @@ def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tmp_path):
     r = _run(env, _TINY_PROBE)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "corrupt cache file" in r.stderr and source.is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_kernel_is_not_loaded_while_another_process_saves_it(tmp_path):
+    """Saving an overload holds an exclusive lock on the function's lock file, loading a shared one (``_cache``'s
+    ``_FunctionCache``): a process that finds a kernel's index mid-save waits for the data file instead of reading
+    another overload's code under this one's key. Here this test holds the lock a saver would hold."""
+    import fcntl
+    import time
+    env = {"FASTMLP_CACHE_DIR": str(tmp_path)}
+    assert _run(env, _TINY_PROBE).returncode == 0                    # compiled and saved, lock files made
+    (index,) = tmp_path.glob("numba/kernels-*/k_3-1_*.epoch_per_sample-*.nbi")
+    fd = os.open(index.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMLP_", "NUMBA_CACHE", "XDG_"))} | env
+        loader = subprocess.Popen([sys.executable, "-c", _TINY_PROBE], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(3.0)                                                # import, then the load, which must wait
+        assert loader.poll() is None, loader.communicate()
+    finally:
+        os.close(fd)
+    out, err = loader.communicate(timeout=120)
+    assert loader.returncode == 0, err

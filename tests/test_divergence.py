@@ -171,6 +171,7 @@ def test_the_kernels_see_a_non_finite_loss(net_name, dtype):
     net, X, y, _ = _case(net_name, dtype, "middle_loss")
     spec, F = net.spec, np.dtype(dtype)
     X, Y = X.astype(F), y.astype(F)
+    X.flags.writeable = Y.flags.writeable = False       # as train_epoch hands them: the kernels fits compile
     ws = numba_path.Workspace(spec, F)
     order = np.arange(N_ROWS, dtype=np.int64)
     if numba_path.style_for(spec) == "scalar":

@@ -21,6 +21,8 @@ from signals import SigintInFinaliser
 import fastmlp
 from fastmlp import _guard
 
+pytestmark = pytest.mark.usefixtures("quiet_machine")        # the lags are measured without a compile beside them
+
 CHILD = Path(__file__).with_name("interrupt_child.py")
 MAX_LAG = 0.2          # seconds from SIGINT to KeyboardInterrupt in the caller (issue 13)
 

@@ -23,6 +23,7 @@ checks that compiled code really lands here.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat
@@ -43,6 +44,11 @@ from numba.core.dispatcher import Dispatcher
 
 from .._files import read_small_file
 from . import CacheError
+
+try:
+    import fcntl
+except ImportError:                 # not POSIX: no lock (one process at a time compiling is then the user's care)
+    fcntl = None
 
 
 class Unusable(Exception):
@@ -184,9 +190,36 @@ _REBUILT = set()     # index files moved aside in this process: corrupt again me
 
 
 class _FunctionCache(FunctionCache):
+    """Numba's per-function cache, loading only private files, and locked across processes: Numba saves a new
+    compiled overload by reading the function's index, picking the first data-file number it does not list, then
+    writing the index and the data file. Two processes saving two overloads of one function at once (two dtypes of a
+    kernel, in ``fastmlp compile --jobs 2``, dask or joblib workers) may pick the same number, and the index could
+    end up naming one's key beside the other's code. Saving holds an exclusive ``flock`` on the function's lock
+    file, and loading a shared one, so a save is never interleaved with another save or read half-written."""
     _impl_class = _Impl
 
+    @contextlib.contextmanager
+    def _locked(self, exclusive):
+        if fcntl is None:
+            yield
+            return
+        path = Path(self._cache_path) / (self._impl.filename_base + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)                    # closing releases the lock
+
+    def save_overload(self, sig, data):
+        with self._locked(exclusive=True):
+            super().save_overload(sig, data)
+
     def load_overload(self, sig, target_context):
+        with self._locked(exclusive=False):
+            return self._load_private(sig, target_context)
+
+    def _load_private(self, sig, target_context):
         base = Path(self._cache_path) / self._impl.filename_base
         files = [p for p in Path(self._cache_path).glob(self._impl.filename_base + "*")
                  if p.suffix in (".nbi", ".nbc")]
