@@ -202,6 +202,10 @@ def _bench(args) -> int:
 
 
 def compile_kernels(args) -> int:
+    from numba.core import config
+    if config.DISABLE_JIT:
+        print("fastmlp compile: NUMBA_DISABLE_JIT is set, so nothing is compiled")
+        return 0
     rules = list(dict.fromkeys("momentum" if r == "nesterov" else r for r in args.optimizer))
     dtypes = list(dict.fromkeys(args.dtype))
     say = (lambda _: None) if args.quiet else print

@@ -156,3 +156,17 @@ def test_a_kernel_is_not_loaded_while_another_process_saves_it(tmp_path):
         os.close(fd)
     out, err = loader.communicate(timeout=120)
     assert loader.returncode == 0, err
+
+
+def test_a_lock_file_that_cannot_be_opened_does_not_stop_a_fit(tmp_path):
+    """The lock is a safeguard between processes, not a condition of training: a lock path that cannot be opened
+    (here a folder in its place) leaves loading and saving as Numba alone does them."""
+    env = {"FASTMLP_CACHE_DIR": str(tmp_path)}
+    assert _run(env, _TINY_PROBE).returncode == 0
+    locks = list(tmp_path.glob("numba/**/*.lock"))
+    assert locks
+    for lock in locks:
+        lock.unlink()
+        lock.mkdir()
+    r = _run(env, _TINY_PROBE)
+    assert r.returncode == 0, r.stderr

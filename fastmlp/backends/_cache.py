@@ -204,7 +204,11 @@ class _FunctionCache(FunctionCache):
             yield
             return
         path = Path(self._cache_path) / (self._impl.filename_base + ".lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:                     # no lock to be had: load or save as Numba alone would
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
