@@ -63,21 +63,20 @@ def load_or_compile(kind, dtype, rule) -> tuple[float, bool]:
 
 def run(dtypes=DTYPES, optimizers=OPTIMIZERS, jobs=1, say=print) -> list[tuple[str, str, str, float, bool]]:
     """Every kernel of :func:`items`, on ``jobs`` processes (this one and ``jobs - 1`` more, each a share of the
-    items; they meet in the disk cache). ``say`` gets a line per kernel. Returns ``(kind, dtype, optimizer,
-    seconds, compiled)`` for the kernels this process did."""
+    items; they meet in the disk cache). ``say`` (None: quiet) gets a line per kernel, the other processes print
+    theirs. Returns ``(kind, dtype, optimizer, seconds, compiled)`` for the kernels this process did."""
     todo = items(dtypes, optimizers)
     helpers = []
-    for part in range(1, jobs):
-        share = todo[part::jobs]
-        if share:
-            helpers.append(subprocess.Popen(
-                [sys.executable, "-m", "fastmlp", "compile", "--part", f"{part}/{jobs}", "--dtype", *dtypes,
-                 "--optimizer", *optimizers], env=os.environ.copy()))
+    for part in range(1, min(jobs, len(todo))):
+        helpers.append(subprocess.Popen(
+            [sys.executable, "-m", "fastmlp", "compile", "--part", f"{part}/{jobs}", "--dtype", *dtypes,
+             "--optimizer", *optimizers, *(["--quiet"] if say is None else [])], env=os.environ.copy()))
     done = []
     for kind, dtype, rule in todo[0::jobs]:
         seconds, compiled = load_or_compile(kind, dtype, rule)
         done.append((kind, dtype, rule, seconds, compiled))
-        say(line(kind, dtype, rule, seconds, compiled))
+        if say is not None:
+            say(line(kind, dtype, rule, seconds, compiled))
     failed = [h.args for h in helpers if h.wait() != 0]
     if failed:
         raise RuntimeError(f"a compile process failed: {failed[0]}")

@@ -208,11 +208,13 @@ def compile_kernels(args) -> int:
         return 0
     rules = list(dict.fromkeys("momentum" if r == "nesterov" else r for r in args.optimizer))
     dtypes = list(dict.fromkeys(args.dtype))
-    say = (lambda _: None) if args.quiet else print
+    say = None if args.quiet else print
     if args.part:                                       # one share of another process's --jobs
         part, jobs = (int(v) for v in args.part.split("/"))
         for item in _precompile.items(dtypes, rules)[part::jobs]:
-            say(_precompile.line(*item, *_precompile.load_or_compile(*item)))
+            done = _precompile.load_or_compile(*item)
+            if say is not None:
+                say(_precompile.line(*item, *done))
         return 0
     t0 = time.perf_counter()
     done = _precompile.run(dtypes, rules, jobs=args.jobs, say=say)
