@@ -10,11 +10,11 @@ are made per shape and are not among them.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -61,26 +61,61 @@ def load_or_compile(kind, dtype, rule) -> tuple[float, bool]:
     return time.perf_counter() - t0, compiled
 
 
+def command(*args) -> list[str]:
+    """The command line that runs this very fastmlp's CLI with ``args`` in a new process: its package folder first
+    on the path, whatever the current folder holds (``python -m fastmlp`` would import a ``fastmlp`` found there)."""
+    root = str(Path(__file__).resolve().parents[1])
+    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); from fastmlp.cli import main; "
+                                  f"sys.exit(main(sys.argv[1:]))", *args]
+
+
 def run(dtypes=DTYPES, optimizers=OPTIMIZERS, jobs=1, say=print) -> list[tuple[str, str, str, float, bool]]:
     """Every kernel of :func:`items`, on ``jobs`` processes (this one and ``jobs - 1`` more, each a share of the
     items; they meet in the disk cache). ``say`` (None: quiet) gets a line per kernel, the other processes print
-    theirs. Returns ``(kind, dtype, optimizer, seconds, compiled)`` for the kernels this process did."""
+    theirs. Returns ``(kind, dtype, optimizer, seconds, compiled)`` for the kernels this process did. If this
+    process stops (an error, Ctrl-C), the others are stopped too; if one of them fails, RuntimeError."""
     todo = items(dtypes, optimizers)
     helpers = []
-    for part in range(1, min(jobs, len(todo))):
-        helpers.append(subprocess.Popen(
-            [sys.executable, "-m", "fastmlp", "compile", "--part", f"{part}/{jobs}", "--dtype", *dtypes,
-             "--optimizer", *optimizers, *(["--quiet"] if say is None else [])], env=os.environ.copy()))
-    done = []
-    for kind, dtype, rule in todo[0::jobs]:
-        seconds, compiled = load_or_compile(kind, dtype, rule)
-        done.append((kind, dtype, rule, seconds, compiled))
-        if say is not None:
-            say(line(kind, dtype, rule, seconds, compiled))
-    failed = [h.args for h in helpers if h.wait() != 0]
+    try:
+        for part in range(1, min(jobs, len(todo))):
+            helpers.append(subprocess.Popen(command(
+                "compile", "--part", f"{part}/{jobs}", "--dtype", *dtypes, "--optimizer", *optimizers,
+                *(["--quiet"] if say is None else []))))
+        done = []
+        for kind, dtype, rule in todo[0::jobs]:
+            seconds, compiled = load_or_compile(kind, dtype, rule)
+            done.append((kind, dtype, rule, seconds, compiled))
+            if say is not None:
+                say(line(kind, dtype, rule, seconds, compiled))
+        failed = [(k, h.wait()) for k, h in enumerate(helpers, 1) if h.wait() != 0]
+    finally:
+        for h in helpers:
+            if h.poll() is None:
+                h.terminate()
+                h.wait()
     if failed:
-        raise RuntimeError(f"a compile process failed: {failed[0]}")
+        k, status = failed[0]
+        raise RuntimeError(f"the compile process of part {k}/{jobs} exited with status {status} (its message is "
+                           f"above)")
     return done
+
+
+def parse_part(text) -> tuple[int, int]:
+    """``--part K/N``, for fastmlp's own helper processes: ``(K, N)`` with ``0 < K < N``."""
+    try:
+        part, jobs = (int(v) for v in text.split("/"))
+    except ValueError:
+        part = jobs = 0
+    if not 0 < part < jobs:
+        raise ValueError(f"--part must be K/N with 0 < K < N (it is for fastmlp compile's own helper processes), "
+                         f"got {text!r}")
+    return part, jobs
+
+
+def cache_usable() -> bool:
+    """Whether compiled kernels can be kept on disk at all (``backends._cache.cache_root``)."""
+    from .backends._cache import cache_root
+    return cache_root() is not None
 
 
 def line(kind, dtype, rule, seconds, compiled) -> str:

@@ -203,24 +203,33 @@ def _bench(args) -> int:
 
 def compile_kernels(args) -> int:
     from numba.core import config
+    say = None if args.quiet else print
     if config.DISABLE_JIT:
-        print("fastmlp compile: NUMBA_DISABLE_JIT is set, so nothing is compiled")
+        if say is not None:
+            say("fastmlp compile: NUMBA_DISABLE_JIT is set, so nothing is compiled")
         return 0
+    if not _precompile.cache_usable():
+        print("fastmlp: error: there is no usable folder for compiled kernels (see the warning above), so none can be "
+              "kept; set FASTMLP_CACHE_DIR to a folder of yours", file=sys.stderr)
+        return 1
     rules = list(dict.fromkeys("momentum" if r == "nesterov" else r for r in args.optimizer))
     dtypes = list(dict.fromkeys(args.dtype))
-    say = None if args.quiet else print
-    if args.part:                                       # one share of another process's --jobs
-        part, jobs = (int(v) for v in args.part.split("/"))
+    if args.part is not None:                           # one share of another process's --jobs
+        part, jobs = _precompile.parse_part(args.part)
         for item in _precompile.items(dtypes, rules)[part::jobs]:
             done = _precompile.load_or_compile(*item)
             if say is not None:
                 say(_precompile.line(*item, *done))
         return 0
     t0 = time.perf_counter()
-    done = _precompile.run(dtypes, rules, jobs=args.jobs, say=say)
-    if not args.quiet:
-        print(f"{len(_precompile.items(dtypes, rules))} kernels ready in {time.perf_counter() - t0:.1f} s"
-              + (f" ({len(done)} in this process)" if args.jobs > 1 else ""))
+    try:
+        done = _precompile.run(dtypes, rules, jobs=args.jobs, say=say)
+    except RuntimeError as e:
+        print(f"fastmlp: error: {e}", file=sys.stderr)
+        return 1
+    if say is not None:
+        say(f"{len(_precompile.items(dtypes, rules))} kernels ready in {time.perf_counter() - t0:.1f} s"
+            + (f" ({len(done)} in this process)" if args.jobs > 1 else ""))
     return 0
 
 

@@ -2,8 +2,6 @@
 parametrises the equivalence suite over the fast paths (later paths join by being added to FAST_PATHS)."""
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +35,8 @@ _PRECOMPILE = []
 def pytest_sessionstart(session):
     from numba.core import config
     if not config.DISABLE_JIT:
-        _PRECOMPILE.append(subprocess.Popen([sys.executable, "-m", "fastmlp", "compile", "--quiet"],
-                                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+        from fastmlp import _precompile
+        _PRECOMPILE.append(subprocess.Popen(_precompile.command("compile", "--quiet"), stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL))
 
 

@@ -134,7 +134,7 @@ def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tmp_path):
     assert "corrupt cache file" in r.stderr and source.is_file()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX's")
 def test_a_kernel_is_not_loaded_while_another_process_saves_it(tmp_path):
     """Saving an overload holds an exclusive lock on the function's lock file, loading a shared one (``_cache``'s
     ``_FunctionCache``): a process that finds a kernel's index mid-save waits for the data file instead of reading
@@ -146,7 +146,7 @@ def test_a_kernel_is_not_loaded_while_another_process_saves_it(tmp_path):
     (index,) = tmp_path.glob("numba/kernels-*/k_3-1_*.epoch_per_sample-*.nbi")
     fd = os.open(index.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_EX)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMLP_", "NUMBA_CACHE", "XDG_"))} | env
         loader = subprocess.Popen([sys.executable, "-c", _TINY_PROBE], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)

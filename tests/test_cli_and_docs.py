@@ -113,6 +113,22 @@ def test_fastmlp_compile_leaves_nothing_for_a_later_fit_to_compile():
     assert json.loads(probe.stdout) == [0] * 6                          # every kernel loaded, none compiled
     bad = subprocess.run([sys.executable, "-m", "fastmlp", "compile", "--jobs", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "jobs must be >= 1, got 0" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "fastmlp", "compile", "--part", "2/2"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "--part must be K/N with 0 < K < N" in bad.stderr and "'2/2'" in bad.stderr
+
+
+def test_compile_helpers_run_this_fastmlp_whatever_the_current_folder_holds(tmp_path):
+    """``fastmlp compile --jobs N`` starts its helper processes with ``_precompile.command``: a folder named
+    ``fastmlp`` where the user stands must not be what they import (it would fill another cache, or fail)."""
+    from fastmlp import _precompile
+    (tmp_path / "fastmlp").mkdir()
+    (tmp_path / "fastmlp" / "__init__.py").write_text("raise ImportError('the wrong fastmlp')\n")
+    out = subprocess.run(_precompile.command("--version"), capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"fastmlp {fastmlp.__version__}", out.stderr
+    naive = subprocess.run([sys.executable, "-m", "fastmlp", "--version"], capture_output=True, text=True,
+                           cwd=tmp_path)
+    assert "the wrong fastmlp" in naive.stderr                          # what the helpers would have met
 
 
 def test_cache_folder_changes_with_the_version(monkeypatch, tmp_path):

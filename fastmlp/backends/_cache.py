@@ -194,8 +194,9 @@ class _FunctionCache(FunctionCache):
     compiled overload by reading the function's index, picking the first data-file number it does not list, then
     writing the index and the data file. Two processes saving two overloads of one function at once (two dtypes of a
     kernel, in ``fastmlp compile --jobs 2``, dask or joblib workers) may pick the same number, and the index could
-    end up naming one's key beside the other's code. Saving holds an exclusive ``flock`` on the function's lock
-    file, and loading a shared one, so a save is never interleaved with another save or read half-written."""
+    end up naming one's key beside the other's code. Saving holds an exclusive lock (``fcntl.lockf``) on the
+    function's lock file, and loading a shared one, so a save is never interleaved with another save or read
+    half-written."""
     _impl_class = _Impl
 
     @contextlib.contextmanager
@@ -210,7 +211,9 @@ class _FunctionCache(FunctionCache):
             yield
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            # a POSIX record lock, not flock: a child forked meanwhile (a pool worker started from another
+            # thread) does not inherit it, so it is never held longer than this block
+            fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
         finally:
             os.close(fd)                    # closing releases the lock
