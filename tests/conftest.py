@@ -36,8 +36,9 @@ def pytest_sessionstart(session):
     from numba.core import config
     if not config.DISABLE_JIT:
         from fastmlp import _precompile
+        lower = (lambda: os.nice(10)) if hasattr(os, "nice") else None     # the tests' own work comes first
         _PRECOMPILE.append(subprocess.Popen(_precompile.command("compile", "--quiet"), stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
+                                            stderr=subprocess.DEVNULL, preexec_fn=lower))
 
 
 def pytest_sessionfinish(session):

@@ -80,12 +80,13 @@ import json, warnings
 import numpy as np, fastmlp
 from fastmlp.backends.numba import kernels
 from fastmlp.backends.numpy import _fused
-X = np.random.default_rng(0).standard_normal((12, 5))
+X = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32)
 warnings.simplefilter("ignore")
 for options in (dict(), dict(batch_size=3), dict(threads=2)):
-    fastmlp.MLP([5, 17, 9, 1], activation="tanh", seed=0).fit(X, X.sum(1), backend="numba", **options)
-fastmlp.MLP([5, 17, 2], loss="cross_entropy", seed=0).fit(X, np.eye(2)[[0, 1] * 6], backend="numpy", batch_size=3,
-                                                         optimizer="adam")
+    fastmlp.MLP([5, 17, 9, 1], activation="tanh", seed=0, dtype="float32").fit(X, X.sum(1), backend="numba",
+                                                                             **options)
+fastmlp.MLP([5, 17, 2], loss="cross_entropy", seed=0, dtype="float32").fit(X, np.eye(2)[[0, 1] * 6], backend="numpy",
+                                                                          batch_size=3, optimizer="adam")
 run = kernels.kernels_for("sgd")
 dispatchers = [run.per_sample, run.batch, run.per_sample_threaded, _fused.bias_act, _fused.output_layer,
                _fused.opt_step]
@@ -95,18 +96,18 @@ print(json.dumps([len(d.stats.cache_misses) for d in dispatchers]))
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing is compiled")
 def test_fastmlp_compile_leaves_nothing_for_a_later_fit_to_compile():
-    """``fastmlp compile`` (here two processes, plain SGD, float64; in this session's cache, where the suite's own
-    background compile may have put some of them already) reports each kernel, and afterwards a fresh process fits
+    """``fastmlp compile`` (here two processes, plain SGD, float32, which the suite's own background compile reaches
+    after every float64 kernel; in this session's cache) reports each kernel, and afterwards a fresh process fits
     new shapes on every path and kind without compiling any of them."""
-    out = subprocess.run([sys.executable, "-m", "fastmlp", "compile", "--dtype", "float64", "--optimizer", "sgd",
+    out = subprocess.run([sys.executable, "-m", "fastmlp", "compile", "--dtype", "float32", "--optimizer", "sgd",
                           "--jobs", "2"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-1].startswith("4 kernels ready in ")
-    kinds = sorted(re.sub(r"\s+", " ", line).rsplit(" float64 ", 1)[0] for line in lines[:-1])
+    kinds = sorted(re.sub(r"\s+", " ", line).rsplit(" float32 ", 1)[0] for line in lines[:-1])
     assert kinds == ["Numba path, batch, sgd", "Numba path, per-sample, sgd", "Numba path, threaded, sgd",
                      "numpy path, fused kernels"], lines
-    assert all(re.search(r" float64 +(compiled|loaded) +\d+\.\d\d s$", line) for line in lines[:-1]), lines
+    assert all(re.search(r" float32 +(compiled|loaded) +\d+\.\d\d s$", line) for line in lines[:-1]), lines
     probe = subprocess.run([sys.executable, "-c", _AFTER_COMPILE], capture_output=True, text=True, timeout=300,
                            cwd=ROOT)
     assert probe.returncode == 0, probe.stderr
