@@ -2,6 +2,8 @@
 parametrises the equivalence suite over the fast paths (later paths join by being added to FAST_PATHS)."""
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,20 +27,23 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # --- the fixed kernels compiled on the second core while the first runs the tests --------------------------------
 # On a cold kernel cache, about two minutes of the suite is Numba compiling the fixed kernels (docs/performance.md,
-# "First fit of a new shape"), one after another in this process. `fastmlp compile` (what a user runs once per
-# install) starts beside the tests and fills the same disk cache, so that most of them are loaded, not compiled,
-# when the tests reach them; a kernel the tests reach first is compiled here as it would be anyway. Tests that
-# measure time wait for it (the ``quiet_machine`` fixture).
+# "First fit of a new shape"), one after another in this process. warm_kernels.py (what `fastmlp compile` does,
+# which a user runs once per install, then the equivalence suite's tiny generated kernels) starts beside the tests,
+# at a lower priority, and fills the same disk cache, so that most kernels are loaded, not compiled, when the tests
+# reach them; one the tests reach first is compiled here as it would be anyway. Tests that measure time wait for it
+# (the ``quiet_machine`` fixture).
 _PRECOMPILE = []
 
 
 def pytest_sessionstart(session):
     from numba.core import config
     if not config.DISABLE_JIT:
-        from fastmlp import _precompile
+        import fastmlp
+        here = Path(__file__).resolve().parent
         lower = (lambda: os.nice(10)) if hasattr(os, "nice") else None     # the tests' own work comes first
-        _PRECOMPILE.append(subprocess.Popen(_precompile.command("compile", "--quiet"), stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, preexec_fn=lower))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(fastmlp.__file__).parents[1]), str(here)])}
+        _PRECOMPILE.append(subprocess.Popen([sys.executable, str(here / "warm_kernels.py")], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lower))
 
 
 def pytest_sessionfinish(session):
