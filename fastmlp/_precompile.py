@@ -20,7 +20,12 @@ import numpy as np
 
 from .optim import RULES
 
-KINDS = ("per-sample", "batch", "threaded", "numpy")
+# each kind: how a small fit reaches it, and which compiled functions it is (a kernel attribute of the rule's
+# ``kernels.Kernels``, or None for the numpy path's passes)
+_REACH = {"per-sample": (dict(backend="numba"), "per_sample"),
+          "batch": (dict(backend="numba", batch_size=4), "batch"),
+          "threaded": (dict(backend="numba", threads=2), "per_sample_threaded"),
+          "numpy": (dict(backend="numpy", batch_size=4), None)}
 DTYPES = ("float64", "float32")
 OPTIMIZERS = tuple(r for r in RULES if r != "nesterov")     # Nesterov's momentum runs momentum's kernels
 
@@ -30,18 +35,18 @@ def items(dtypes=DTYPES, optimizers=OPTIMIZERS) -> list[tuple[str, str, str]]:
     path's fused kernels once per dtype (the rule is a run-time argument there)."""
     out = []
     for dtype in dtypes:
-        out += [(kind, dtype, rule) for rule in optimizers for kind in KINDS[:3]]
+        out += [(kind, dtype, rule) for rule in optimizers for kind, (_, kernel) in _REACH.items() if kernel]
         out.append(("numpy", dtype, "adam"))
     return out
 
 
 def _dispatchers(kind, rule):
-    if kind == "numpy":
+    attribute = _REACH[kind][1]
+    if attribute is None:
         from .backends.numpy import _fused
-        return [getattr(_fused, name) for name in ("bias_act", "act_backward", "output_layer", "axpy", "opt_step")]
+        return [getattr(_fused, name) for name in _fused.KERNELS]
     from .backends.numba import kernels
-    return [getattr(kernels.kernels_for(rule), {"per-sample": "per_sample", "batch": "batch",
-                                                "threaded": "per_sample_threaded"}[kind])]
+    return [getattr(kernels.kernels_for(rule), attribute)]
 
 
 def load_or_compile(kind, dtype, rule) -> tuple[float, bool]:
@@ -49,16 +54,25 @@ def load_or_compile(kind, dtype, rule) -> tuple[float, bool]:
     when it came from the disk cache (or was in memory already)."""
     from .model import MLP
     X = np.linspace(-1.0, 1.0, 24, dtype=dtype).reshape(8, 3)
-    options = {"per-sample": dict(backend="numba"), "batch": dict(backend="numba", batch_size=4),
-               "threaded": dict(backend="numba", threads=2), "numpy": dict(backend="numpy", batch_size=4)}[kind]
     dispatchers = _dispatchers(kind, rule)
     misses = sum(sum(d.stats.cache_misses.values()) for d in dispatchers)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # threads=2 on a one-core machine warns; it is only compiling
-        MLP([3, 40, 1], dtype=dtype, seed=0).fit(X, X.sum(1), optimizer=rule, **options)
+        MLP([3, 40, 1], dtype=dtype, seed=0).fit(X, X.sum(1), optimizer=rule, **_REACH[kind][0])
     compiled = sum(sum(d.stats.cache_misses.values()) for d in dispatchers) > misses
     return time.perf_counter() - t0, compiled
+
+
+def share(dtypes, optimizers, part, jobs, say) -> list[tuple[str, str, str, float, bool]]:
+    """Share ``part`` of ``jobs`` of :func:`items` (every ``jobs``-th from ``part``), loaded or compiled here, a line
+    each to ``say`` (None: quiet): ``(kind, dtype, optimizer, seconds, compiled)`` for each."""
+    done = []
+    for kind, dtype, rule in items(dtypes, optimizers)[part::jobs]:
+        done.append((kind, dtype, rule, *load_or_compile(kind, dtype, rule)))
+        if say is not None:
+            say(line(*done[-1]))
+    return done
 
 
 def command(*args) -> list[str]:
@@ -74,25 +88,20 @@ def run(dtypes=DTYPES, optimizers=OPTIMIZERS, jobs=1, say=print) -> list[tuple[s
     items; they meet in the disk cache). ``say`` (None: quiet) gets a line per kernel, the other processes print
     theirs. Returns ``(kind, dtype, optimizer, seconds, compiled)`` for the kernels this process did. If this
     process stops (an error, Ctrl-C), the others are stopped too; if one of them fails, RuntimeError."""
-    todo = items(dtypes, optimizers)
     helpers = []
     try:
-        for part in range(1, min(jobs, len(todo))):
+        for part in range(1, min(jobs, len(items(dtypes, optimizers)))):
             helpers.append(subprocess.Popen(command(
                 "compile", "--part", f"{part}/{jobs}", "--dtype", *dtypes, "--optimizer", *optimizers,
                 *(["--quiet"] if say is None else []))))
-        done = []
-        for kind, dtype, rule in todo[0::jobs]:
-            seconds, compiled = load_or_compile(kind, dtype, rule)
-            done.append((kind, dtype, rule, seconds, compiled))
-            if say is not None:
-                say(line(kind, dtype, rule, seconds, compiled))
-        failed = [(k, h.wait()) for k, h in enumerate(helpers, 1) if h.wait() != 0]
+        done = share(dtypes, optimizers, 0, jobs, say)
+        statuses = [h.wait() for h in helpers]
     finally:
         for h in helpers:
             if h.poll() is None:
                 h.terminate()
                 h.wait()
+    failed = [(k, status) for k, status in enumerate(statuses, 1) if status != 0]
     if failed:
         k, status = failed[0]
         raise RuntimeError(f"the compile process of part {k}/{jobs} exited with status {status} (its message is "

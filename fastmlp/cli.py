@@ -215,11 +215,7 @@ def compile_kernels(args) -> int:
     rules = list(dict.fromkeys("momentum" if r == "nesterov" else r for r in args.optimizer))
     dtypes = list(dict.fromkeys(args.dtype))
     if args.part is not None:                           # one share of another process's --jobs
-        part, jobs = _precompile.parse_part(args.part)
-        for item in _precompile.items(dtypes, rules)[part::jobs]:
-            done = _precompile.load_or_compile(*item)
-            if say is not None:
-                say(_precompile.line(*item, *done))
+        _precompile.share(dtypes, rules, *_precompile.parse_part(args.part), say)
         return 0
     t0 = time.perf_counter()
     try:

@@ -27,6 +27,8 @@ RELU, SIGMOID, TANH = (ACTIVATIONS.index(a) for a in ("relu", "sigmoid", "tanh")
 MSE, LOG_LOSS, CROSS_ENTROPY, POISSON = (LOSSES.index(name) for name in ("mse", "log_loss", "cross_entropy",
                                                                           "poisson"))
 NESTEROV, ADAM = RULES.index("nesterov"), RULES.index("adam")
+# every compiled pass here, by name (what `backends.numpy._warm` loads before a fit, `fastmlp compile` ahead of one)
+KERNELS = ("bias_act", "act_backward", "output_layer", "axpy", "opt_step")
 
 
 @jit
