@@ -101,28 +101,33 @@ def available(name: str) -> bool:
     return True
 
 
-# The automatic choice. Per-sample and small-batch SGD is the Numba path's home: it runs the whole epoch in
-# one compiled call with no per-batch Python overhead. Large batches of work are the numpy path's: its matrix
-# products run in BLAS on both cores. What decides is the work in one batch, batch_size x (multiply-adds of
-# one sample's forward pass), and the dtype. Measured crossover (numpy's speed over numba's, `MLP.fit` of one
-# epoch, median of 5, BLAS variables unset; 2026-12-05, after the numpy path's bias-and-activation pass was
-# vectorised; docs/performance.md, "The automatic choice"):
-#   float64 [16, 64, 64, 1]      (5,184 MACs/sample): relu SGD batch 16 0.70x, 32 1.01x, 64 1.34x;
-#                                                       tanh Adam 32 0.83x, 64 1.09x, 128 1.31x
-#   float64 [784, 256, 128, 10] (234,752 MACs/sample): relu SGD batch 2 1.37x; tanh Adam 2 0.91x, 4 1.11x
-#   float32 [16, 64, 64, 1]:  relu SGD 64 0.81x, 128 1.36x; tanh Adam 64 0.90x, 128 1.14x; relu Adam 64 0.85x,
-#                             256 1.20x
-#   float32 [784, 256, 128, 10]: relu SGD 2 1.10x, 4 1.39x; tanh Adam 2 0.82x, 4 1.11x
-# In float64 the crossovers sit between 1.7e5 and 4.7e5 MACs a batch, in float32 (where the Numba path's loops
-# run twice as many lanes) between 3.3e5 and 9.4e5: the thresholds are put at 3e5 and 6e5. Both paths need Numba
-# (the numpy path for its fused passes), so this is a choice of speed, never of availability.
-AUTO_NUMPY_MIN_BATCH_MACS = {"float64": 300_000, "float32": 600_000}
+# The automatic choice. Per-sample and small-batch SGD is the Numba path's home: it runs the whole epoch in one
+# compiled call with no per-batch Python overhead. Large batches of work are the numpy path's: its matrix products run
+# in BLAS on both cores, and its per-batch overhead (~10 us, and ~7 us a layer) is spread over the batch. What decides
+# is the work in one batch, batch_size x (multiply-adds of one sample's forward pass), the batch size itself and the
+# dtype: the numpy path from AUTO_NUMPY_MIN_BATCH_MACS multiply-adds a batch, or from AUTO_NUMPY_LARGE_BATCH rows when
+# a batch holds at least AUTO_NUMPY_LARGE_BATCH_MIN_MACS.
+#
+# Measured (numpy's speed over numba's, `MLP.fit` of one epoch, median of 5, BLAS variables unset; 2026-12-05, two
+# sittings of `benchmarks/auto_crossover.py --small`, 18 networks x batch sizes x SGD/Adam x both dtypes;
+# docs/performance.md, "The automatic choice"): the crossover sits anywhere from 2e4 to 6e5 multiply-adds a batch.
+# Small classifiers (a softmax over 3-10 outputs, narrow layers: [64, 16, 10], [4, 100, 3]) cross at batch 32-128 and
+# 2e4-1.5e5 multiply-adds; one-output networks ([100, 50, 1], [16, 64, 64, 1], [10, 100, 1]) at batch 16-512 and
+# 8e4-6e5 or more; W3 [784, 256, 128, 10] at batch 2-4; [2, 2, 1] and [4, 8, 1] not below 512. Against every measured
+# point the rule below costs a geometric mean of 1-3 % over the faster path (three sittings, both dtypes), where the
+# one threshold of 3e5 / 6e5 it replaces cost 6-7 % / 11-14 %, and up to 2.3x / 3.3x on small classifiers at batch
+# 128-512 (scikit-learn's default batch of 200: [64, 16, 10] on digits, numpy 1.56x faster, was given to Numba).
+AUTO_NUMPY_MIN_BATCH_MACS = {"float64": 100_000, "float32": 200_000}
+AUTO_NUMPY_LARGE_BATCH = 128
+AUTO_NUMPY_LARGE_BATCH_MIN_MACS = 50_000
 
 
 def choose(spec, batch_size: int, dtype="float64") -> str:
     """The path ``backend="auto"`` picks for this network, batch size and dtype (see the crossover above)."""
     macs = batch_size * sum(n_in * n_out for n_in, n_out in spec.shapes)
-    return "numpy" if batch_size >= 2 and macs >= AUTO_NUMPY_MIN_BATCH_MACS[np.dtype(dtype).name] else "numba"
+    large = batch_size >= AUTO_NUMPY_LARGE_BATCH and macs >= AUTO_NUMPY_LARGE_BATCH_MIN_MACS
+    enough = macs >= AUTO_NUMPY_MIN_BATCH_MACS[np.dtype(dtype).name]
+    return "numpy" if batch_size >= 2 and (enough or large) else "numba"
 
 
 def resolve(backend, spec, batch_size: int, dtype) -> str:
