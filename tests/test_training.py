@@ -120,12 +120,14 @@ def test_auto_backend_result_is_within_bounds_of_the_reference():
 
 
 @pytest.mark.parametrize("sizes,dtype,numba_up_to,numpy_from", [
-    ([16, 64, 64, 1], "float64", 16, 32),       # the crossovers measured by benchmarks/auto_crossover.py
+    ([16, 64, 64, 1], "float64", 32, 64),       # the crossovers measured by benchmarks/auto_crossover.py
     ([784, 256, 128, 10], "float64", 1, 2),
-    ([16, 64, 64, 1], "float32", 32, 64),       # float32: the Numba path's loops run twice the lanes
+    ([16, 64, 64, 1], "float32", 64, 128),      # float32: the Numba path's loops run twice the lanes
     ([784, 256, 128, 10], "float32", 1, 2),
-    ([64, 16, 10], "float64", 64, 128),         # a small classifier: from 128 rows, the numpy path
-    ([64, 16, 10], "float32", 64, 128),         # (scikit-learn's default batch of 200 on digits)
+    ([10, 100, 1], "float64", 256, 512),        # one output: scikit-learn's default regressor on 10 features
+    ([64, 16, 10], "float64", 32, 64),          # several outputs: a softmax classifier (digits) goes to numpy
+    ([64, 16, 10], "float32", 32, 64),          # from 64 rows, so scikit-learn's default batch of 200 does
+    ([13, 100, 3], "float64", 32, 64),
     ([2, 2, 1], "float64", 1024, None),         # a tiny network never pays for BLAS at sane batch sizes
     ([4, 8, 1], "float32", 1024, None),
 ])
@@ -141,6 +143,6 @@ def test_auto_follows_the_measured_crossover(sizes, dtype, numba_up_to, numpy_fr
 def test_auto_chooses_for_the_models_dtype():
     X = np.random.default_rng(0).standard_normal((256, 16))
     y = X[:, :1]
-    for dtype, expected in (("float64", "numpy"), ("float32", "numba")):    # W2's network, batch 32
+    for dtype, expected in (("float64", "numpy"), ("float32", "numba")):    # W2's network, batch 64
         net = fastmlp.MLP([16, 64, 64, 1], dtype=dtype, seed=0)
-        assert net.fit(X, y, epochs=1, batch_size=32).backend == expected
+        assert net.fit(X, y, epochs=1, batch_size=64).backend == expected

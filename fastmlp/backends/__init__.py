@@ -104,30 +104,37 @@ def available(name: str) -> bool:
 # The automatic choice. Per-sample and small-batch SGD is the Numba path's home: it runs the whole epoch in one
 # compiled call with no per-batch Python overhead. Large batches of work are the numpy path's: its matrix products run
 # in BLAS on both cores, and its per-batch overhead (~10 us, and ~7 us a layer) is spread over the batch. What decides
-# is the work in one batch, batch_size x (multiply-adds of one sample's forward pass), the batch size itself and the
-# dtype: the numpy path from AUTO_NUMPY_MIN_BATCH_MACS multiply-adds a batch, or from AUTO_NUMPY_LARGE_BATCH rows when
-# a batch holds at least AUTO_NUMPY_LARGE_BATCH_MIN_MACS.
+# is the work in one batch, batch_size x (multiply-adds of one sample's forward pass), the dtype, and whether the
+# network has one output or several: numpy from AUTO_NUMPY_MIN_BATCH_MACS multiply-adds a batch, and with several
+# outputs also from AUTO_NUMPY_CLASSES_MIN_BATCH rows when a batch holds AUTO_NUMPY_CLASSES_MIN_MACS.
 #
-# Measured (numpy's speed over numba's, `MLP.fit` of one epoch, median of 5, BLAS variables unset; 2026-12-05, two
-# sittings of `benchmarks/auto_crossover.py --small`, 18 networks x batch sizes x SGD/Adam x both dtypes;
-# docs/performance.md, "The automatic choice"): the crossover sits anywhere from 2e4 to 6e5 multiply-adds a batch.
-# Small classifiers (a softmax over 3-10 outputs, narrow layers: [64, 16, 10], [4, 100, 3]) cross at batch 32-128 and
-# 2e4-1.5e5 multiply-adds; one-output networks ([100, 50, 1], [16, 64, 64, 1], [10, 100, 1]) at batch 16-512 and
-# 8e4-6e5 or more; W3 [784, 256, 128, 10] at batch 2-4; [2, 2, 1] and [4, 8, 1] not below 512. Against every measured
-# point the rule below costs a geometric mean of 1-3 % over the faster path (three sittings, both dtypes), where the
-# one threshold of 3e5 / 6e5 it replaces cost 6-7 % / 11-14 %, and up to 2.3x / 3.3x on small classifiers at batch
-# 128-512 (scikit-learn's default batch of 200: [64, 16, 10] on digits, numpy 1.56x faster, was given to Numba).
-AUTO_NUMPY_MIN_BATCH_MACS = {"float64": 100_000, "float32": 200_000}
-AUTO_NUMPY_LARGE_BATCH = 128
-AUTO_NUMPY_LARGE_BATCH_MIN_MACS = 50_000
+# Measured (numpy's speed over numba's, `MLP.fit` of one epoch, median of 5, BLAS variables unset; three sittings of
+# `benchmarks/auto_crossover.py --small` on 2026-12-05, 18 networks x batch sizes x SGD/Adam x both dtypes;
+# docs/performance.md, "The automatic choice"). Networks with one output cross anywhere from 8e4 to beyond 6e5
+# multiply-adds a batch ([100, 50, 1] at batch 16-32, [16, 64, 64, 1] at 32-64, [10, 100, 1] beyond 512): the
+# thresholds set from W2 and W3 (float64 between 1.7e5 and 4.7e5, float32 between 3.3e5 and 9.4e5) stand for them.
+# Networks with several outputs (softmax classifiers: [64, 16, 10], [4, 100, 3], [20, 50, 5]) cross at batch 32-128
+# and 2e4-1.5e5 multiply-adds, where the Numba path spends 0.6-1.1 ns a multiply-add against 0.4 on [10, 100, 1];
+# under the one threshold they lost up to 2.3x (float64) and 3.3x (float32) at batch 128-512, scikit-learn's default
+# batch of 200 among them ([64, 16, 10] on digits: numpy 1.56x faster, given to Numba). Over every measured point this
+# rule costs a geometric mean of 1-3 % over the faster path, the one threshold 6-7 % (float64) and 11-14 % (float32).
+AUTO_NUMPY_MIN_BATCH_MACS = {"one output": {"float64": 300_000, "float32": 600_000},
+                             "several outputs": {"float64": 100_000, "float32": 200_000}}
+AUTO_NUMPY_CLASSES_MIN_BATCH = 64
+AUTO_NUMPY_CLASSES_MIN_MACS = 20_000
 
 
 def choose(spec, batch_size: int, dtype="float64") -> str:
     """The path ``backend="auto"`` picks for this network, batch size and dtype (see the crossover above)."""
+    if batch_size < 2:
+        return "numba"
     macs = batch_size * sum(n_in * n_out for n_in, n_out in spec.shapes)
-    large = batch_size >= AUTO_NUMPY_LARGE_BATCH and macs >= AUTO_NUMPY_LARGE_BATCH_MIN_MACS
-    enough = macs >= AUTO_NUMPY_MIN_BATCH_MACS[np.dtype(dtype).name]
-    return "numpy" if batch_size >= 2 and (enough or large) else "numba"
+    several = spec.layer_sizes[-1] > 1
+    if macs >= AUTO_NUMPY_MIN_BATCH_MACS["several outputs" if several else "one output"][np.dtype(dtype).name]:
+        return "numpy"
+    if several and batch_size >= AUTO_NUMPY_CLASSES_MIN_BATCH and macs >= AUTO_NUMPY_CLASSES_MIN_MACS:
+        return "numpy"
+    return "numba"
 
 
 def resolve(backend, spec, batch_size: int, dtype) -> str:
