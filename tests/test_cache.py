@@ -170,3 +170,90 @@ def test_a_lock_file_that_cannot_be_opened_does_not_stop_a_fit(tmp_path):
         lock.mkdir()
     r = _run(env, _TINY_PROBE)
     assert r.returncode == 0, r.stderr
+
+
+_COUNTING_PROBE = ("import os, sys, time\nfrom numba.core import event\ncompiled = []\n"
+                   "class Count(event.Listener):\n"
+                   "    def on_start(self, ev): pass\n"
+                   "    def on_end(self, ev): compiled.append(ev.data['dispatcher'].py_func.__name__)\n"
+                   "event.register('numba:compile', Count())\n"
+                   "import fastmlp.backends._cache as cache\ncache.COMPILE_WAIT_SECONDS = float(sys.argv[2])\n"
+                   "while not os.path.exists(sys.argv[1]): time.sleep(0.002)\n"
+                   + "\n".join(part.strip() for part in _TINY_PROBE.split(";")) + "\nprint(' '.join(compiled))")
+
+
+def _start(env, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMLP_", "NUMBA_CACHE", "XDG_"))} | env
+    return subprocess.Popen([sys.executable, "-c", _COUNTING_PROBE, *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX's")
+def test_processes_that_need_one_kernel_at_once_compile_it_once(tmp_path):
+    """Two processes meet the same cold kernel at the same moment (a GridSearchCV with n_jobs=2): the first to
+    miss claims it, the other waits for the claim and loads what the first saved. Every function is compiled by
+    one of them, never by both."""
+    go = tmp_path / "go"
+    procs = [_start({"FASTMLP_CACHE_DIR": str(tmp_path / "c")}, go, 60) for _ in range(2)]
+    import time
+    time.sleep(2.0)                                      # both imported and waiting
+    go.touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    compiled = sorted(name for out, _ in outs for name in out.split())
+    assert compiled and len(compiled) == len(set(compiled)), compiled       # nothing compiled twice
+    assert "epoch_per_sample" in compiled
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX's")
+def test_a_claim_held_too_long_is_not_waited_for(tmp_path):
+    """A process stopped in the middle of a compile keeps its claim: the others wait COMPILE_WAIT_SECONDS, then
+    compile the kernel themselves. Here another process holds every claim and never lets go."""
+    import fcntl
+    env = {"FASTMLP_CACHE_DIR": str(tmp_path)}
+    assert _run(env, _TINY_PROBE).returncode == 0
+    claims = list(tmp_path.glob("numba/**/*.claim"))
+    assert claims
+    for p in tmp_path.glob("numba/**/*.nb[ic]"):         # the code gone, the claims left: the next fit compiles
+        p.unlink()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "fds = [os.open(p, os.O_RDWR) for p in sys.argv[1:]]\n"
+                               "[fcntl.lockf(fd, fcntl.LOCK_EX) for fd in fds]\nprint('held', flush=True)\n"
+                               "time.sleep(300)", *map(str, claims)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        fd = os.open(claims[0], os.O_RDWR)
+        with pytest.raises(OSError):
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)                 # really held by the other process
+        os.close(fd)
+        go = tmp_path / "go"
+        go.touch()
+        waiter = _start(env, go, 1.0)
+        out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, err[-2000:]
+        assert "epoch_per_sample" in out.split()        # it waited, then compiled the kernel itself
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_compile_that_fails_lets_go_of_its_claim(tmp_path, monkeypatch):
+    """A kernel whose compile raises (a typing error here; Ctrl-C alike) gives up its claim at once: held on, it
+    would keep every other process that needs the kernel waiting."""
+    import numba
+
+    from fastmlp.backends import _cache
+    monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path / "c"))
+    (tmp_path / "h.py").write_text("def h(x):\n    return x + 1\n")
+    namespace = {}
+    exec(compile((tmp_path / "h.py").read_text(), str(tmp_path / "h.py"), "exec"), namespace)
+    h = _cache.jit()(namespace["h"])
+    with pytest.raises(numba.TypingError):
+        h("text")
+    assert h._cache._claims == {}
+    claims = list((tmp_path / "c").glob("numba/**/*.claim"))
+    assert claims
+    probe = ("import fcntl, os, sys\nfor p in sys.argv[1:]:\n"
+             "    fcntl.lockf(os.open(p, os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)\n")
+    assert subprocess.run([sys.executable, "-c", probe, *map(str, claims)]).returncode == 0
+    assert h(1) == 2                                    # and the next compile of it works

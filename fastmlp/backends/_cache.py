@@ -16,6 +16,12 @@ run code in this user's process. (The temporary fallback is skipped with a warni
 file (Numba's index or data, or a generated kernel source) is moved aside with a warning naming it, and
 rebuilt; if it is corrupt again in the same process, :class:`CacheError` names the cache folder.
 
+Processes that need the same kernel at once (a ``GridSearchCV`` with ``n_jobs=2``, dask workers, ``fastmlp compile
+--jobs``) compile it once: the first to miss the cache claims that signature (a lock file per function and
+signature) until it has saved the code; the others wait for the claim and load what it saved. A claim held longer
+than ``COMPILE_WAIT_SECONDS`` (a process stopped mid-compile) is not waited for further: the waiter compiles too, as
+Numba alone would.
+
 ``NUMBA_CACHE_DIR`` does not move fastmlp's cache; ``FASTMLP_CACHE_DIR`` does. The classes used from
 ``numba.core.caching`` (``FunctionCache``, ``CompileResultCacheImpl``, the locator base classes, ``NullCache``)
 and the dispatcher's ``_cache`` attribute exist unchanged from Numba 0.58 to 0.68; ``tests/test_cache.py``
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import stat
 import tempfile
@@ -188,6 +195,10 @@ class _Impl(CompileResultCacheImpl):
 
 _REBUILT = set()     # index files moved aside in this process: corrupt again means an error
 
+# How long a process waits for another one's claim on a kernel it needs (the longest compile here is ~7 s, the
+# threaded kernel's); beyond it, it compiles the kernel itself.
+COMPILE_WAIT_SECONDS = 60.0
+
 
 class _FunctionCache(FunctionCache):
     """Numba's per-function cache, loading only private files, and locked across processes: Numba saves a new
@@ -196,18 +207,28 @@ class _FunctionCache(FunctionCache):
     kernel, in ``fastmlp compile --jobs 2``, dask or joblib workers) may pick the same number, and the index could
     end up naming one's key beside the other's code. Saving holds an exclusive lock (``fcntl.lockf``) on the
     function's lock file, and loading a shared one, so a save is never interleaved with another save or read
-    half-written."""
+    half-written. A miss claims the signature (an exclusive lock on ``<name>.<hash of the signature>.claim``) from
+    the miss to the save, so that other processes needing it wait and load it instead of compiling it again."""
     _impl_class = _Impl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._claims = {}                   # signature -> fd of its claim, held from the miss to the save
+
+    def _open_lock(self, suffix):
+        """A descriptor of this function's lock file ``<name>.<suffix>``, or None when it cannot be opened."""
+        if fcntl is None:
+            return None
+        try:
+            return os.open(Path(self._cache_path) / (self._impl.filename_base + suffix),
+                           os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:                     # no lock to be had: load or save as Numba alone would
+            return None
 
     @contextlib.contextmanager
     def _locked(self, exclusive):
-        if fcntl is None:
-            yield
-            return
-        path = Path(self._cache_path) / (self._impl.filename_base + ".lock")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError:                     # no lock to be had: load or save as Numba alone would
+        fd = self._open_lock(".lock")
+        if fd is None:
             yield
             return
         try:
@@ -218,13 +239,58 @@ class _FunctionCache(FunctionCache):
         finally:
             os.close(fd)                    # closing releases the lock
 
+    def _claim(self, sig):
+        """This signature's compile claim, taken (its descriptor), waiting up to ``COMPILE_WAIT_SECONDS`` while
+        another process holds it; None when there is no lock to be had or the wait ran out."""
+        fd = self._open_lock("." + hashlib.sha1(str(sig).encode()).hexdigest()[:16] + ".claim")
+        if fd is None:
+            return None
+        deadline = time.monotonic() + COMPILE_WAIT_SECONDS
+        try:
+            while True:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.02)
+        except BaseException:               # Ctrl-C while waiting
+            os.close(fd)
+            raise
+        os.close(fd)
+        return None
+
+    def release(self, sig):
+        """Give up this signature's claim (after its save, or when its compile failed)."""
+        fd = self._claims.pop(sig, None)
+        if fd is not None:
+            os.close(fd)
+
     def save_overload(self, sig, data):
-        with self._locked(exclusive=True):
-            super().save_overload(sig, data)
+        try:
+            with self._locked(exclusive=True):
+                super().save_overload(sig, data)
+        finally:
+            self.release(sig)
 
     def load_overload(self, sig, target_context):
         with self._locked(exclusive=False):
-            return self._load_private(sig, target_context)
+            cres = self._load_private(sig, target_context)
+        if cres is not None:
+            return cres
+        # a miss: claim the signature; a process compiling it now has saved it by the time the claim is ours
+        fd = self._claim(sig)
+        if fd is None:
+            return None
+        if (Path(self._cache_path) / (self._impl.filename_base + ".nbi")).exists():   # saved meanwhile?
+            with self._locked(exclusive=False):
+                cres = self._load_private(sig, target_context)
+            if cres is not None:
+                os.close(fd)
+                return cres
+        self._claims[sig] = fd              # this process compiles; save_overload (or a failed compile) lets go
+        return None
 
     def _load_private(self, sig, target_context):
         base = Path(self._cache_path) / self._impl.filename_base
@@ -260,5 +326,16 @@ def jit(**options):
             except RuntimeError:                          # Numba: "no locator available"
                 pass
         dispatcher._cache = cache
+        if isinstance(cache, _FunctionCache):
+            dispatcher.compile = functools.partial(_compile_then_release, dispatcher.compile, cache)
         return dispatcher
     return decorate
+
+
+def _compile_then_release(compile, cache, sig):
+    """The dispatcher's own ``compile``, then this signature's claim let go whatever happened (a typing error,
+    Ctrl-C): a claim outliving its compile would keep other processes waiting."""
+    try:
+        return compile(sig)
+    finally:
+        cache.release(sig)
