@@ -1,0 +1,65 @@
+"""What ``MLP.fit`` costs over the path's kernel alone, back to back and after a pause (as ``fastmlp bench`` times
+every run), with the input check timed apart: the figures behind docs/performance.md's "What fit costs".
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_overhead.py              # W1, both dtypes
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_overhead.py --workloads W1 W2 --repeat 31
+
+For each workload and dtype, ``--repeat`` times in turn: one epoch of ``MLP.fit`` (no shuffle, as the report
+runs it), the kernel (``train_epoch``) on the same rows, and the finiteness check of ``X`` and ``y``
+(``check_X``, ``check_Y``: the contract's pass over the data), each once back to back and once after
+``--pause`` seconds idle. Prints the medians in microseconds and ``fit / kernel - 1``.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import numpy as np
+
+from fastmlp._validation import check_X, check_Y
+from fastmlp.benchmarking.contenders import WORKLOADS, FastmlpRunner, make_problem
+
+
+def timed(reset, run, pause):
+    if pause:
+        time.sleep(pause)
+    reset()
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def input_check(X, Y, spec, dtype):
+    """What ``fit`` checks of the data before training: ``X`` and ``y`` finite in the model's dtype."""
+    check_Y(Y, spec, dtype, check_X(X, spec, dtype).shape[0])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=["W1"], choices=sorted(WORKLOADS))
+    parser.add_argument("--dtype", nargs="+", default=["float64", "float32"])
+    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--pause", type=float, default=0.25, help="seconds idle before each timed call")
+    args = parser.parse_args()
+    print(f"{'workload':<16} {'timing':<13} {'fit us':>9} {'kernel us':>10} {'check us':>9} {'fit cost':>9}")
+    for name in args.workloads:
+        w = WORKLOADS[name]
+        for dtype in args.dtype:
+            net, X, Y = make_problem(w, dtype)
+            r = FastmlpRunner("numba" if w.batch_size == 1 else "numpy", w, net, X, Y)
+            check = functools.partial(input_check, X, Y, net.spec, dtype)
+            r.run(), r.run_kernel(), check()                       # compile, warm
+            for label, pause in (("back to back", 0.0), (f"after {args.pause:g} s", args.pause)):
+                times = {"fit": [], "kernel": [], "check": []}
+                for k in range(args.repeat):
+                    calls = [("fit", r.run), ("kernel", r.run_kernel), ("check", check)]
+                    for key, run in (calls if k % 2 == 0 else calls[::-1]):
+                        times[key].append(timed(r.reset, run, pause))
+                med = {key: float(np.median(v)) * 1e6 for key, v in times.items()}
+                print(f"{name + ' ' + dtype:<16} {label:<13} {med['fit']:>9,.0f} {med['kernel']:>10,.0f} "
+                      f"{med['check']:>9,.0f} {med['fit'] / med['kernel'] - 1:>+9.1%}")
+
+
+if __name__ == "__main__":
+    main()
