@@ -1,6 +1,7 @@
 """fastmlp's compiled-code cache (``fastmlp/backends/_cache.py``): always a writable home, never a folder others
 can write, corrupt files moved aside and rebuilt. Each case runs a fresh process, as a user would meet it."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,6 +25,37 @@ def _run(env, code=_PROBE):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTMLP_", "NUMBA_CACHE", "XDG_"))} | env
     return subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+@pytest.fixture(scope="module")
+def _tiny_cache_built(tmp_path_factory):
+    """A cache holding what _TINY_PROBE compiles, compiled once for the module (each case that needs one would
+    otherwise spend a fresh process compiling it): ``(where, pristine copy)``. It is built at the path every case
+    then uses, so that nothing in it names another folder."""
+    where = tmp_path_factory.mktemp("tiny") / "c"
+    r = _run({"FASTMLP_CACHE_DIR": str(where)}, _TINY_PROBE)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pristine = where.with_name("pristine")
+    where.rename(pristine)
+    return where, pristine
+
+
+@pytest.fixture
+def tiny_cache(_tiny_cache_built):
+    """A cache folder in which _TINY_PROBE's kernels are compiled and saved (and their lock and claim files made),
+    as a first process leaves it: a fresh copy for each case, which may damage it."""
+    where, pristine = _tiny_cache_built
+    shutil.copytree(pristine, where)
+    yield where
+    shutil.rmtree(where)
+
+
+def test_the_tiny_cache_is_what_a_first_process_leaves(tiny_cache):
+    """The copy is a warm cache: a process that fits the tiny network on it compiles nothing."""
+    go = tiny_cache.parent / "go"
+    go.touch()
+    out, err = _start({"FASTMLP_CACHE_DIR": str(tiny_cache)}, go, 60).communicate(timeout=120)
+    assert out.split() == [] and "corrupt" not in err, (out, err[-2000:])
 
 
 def test_a_read_only_home_uses_one_private_temporary_folder(tmp_path):
@@ -82,10 +114,9 @@ def test_a_cache_folder_owned_by_someone_else_is_refused(tmp_path):
 @pytest.mark.parametrize("target, damage", [("kernels-*/k*.py", b"\xff\xfe garbage"), ("numba/*/*.nbi", b""),
                                             ("numba/*/*.nbi", b"xx"), ("numba/*/*.nbc", b""),
                                             ("numba/*/*.nbc", b"junk")])
-def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(tmp_path, target, damage):
-    cache = tmp_path / "c"
+def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(tiny_cache, target, damage):
+    cache = tiny_cache
     env = {"FASTMLP_CACHE_DIR": str(cache)}
-    assert _run(env, _TINY_PROBE).returncode == 0
     files = list(cache.glob(target))
     assert files
     for p in files:
@@ -122,10 +153,9 @@ def test_a_cache_file_corrupt_again_after_the_rebuild_is_an_error_naming_the_fol
         g2(2.5)
 
 
-def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tmp_path):
-    cache = tmp_path / "c"
+def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tiny_cache):
+    cache = tiny_cache
     env = {"FASTMLP_CACHE_DIR": str(cache)}
-    assert _run(env, _TINY_PROBE).returncode == 0
     source = next(cache.glob("kernels-*/k*.py"))
     source.unlink()
     source.mkdir()
@@ -135,15 +165,14 @@ def test_a_folder_in_place_of_a_kernel_source_is_moved_aside(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX's")
-def test_a_kernel_is_not_loaded_while_another_process_saves_it(tmp_path):
+def test_a_kernel_is_not_loaded_while_another_process_saves_it(tiny_cache):
     """Saving an overload holds an exclusive lock on the function's lock file, loading a shared one (``_cache``'s
     ``_FunctionCache``): a process that finds a kernel's index mid-save waits for the data file instead of reading
     another overload's code under this one's key. Here this test holds the lock a saver would hold."""
     import fcntl
     import time
-    env = {"FASTMLP_CACHE_DIR": str(tmp_path)}
-    assert _run(env, _TINY_PROBE).returncode == 0                    # compiled and saved, lock files made
-    (index,) = tmp_path.glob("numba/kernels-*/k_3-1_*.epoch_per_sample-*.nbi")
+    env = {"FASTMLP_CACHE_DIR": str(tiny_cache)}                     # compiled and saved, lock files made
+    (index,) = tiny_cache.glob("numba/kernels-*/k_3-1_*.epoch_per_sample-*.nbi")
     fd = os.open(index.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX)
@@ -158,12 +187,11 @@ def test_a_kernel_is_not_loaded_while_another_process_saves_it(tmp_path):
     assert loader.returncode == 0, err
 
 
-def test_a_lock_file_that_cannot_be_opened_does_not_stop_a_fit(tmp_path):
+def test_a_lock_file_that_cannot_be_opened_does_not_stop_a_fit(tiny_cache):
     """The lock is a safeguard between processes, not a condition of training: a lock path that cannot be opened
     (here a folder in its place) leaves loading and saving as Numba alone does them."""
-    env = {"FASTMLP_CACHE_DIR": str(tmp_path)}
-    assert _run(env, _TINY_PROBE).returncode == 0
-    locks = list(tmp_path.glob("numba/**/*.lock"))
+    env = {"FASTMLP_CACHE_DIR": str(tiny_cache)}
+    locks = list(tiny_cache.glob("numba/**/*.lock"))
     assert locks
     for lock in locks:
         lock.unlink()
@@ -206,15 +234,14 @@ def test_processes_that_need_one_kernel_at_once_compile_it_once(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX's")
-def test_a_claim_held_too_long_is_not_waited_for(tmp_path):
+def test_a_claim_held_too_long_is_not_waited_for(tiny_cache, tmp_path):
     """A process stopped in the middle of a compile keeps its claim: the others wait COMPILE_WAIT_SECONDS, then
     compile the kernel themselves. Here another process holds every claim and never lets go."""
     import fcntl
-    env = {"FASTMLP_CACHE_DIR": str(tmp_path)}
-    assert _run(env, _TINY_PROBE).returncode == 0
-    claims = list(tmp_path.glob("numba/**/*.claim"))
+    env = {"FASTMLP_CACHE_DIR": str(tiny_cache)}
+    claims = list(tiny_cache.glob("numba/**/*.claim"))
     assert claims
-    for p in tmp_path.glob("numba/**/*.nb[ic]"):         # the code gone, the claims left: the next fit compiles
+    for p in tiny_cache.glob("numba/**/*.nb[ic]"):         # the code gone, the claims left: the next fit compiles
         p.unlink()
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
                                "fds = [os.open(p, os.O_RDWR) for p in sys.argv[1:]]\n"
