@@ -7,7 +7,9 @@ every run), with the input check timed apart: the figures behind docs/performanc
 For each workload and dtype, ``--repeat`` times in turn: one epoch of ``MLP.fit`` (no shuffle, as the report
 runs it), the kernel (``train_epoch``) on the same rows, and the finiteness check of ``X`` and ``y``
 (``check_X``, ``check_Y``: the contract's pass over the data), each once back to back and once after
-``--pause`` seconds idle. Prints the medians in microseconds and ``fit / kernel - 1``.
+``--pause`` seconds idle. Prints the medians in microseconds and ``fit / kernel - 1``. ``--check-forms``: instead,
+three ways of testing ``X`` and ``y`` for finiteness side by side (``np.isfinite(a).all()``, ``a.max()`` with
+``a.min()``, ``a.sum()``), to see whether another form of the check would cost less.
 """
 from __future__ import annotations
 
@@ -35,13 +37,42 @@ def input_check(X, Y, spec, dtype):
     check_Y(Y, spec, dtype, check_X(X, spec, dtype).shape[0])
 
 
+CHECK_FORMS = {
+    "isfinite().all()": lambda a: bool(np.isfinite(a).all()),
+    "max() and min()": lambda a: bool(np.isfinite(a.max()) and np.isfinite(a.min())),
+    "sum()": lambda a: bool(np.isfinite(a.sum())),       # finite sum => all finite (else a full check would follow)
+}
+
+
+def _both(test, X, Y):
+    return test(X), test(Y)
+
+
+def check_forms(name, dtype, X, Y, repeat, pause):
+    for label, wait in (("back to back", 0.0), (f"after {pause:g} s", pause)):
+        times = {form: [] for form in CHECK_FORMS}
+        for k in range(repeat):
+            forms = list(CHECK_FORMS.items())
+            for form, test in (forms if k % 2 == 0 else forms[::-1]):
+                times[form].append(timed(lambda: None, functools.partial(_both, test, X, Y), wait))
+        print(f"{name + ' ' + dtype:<16} {label:<13} " + "  ".join(
+            f"{form} {float(np.median(v)) * 1e6:,.0f} us" for form, v in times.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=["W1"], choices=sorted(WORKLOADS))
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"])
     parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--pause", type=float, default=0.25, help="seconds idle before each timed call")
+    parser.add_argument("--check-forms", action="store_true", help="time three forms of the finiteness check instead")
     args = parser.parse_args()
+    if args.check_forms:
+        for name in args.workloads:
+            for dtype in args.dtype:
+                _, X, Y = make_problem(WORKLOADS[name], dtype)
+                check_forms(name, dtype, X, Y, args.repeat, args.pause)
+        return
     print(f"{'workload':<16} {'timing':<13} {'fit us':>9} {'kernel us':>10} {'check us':>9} {'fit cost':>9}")
     for name in args.workloads:
         w = WORKLOADS[name]
