@@ -21,15 +21,19 @@ import numpy as np
 
 from fastmlp._validation import check_X, check_Y
 from fastmlp.benchmarking.contenders import WORKLOADS, FastmlpRunner, make_problem
+from fastmlp.benchmarking.report import QUIET_SECONDS, _timed
 
 
-def timed(reset, run, pause):
-    if pause:
-        time.sleep(pause)
-    reset()
-    t0 = time.perf_counter()
-    run()
-    return time.perf_counter() - t0
+def alternating(calls, repeat, pause, reset=lambda: None) -> dict:
+    """``{name: median seconds}`` of ``calls`` (``(name, function)`` pairs), ``repeat`` times in turn, the order
+    reversed every other time; each call after ``pause`` seconds idle and a ``reset()``."""
+    times = {name: [] for name, _ in calls}
+    for k in range(repeat):
+        for name, run in (calls if k % 2 == 0 else calls[::-1]):
+            if pause:
+                time.sleep(pause)
+            times[name].append(_timed(reset, run))
+    return {name: float(np.median(v)) for name, v in times.items()}
 
 
 def input_check(X, Y, spec, dtype):
@@ -49,14 +53,11 @@ def _both(test, X, Y):
 
 
 def check_forms(name, dtype, X, Y, repeat, pause):
+    calls = [(form, functools.partial(_both, test, X, Y)) for form, test in CHECK_FORMS.items()]
     for label, wait in (("back to back", 0.0), (f"after {pause:g} s", pause)):
-        times = {form: [] for form in CHECK_FORMS}
-        for k in range(repeat):
-            forms = list(CHECK_FORMS.items())
-            for form, test in (forms if k % 2 == 0 else forms[::-1]):
-                times[form].append(timed(lambda: None, functools.partial(_both, test, X, Y), wait))
-        print(f"{name + ' ' + dtype:<16} {label:<13} " + "  ".join(
-            f"{form} {float(np.median(v)) * 1e6:,.0f} us" for form, v in times.items()))
+        med = alternating(calls, repeat, wait)
+        cells = "  ".join(f"{form} {t * 1e6:,.0f} us" for form, t in med.items())
+        print(f"{name + ' ' + dtype:<16} {label:<13} {cells}")
 
 
 def main():
@@ -64,7 +65,8 @@ def main():
     parser.add_argument("--workloads", nargs="+", default=["W1"], choices=sorted(WORKLOADS))
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"])
     parser.add_argument("--repeat", type=int, default=21)
-    parser.add_argument("--pause", type=float, default=0.25, help="seconds idle before each timed call")
+    parser.add_argument("--pause", type=float, default=QUIET_SECONDS, help="seconds idle before each timed call "
+                        "(default: the report's pause)")
     parser.add_argument("--check-forms", action="store_true", help="time three forms of the finiteness check instead")
     args = parser.parse_args()
     if args.check_forms:
@@ -81,13 +83,9 @@ def main():
             r = FastmlpRunner("numba" if w.batch_size == 1 else "numpy", w, net, X, Y)
             check = functools.partial(input_check, X, Y, net.spec, dtype)
             r.run(), r.run_kernel(), check()                       # compile, warm
+            calls = [("fit", r.run), ("kernel", r.run_kernel), ("check", check)]
             for label, pause in (("back to back", 0.0), (f"after {args.pause:g} s", args.pause)):
-                times = {"fit": [], "kernel": [], "check": []}
-                for k in range(args.repeat):
-                    calls = [("fit", r.run), ("kernel", r.run_kernel), ("check", check)]
-                    for key, run in (calls if k % 2 == 0 else calls[::-1]):
-                        times[key].append(timed(r.reset, run, pause))
-                med = {key: float(np.median(v)) * 1e6 for key, v in times.items()}
+                med = {key: t * 1e6 for key, t in alternating(calls, args.repeat, pause, r.reset).items()}
                 print(f"{name + ' ' + dtype:<16} {label:<13} {med['fit']:>9,.0f} {med['kernel']:>10,.0f} "
                       f"{med['check']:>9,.0f} {med['fit'] / med['kernel'] - 1:>+9.1%}")
 
