@@ -27,7 +27,7 @@ CHILD = Path(__file__).with_name("interrupt_child.py")
 MAX_LAG = 0.2          # seconds from SIGINT to KeyboardInterrupt in the caller (issue 13)
 
 
-def _interrupt(backend, batch_size, optimizer, source, delay=0.6):
+def _interrupt(backend, batch_size, optimizer, source, delay):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen([sys.executable, str(CHILD), backend, str(batch_size), optimizer, source],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -47,23 +47,26 @@ def _interrupt(backend, batch_size, optimizer, source, delay=0.6):
     return report
 
 
+# The SIGINT comes this long after the fit starts: 0.3 s is a few slices in, within the first epoch (2**18 rows);
+# 0.6 s, in a case of each fast path, is later: in the second epoch in the numba-1-sgd and numpy cases, where the
+# replay runs a whole epoch before the rest. Every second of delay is paid twice: the child replays it.
 CASES = [
-    ("numba", 1, "sgd", "memory"),
-    ("numba", 8, "adam", "memory"),
-    ("numba", 1, "momentum", "memmap"),
-    ("numba", 1, "sgd", "folder"),
-    ("numba:2", 1, "adam", "memory"),           # the threaded per-sample kernel
-    ("numba:2", 1, "sgd", "memmap"),
-    ("numpy", 32, "momentum", "memory"),
-    ("numpy", 16, "sgd", "memmap"),
-    ("reference", 1, "momentum", "memory"),
-    ("reference", 4, "sgd", "memmap"),
+    ("numba", 1, "sgd", "memory", 0.6),
+    ("numba", 8, "adam", "memory", 0.3),
+    ("numba", 1, "momentum", "memmap", 0.3),
+    ("numba", 1, "sgd", "folder", 0.3),
+    ("numba:2", 1, "adam", "memory", 0.6),      # the threaded per-sample kernel
+    ("numba:2", 1, "sgd", "memmap", 0.3),
+    ("numpy", 32, "momentum", "memory", 0.6),
+    ("numpy", 16, "sgd", "memmap", 0.3),
+    ("reference", 1, "momentum", "memory", 0.3),
+    ("reference", 4, "sgd", "memmap", 0.3),
 ]
 
 
-@pytest.mark.parametrize("backend, batch_size, optimizer, source", CASES)
-def test_ctrl_c_reaches_the_caller_promptly_after_a_complete_batch(backend, batch_size, optimizer, source):
-    report = _interrupt(backend, batch_size, optimizer, source)
+@pytest.mark.parametrize("backend, batch_size, optimizer, source, delay", CASES)
+def test_ctrl_c_reaches_the_caller_promptly_after_a_complete_batch(backend, batch_size, optimizer, source, delay):
+    report = _interrupt(backend, batch_size, optimizer, source, delay)
     assert report["updates"] > 0
     assert report["lag"] < MAX_LAG, f"KeyboardInterrupt arrived {report['lag']:.3f} s after SIGINT"
     assert report["finite"]
