@@ -3,6 +3,7 @@
     python benchmarks/fit_ab.py --baseline 7781cba                      # W1-W4, float64, 7 rounds
     python benchmarks/fit_ab.py --baseline HEAD~3 --workloads W2 W3 --dtype float32 --rounds 9
     python benchmarks/fit_ab.py --baseline 7781cba --optimizer adam --activation tanh
+    python benchmarks/fit_ab.py --baseline 6fe63c3 --workloads W2 W3 --threads 1     # the per-sample loop on one thread
 
 The baseline is checked out with ``git worktree`` into a temporary folder. Every round starts one fresh
 process per side, alternating which goes first; each process compiles (warm kernel cache, shared by both
@@ -12,6 +13,8 @@ same start, and reports its median. The figure is the median over rounds of the 
 steadier on this shared machine than a ratio of medians. Times depend on numpy's BLAS for the numpy path
 (W4): the report names it (threadpoolctl, when installed) and whether ``OPENBLAS_CORETYPE`` forces its kernel.
 It exits non-zero if the two sides' parameters after the epoch differ by more than the contract's bound.
+``--threads N`` passes ``threads=N`` to ``fit`` on a side whose ``fit`` takes it (a revision from before
+``fit(threads=...)`` has one thread only); without it each side chooses (``threads=None``: W3 on two threads here).
 """
 from __future__ import annotations
 
@@ -31,16 +34,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 CHILD = r"""
-import json, sys, time
+import inspect, json, sys, time
 import numpy as np
+from fastmlp import MLP
 from fastmlp.benchmarking.contenders import WORKLOADS, make_problem
-name, dtype, backend, repeat, optimizer, activation = sys.argv[1:7]
+name, dtype, backend, repeat, optimizer, activation, threads = sys.argv[1:8]
 w = WORKLOADS[name]
 if activation != "default":
     w = w.__class__(w.name, w.layer_sizes, activation, w.loss, w.n_samples, w.batch_size, w.lr)
 net, X, Y = make_problem(w, dtype)
 start = net.params.copy()
 kw = dict(epochs=1, lr=w.lr, batch_size=w.batch_size, shuffle=False, backend=backend, optimizer=optimizer)
+if threads != "default" and "threads" in inspect.signature(MLP.fit).parameters:
+    kw["threads"] = int(threads)
 net.fit(X[:256], Y[:256], **kw)                      # compile and warm up
 times = []
 for _ in range(int(repeat)):
@@ -59,7 +65,8 @@ def run(tree: Path, args, workload, dtype) -> dict:
     backend = "numpy" if workload == "W4" else "numba"
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, "-c", CHILD, workload, dtype, backend, str(args.repeat), args.optimizer,
-                          args.activation], env=env, capture_output=True, text=True, check=True, cwd=tree)
+                          args.activation, str(args.threads or "default")], env=env, capture_output=True, text=True,
+                         check=True, cwd=tree)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     if not Path(got["package"]).resolve().is_relative_to(tree.resolve()):
         raise RuntimeError(f"the child imported fastmlp from {got['package']}, not from {tree}")
@@ -75,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--optimizer", default="sgd")
     parser.add_argument("--activation", default="default")
+    parser.add_argument("--threads", type=int, default=None, help="fit(threads=N) where fit takes it")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.repeat < 1:
         parser.error("--rounds and --repeat must be >= 1")
@@ -84,7 +92,8 @@ def main(argv=None) -> int:
     status = 0
     try:
         print(f"baseline {args.baseline} vs this checkout; {args.dtype}, optimizer {args.optimizer}, "
-              f"activation {args.activation}; {args.rounds} rounds x {args.repeat} fits per process")
+              f"activation {args.activation}, threads {args.threads or 'as each side chooses'}; "
+              f"{args.rounds} rounds x {args.repeat} fits per process")
         print(f"numpy's BLAS: {blas()}")
         print("| workload | this / baseline, median of rounds (min-max) | this, median s | baseline, median s |")
         print("| --- | ---: | ---: | ---: |")
