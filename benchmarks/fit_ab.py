@@ -13,8 +13,9 @@ same start, and reports its median. The figure is the median over rounds of the 
 steadier on this shared machine than a ratio of medians. Times depend on numpy's BLAS for the numpy path
 (W4): the report names it (threadpoolctl, when installed) and whether ``OPENBLAS_CORETYPE`` forces its kernel.
 It exits non-zero if the two sides' parameters after the epoch differ by more than the contract's bound.
-``--threads N`` passes ``threads=N`` to ``fit`` on a side whose ``fit`` takes it (a revision from before
-``fit(threads=...)`` has one thread only); without it each side chooses (``threads=None``: W3 on two threads here).
+``--threads N`` passes ``threads=N`` to ``fit`` for the per-sample workloads (W1-W3) on a side whose ``fit`` takes
+it (a revision from before ``fit(threads=...)`` has one thread only); without it each side chooses
+(``threads=None``: W3 on two threads here). The table says how many threads each side's fits used.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ if activation != "default":
 net, X, Y = make_problem(w, dtype)
 start = net.params.copy()
 kw = dict(epochs=1, lr=w.lr, batch_size=w.batch_size, shuffle=False, backend=backend, optimizer=optimizer)
-if threads != "default" and "threads" in inspect.signature(MLP.fit).parameters:
+if threads != "default" and w.batch_size == 1 and "threads" in inspect.signature(MLP.fit).parameters:
     kw["threads"] = int(threads)
 net.fit(X[:256], Y[:256], **kw)                      # compile and warm up
 times = []
@@ -53,20 +54,20 @@ for _ in range(int(repeat)):
     net.params[:] = start
     net.reset_optimizer()
     t0 = time.perf_counter()
-    net.fit(X, Y, **kw)
+    history = net.fit(X, Y, **kw)
     times.append(time.perf_counter() - t0)
 import fastmlp
 print(json.dumps({"seconds": float(np.median(times)), "params": net.params.astype(float).tolist()[:4096],
-                  "package": fastmlp.__file__}))
+                  "package": fastmlp.__file__, "threads": getattr(history, "threads", 1)}))
 """
 
 
 def run(tree: Path, args, workload, dtype) -> dict:
     backend = "numpy" if workload == "W4" else "numba"
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    threads = "default" if args.threads is None else str(args.threads)
     out = subprocess.run([sys.executable, "-c", CHILD, workload, dtype, backend, str(args.repeat), args.optimizer,
-                          args.activation, str(args.threads or "default")], env=env, capture_output=True, text=True,
-                         check=True, cwd=tree)
+                          args.activation, threads], env=env, capture_output=True, text=True, check=True, cwd=tree)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     if not Path(got["package"]).resolve().is_relative_to(tree.resolve()):
         raise RuntimeError(f"the child imported fastmlp from {got['package']}, not from {tree}")
@@ -84,19 +85,20 @@ def main(argv=None) -> int:
     parser.add_argument("--activation", default="default")
     parser.add_argument("--threads", type=int, default=None, help="fit(threads=N) where fit takes it")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.repeat < 1:
-        parser.error("--rounds and --repeat must be >= 1")
+    if args.rounds < 1 or args.repeat < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--rounds, --repeat and --threads must be >= 1")
     base = Path(tempfile.mkdtemp(prefix="fastmlp-ab-")) / "baseline"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
                    check=True, capture_output=True)
     status = 0
     try:
         print(f"baseline {args.baseline} vs this checkout; {args.dtype}, optimizer {args.optimizer}, "
-              f"activation {args.activation}, threads {args.threads or 'as each side chooses'}; "
+              f"activation {args.activation}, threads {args.threads or 'as each side chooses'} (per-sample workloads); "
               f"{args.rounds} rounds x {args.repeat} fits per process")
         print(f"numpy's BLAS: {blas()}")
-        print("| workload | this / baseline, median of rounds (min-max) | this, median s | baseline, median s |")
-        print("| --- | ---: | ---: | ---: |")
+        print("| workload | this / baseline, median of rounds (min-max) | this, median s | baseline, median s | "
+              "threads, this / baseline |")
+        print("| --- | ---: | ---: | ---: | ---: |")
         for workload in args.workloads:
             ratios, mine, theirs = [], [], []
             for r in range(args.rounds):
@@ -113,7 +115,8 @@ def main(argv=None) -> int:
                     print(f"{workload}: the two sides' parameters differ beyond the contract's bound")
                     status = 1
             print(f"| {workload} | {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) | "
-                  f"{statistics.median(mine):.4f} | {statistics.median(theirs):.4f} |", flush=True)
+                  f"{statistics.median(mine):.4f} | {statistics.median(theirs):.4f} | "
+                  f"{got['this']['threads']} / {got['base']['threads']} |", flush=True)
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
     return status

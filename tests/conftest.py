@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-import fastmlp
 from fastmlp import backends, optim
 
 # The contract's agreement bounds, max|p_comp - p_ref| / max|p_ref|, from their one home (backends.BOUNDS).
@@ -35,21 +34,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # (the ``quiet_machine`` fixture).
 _PRECOMPILE = []
 
-# Every process a test starts imports the fastmlp these tests import. From a clean clone with the package installed
-# (CI), `python -m pytest` imports the source tree (the current folder comes first on sys.path), while a script
-# started by its path (tests/interrupt_child.py) would import the installed copy: the same code under another
-# path, which the kernel cache keys apart, so each such process compiled every kernel it used again (CI's suite
-# spent ~28 s on it, in test_interrupt.py).
-os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(fastmlp.__file__).parents[1]),
-                                            *filter(None, [os.environ.get("PYTHONPATH")])])
-
 
 def pytest_sessionstart(session):
     from numba.core import config
     if not config.DISABLE_JIT:
+        import fastmlp
         here = Path(__file__).resolve().parent
         lower = (lambda: os.nice(10)) if hasattr(os, "nice") else None     # the tests' own work comes first
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.environ["PYTHONPATH"], str(here)])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(fastmlp.__file__).parents[1]), str(here)])}
         _PRECOMPILE.append(subprocess.Popen([sys.executable, str(here / "warm_kernels.py")], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lower))
 

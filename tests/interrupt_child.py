@@ -1,6 +1,6 @@
 """A training process for ``test_interrupt.py`` to interrupt: ``python interrupt_child.py BACKEND BATCH OPTIMIZER
-SOURCE`` (BACKEND ``numba:2``: the per-sample loop on two threads), SOURCE one of ``memory``, ``memmap`` (chunks
-read out of core) or ``folder``.
+SOURCE ROWS`` (BACKEND ``numba:2``: the per-sample loop on two threads), SOURCE one of ``memory``, ``memmap`` (chunks
+read out of core) or ``folder``, ROWS the rows of the data (an epoch).
 
 It prints ``training`` when a long fit starts, and, after the parent's SIGINT, one JSON line: when the
 ``KeyboardInterrupt`` arrived (``time.monotonic``, a clock shared by every process of the machine), whether the
@@ -23,10 +23,10 @@ def main():
     # Python's own Ctrl-C handler, whatever this process inherited: started from a background job of a shell,
     # a process inherits SIGINT ignored, and then no Ctrl-C would ever arrive to be tested.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    backend, batch_size, optimizer, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    backend, optimizer, source = sys.argv[1], sys.argv[3], sys.argv[4]
+    batch_size, n = int(sys.argv[2]), int(sys.argv[5])
     backend, _, threads = backend.partition(":")          # "numba:2": the per-sample loop on two threads
     sizes = [4, 16, 1] if backend == "reference" else [4, 64, 64, 1]
-    n = 1 << 18
     X, y = fastmlp.datasets.teacher(n, sizes, seed=0, dtype="float64")
     kw = dict(lr=1e-3, batch_size=batch_size, shuffle=False, backend=backend, optimizer=optimizer,
               threads=int(threads) if threads else None)

@@ -10,15 +10,16 @@ import pytest
 pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing is compiled")
 
 # Both kinds of cached code: a generated kernel (scalar style, under kernels-*/) and the package's own source kernels
-# (under numba/, all through one locator, backends/_cache._Locator): here the numpy path's fused kernels, compiled
-# in a second or two; the loop style's go through the same locator and take seconds to compile cold. The cases
-# that damage files and rebuild need one kind only: _TINY_PROBE, a generated kernel, compiled in a fraction of a
-# second, through the same cache code as every other.
+# (under numba/, all through one locator, backends/_cache._Locator): _PROBE compiles the numpy path's fused kernels
+# (a second or two) and prints where they and the loop style's kernels (seconds to compile cold: not compiled here)
+# are cached. The cases that damage files and rebuild need one kind only: _TINY_PROBE, a generated kernel, compiled
+# in a fraction of a second, through the same cache code as every other.
 _TINY_PROBE = ("import numpy as np, fastmlp; X = np.random.default_rng(0).standard_normal((8, 3));"
                "fastmlp.MLP([3, 1], seed=0).fit(X, X.sum(1), backend='numba');")
 _PROBE = (_TINY_PROBE + "net = fastmlp.MLP([3, 1], seed=0); net.predict(X);"
           "net.fit(X, X.sum(1), backend='numpy', batch_size=4);"
-          "from fastmlp.backends.numpy import _fused; print(_fused.bias_act._cache.cache_path)")
+          "from fastmlp.backends.numpy import _fused; from fastmlp.backends.numba import kernels;"
+          "print(_fused.bias_act._cache.cache_path); print(kernels.kernels_for('sgd').per_sample._cache.cache_path)")
 
 
 def _run(env, code=_PROBE):
@@ -65,7 +66,8 @@ def test_a_read_only_home_uses_one_private_temporary_folder(tmp_path):
     r = _run(env)
     assert r.returncode == 0, r.stderr
     private = tmp_path / f"fastmlp-{os.geteuid()}"
-    assert r.stdout.strip().startswith(str(private / "numba"))   # the package's own kernels too, not its install
+    paths = r.stdout.split()
+    assert len(paths) == 2 and all(p.startswith(str(private / "numba")) for p in paths)   # the package's own kernels
     assert private.stat().st_mode & 0o777 == 0o700
     assert list(private.glob("kernels-*/k*.py"))
     entries = sorted(p.name for p in tmp_path.iterdir())
@@ -81,7 +83,7 @@ def test_no_usable_folder_at_all_still_works_without_a_disk_cache(tmp_path):
     r = _run({"HOME": str(home), "FASTMLP_CACHE_DIR": str(not_a_folder / "cache")},
              code=f"import tempfile; tempfile.tempdir = {str(not_a_folder)!r}; " + _PROBE)
     assert r.returncode == 0, r.stderr
-    assert "not cached on disk" in r.stderr and r.stdout.strip() == "None"
+    assert "not cached on disk" in r.stderr and r.stdout.split() == ["None", "None"]
 
 
 def test_the_cache_never_lands_beside_the_installed_source(tmp_path):
@@ -89,7 +91,8 @@ def test_the_cache_never_lands_beside_the_installed_source(tmp_path):
     package = os.path.dirname(fastmlp.__file__)
     r = _run({"FASTMLP_CACHE_DIR": str(tmp_path / "c")})
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().startswith(str(tmp_path / "c")) and not r.stdout.strip().startswith(package)
+    paths = r.stdout.split()
+    assert len(paths) == 2 and all(p.startswith(str(tmp_path / "c")) and not p.startswith(package) for p in paths)
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o775])

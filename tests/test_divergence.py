@@ -25,6 +25,7 @@ NETS = {
     "3-16-16-1": ([3, 16, 16, 1], "tanh"),
     "1-40-1": ([1, 40, 1], "identity"),
     "3-64-1": ([3, 64, 1], "relu"),
+    "4-12-3": ([4, 12, 3], "sigmoid"),          # several outputs, in every batch size
     "W3-shaped": ([784, 256, 128, 10], "relu"),
 }
 N_ROWS = 16
