@@ -6,7 +6,6 @@ thread inside the training process could not measure this: it cannot run while a
 GIL, so such a test would pass without measuring anything.
 """
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,22 +20,16 @@ from signals import SigintInFinaliser
 import fastmlp
 from fastmlp import _guard
 
+from conftest import script_env
+
 pytestmark = pytest.mark.usefixtures("quiet_machine")        # the lags are measured without a compile beside them
 
 CHILD = Path(__file__).with_name("interrupt_child.py")
 MAX_LAG = 0.2          # seconds from SIGINT to KeyboardInterrupt in the caller (issue 13)
 
 
-# The child imports the fastmlp these tests import. Started by its path, it has tests/ first on its sys.path, not
-# the current folder: from a clone with the package installed (CI), it imported the installed copy while `python -m
-# pytest` imports the source tree, the same code under another path, which the kernel cache keys apart, so each
-# child compiled its kernels again (this file took 50.6 s in CI's venv, 23.9 s with this).
-_PACKAGE_ROOT = str(Path(fastmlp.__file__).parents[1])
-
-
 def _interrupt(backend, batch_size, optimizer, source, rows, delay=0.3):
-    path = os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+    env = {**script_env(), "PYTHONUNBUFFERED": "1"}          # the child imports the fastmlp these tests import
     child = subprocess.Popen([sys.executable, str(CHILD), backend, str(batch_size), optimizer, source, str(rows)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
