@@ -14,6 +14,7 @@ import pytest
 import fastmlp
 from fastmlp import MLP, InvalidParameterError
 from fastmlp.backends import numba as numba_path
+from fastmlp.backends.numba import kernels as numba_kernels
 
 from conftest import BOUND_F32_ONE_EPOCH, BOUND_F64_ONE_EPOCH, rel_diff
 from strategies import LOSS_OUTPUTS
@@ -118,6 +119,18 @@ def test_one_layer_networks_split_both_ways():
         net, _ = _fit(sizes, "identity", "mse", None, "float64", threads)
         ref = _reference(sizes, "identity", "mse", None, "float64")
         assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH, sizes
+
+
+def test_first_layers_wider_and_narrower_than_a_block_agree_with_the_reference():
+    # plain SGD updates the first layer in the pass that takes the next sample through it (kernels._update_add_rows):
+    # four rows a pass up to WIDE units (per thread), one row a pass beyond; 7 inputs leave three rows after the
+    # blocks of four; one thread and two
+    wide = 2 * (numba_kernels.WIDE + 16)
+    for sizes, threads in (([7, wide, 3], 1), ([7, wide, 3], 2), ([7, 32, 3], 1), ([7, 32, 3], 2)):
+        net, history = _fit(sizes, "relu", "cross_entropy", None, "float64", threads)
+        assert history.threads == threads
+        ref = _reference(sizes, "relu", "cross_entropy", None, "float64")
+        assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH, (sizes, threads)
 
 
 # --- divergence: test_divergence's scenarios, on threads -----------------------------------------------------------

@@ -10,7 +10,8 @@ The kernels compute ``reference.train_epoch``, stage by stage in its order:
 
 * ``epoch_per_sample(p, X, Y, order, lr, layout..., a, d, m, v, t, hyper, nesterov)``: ``batch_size == 1``; each
   sample's backward pass is fused with its update (row ``i`` of ``W[l]`` is read for ``delta[l]`` just before it
-  is updated, which is what the reference's order gives);
+  is updated, which is what the reference's order gives); with plain SGD (no weight decay) the first layer's update
+  is fused with the next sample's pass through that layer (:func:`_update_add_rows`);
 * ``epoch_batch(..., batch_size, ..., g, ..., nesterov, sw)``: the gradient summed over a batch into ``g``, one
   update each;
 * ``epoch_per_sample_threaded(tid, n_threads, sync, cuts, ...)``: ``epoch_per_sample`` with each sample's layers
@@ -33,6 +34,10 @@ Why the loops look the way they do (measured on this machine, W2 = ``[16, 64, 64
   rows' work; the backward pass takes four rows of ``W`` at a time too, sharing the loads of ``delta``.
 * A layer with one output unit (regression heads) is a dot product down ``W``'s single column instead: a loop of
   trip count 1 per input unit is all overhead.
+* Per-sample plain SGD updates the first layer's rows and adds them into the next sample's z[1] in the same loop,
+  so those weights (W3's 784 x 256: 85 % of them) pass through the core once per sample instead of twice (forward,
+  then backward; docs/performance.md, "One pass over the first layer"). The sums are the unfused ones: the same
+  rows, in the same blocks of four, in the same order.
 """
 from __future__ import annotations
 
@@ -144,8 +149,44 @@ def _add_rows(p, a, u_in, i0, i1, j0, j1, n_out, w0, z, u_z, blocked):
 
 
 @jit(inline=True)
-def _forward(p, X, s, sizes, w_at, b_at, units, acts, a):
-    """Every layer's units for sample ``s`` into ``a``, z_L kept; returns the softmax's ``(max, sum)`` (or 0, 1)."""
+def _update_add_rows(w, w0, n_in, n_out, a, u_x, d, u_d, lr, X, s_next, z, u_z, blocked):
+    """The first layer's plain SGD update for one sample fused with the next sample's pass through that layer: row
+    by row, ``W[i, :] -= lr a[u_x + i] d[u_d:u_d + n_out]``, then ``z[u_z:u_z + n_out] += X[s_next, i] W[i, :]``
+    with the row just written (four rows a pass over ``z`` when ``blocked``, as :func:`_add_rows`). ``W`` is
+    ``w[w0:w0 + n_in * n_out]``, row-major. The arithmetic of :func:`_backward_layer`'s update followed by
+    :func:`_add_rows`, in one pass over the weights instead of two."""
+    i = U(0)
+    while blocked and i + U(BLOCK) <= n_in:
+        l0, l1 = lr * a[u_x + i], lr * a[u_x + i + U(1)]
+        l2, l3 = lr * a[u_x + i + U(2)], lr * a[u_x + i + U(3)]
+        x0, x1, x2, x3 = X[s_next, i], X[s_next, i + U(1)], X[s_next, i + U(2)], X[s_next, i + U(3)]
+        r0 = w0 + i * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        for j in range(n_out):
+            dj = d[u_d + j]
+            w_0 = w[r0 + j] - l0 * dj
+            w_1 = w[r1 + j] - l1 * dj
+            w_2 = w[r2 + j] - l2 * dj
+            w_3 = w[r3 + j] - l3 * dj
+            w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j] = w_0, w_1, w_2, w_3
+            z[u_z + j] += x0 * w_0 + x1 * w_1 + x2 * w_2 + x3 * w_3
+        i += U(BLOCK)
+    while i < n_in:
+        lai, xi = lr * a[u_x + i], X[s_next, i]
+        r0 = w0 + i * n_out
+        for j in range(n_out):
+            w_0 = w[r0 + j] - lai * d[u_d + j]
+            w[r0 + j] = w_0
+            z[u_z + j] += xi * w_0
+        i += U(1)
+
+
+@jit(inline=True)
+def _forward(p, X, s, sizes, w_at, b_at, units, acts, a, carried):
+    """Every layer's units for sample ``s`` into ``a``, z_L kept; returns the softmax's ``(max, sum)`` (or 0, 1).
+    ``carried``: z[1] is in ``a`` already, summed by the previous sample's update (:func:`_update_add_rows`)."""
     L = U(sizes.shape[0] - 1)
     n0 = sizes[0]
     for i in range(n0):
@@ -156,7 +197,9 @@ def _forward(p, X, s, sizes, w_at, b_at, units, acts, a):
         w0, b0 = w_at[l], b_at[l]
         u_in, u_out = units[l], units[l + U(1)]
         # z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
-        if n_out == U(1):                               # one output unit: a dot product down W's column
+        if l == U(0) and carried:
+            pass
+        elif n_out == U(1):                               # one output unit: a dot product down W's column
             z = p[b0]
             for i in range(n_in):
                 z += a[u_in + i] * p[w0 + i]
@@ -439,13 +482,18 @@ def _build(rule):
     def epoch_per_sample(p, X, Y, order, lr, sizes, w_at, b_at, units, acts, loss_code, a, d, m, v, t, hyper,
                          nesterov):
         L = U(sizes.shape[0] - 1)
-        one = hyper.dtype.type(1.0)
+        zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
         wd = hyper[4] + hyper[5]                        # weight decay, and l2 over a batch of one
+        n = order.shape[0]
+        # plain SGD updates the first layer in the pass that takes the next sample through it (_update_add_rows)
+        fuse = rule == SGD and wd == zero and L > U(1) and sizes[1] > U(1)
+        carried = False
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
-        for k in range(order.shape[0]):
+        for k in range(n):
             s = order[k]
             # 1) forward; 2) the loss, then delta[L]
-            mx, total = _forward(p, X, s, sizes, w_at, b_at, units, acts, a)
+            mx, total = _forward(p, X, s, sizes, w_at, b_at, units, acts, a, carried)
+            carried = False
             loss = _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, one)
             if not is_finite(loss):                     # on the bits: fast-math cannot remove it (_finite)
                 return loss_sum, n_seen, k, weight_sum
@@ -459,6 +507,14 @@ def _build(rule):
                 w0, b0 = w_at[l], b_at[l]
                 u_in, u_out = units[l], units[l + U(1)]
                 act = acts[l - U(1)] if l > U(0) else acts[0]
+                if l == U(0) and fuse and k + 1 < n:    # b[0] first: the next sample's z[1] starts from it
+                    _update_bias(p, m, v, d, u_out, b0, U(0), n_out, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
+                    for j in range(n_out):
+                        a[u_out + j] = p[b0 + j]
+                    _update_add_rows(p, w0, n_in, n_out, a, u_in, d, u_out, lr, X, order[k + 1], a, u_out,
+                                     n_out <= U(WIDE))
+                    carried = True
+                    continue
                 _backward_layer(p, m, v, a, d, U(0), n_in, U(0), n_out, n_out, w0, u_in, u_out, act, l > U(0), lr,
                                 hyper, wd, step_size, bc2_sqrt, rule, nesterov)
                 _update_bias(p, m, v, d, u_out, b0, U(0), n_out, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
@@ -480,7 +536,7 @@ def _build(rule):
             batch_loss, batch_weight = 0.0, 0.0
             for k in range(start, stop):
                 s = order[k]
-                mx, total = _forward(p, X, s, sizes, w_at, b_at, units, acts, a)
+                mx, total = _forward(p, X, s, sizes, w_at, b_at, units, acts, a, False)
                 weight = sw[s] if weighted else one
                 loss = _loss_and_delta(Y, s, sizes, units, acts, loss_code, a, d, mx, total, weight)
                 if not is_finite(loss):
@@ -531,11 +587,12 @@ def _build(rule):
 
         With ``first_by_columns``, the first layer splits by columns instead: each thread computes its own units of
         z[1] whole, from its own copy of x at ``own_units[tid, 0]``, and updates its columns of W[0] from its own
-        units of delta[1], so the two barriers of that layer go. Its columns (and their optimiser state) are copied
-        into ``w_own[tid]`` (``m_own``, ``v_own``) for the call and back before it returns: in place, two threads
-        would write every row of W[0] side by side, and the CPU's prefetchers pull each other's lines across (2-5x
-        slower, measured). A weighted sample (``sw``) is a batch of one row: its weight scales its loss, and l2 by
-        one over it; a weight of 0 makes no update."""
+        units of delta[1], so the two barriers of that layer go; with plain SGD that update also sums the next
+        sample's units of z[1] (:func:`_update_add_rows`; no barrier either). Its columns (and their optimiser
+        state) are copied into ``w_own[tid]`` (``m_own``, ``v_own``) for the call and back before it returns: in
+        place, two threads would write every row of W[0] side by side, and the CPU's prefetchers pull each other's
+        lines across (2-5x slower, measured). A weighted sample (``sw``) is a batch of one row: its weight scales
+        its loss, and l2 by one over it; a weight of 0 makes no update."""
         L = U(sizes.shape[0] - 1)
         K = sizes[L]
         n0 = sizes[0]
@@ -555,10 +612,15 @@ def _build(rule):
         into, back = first_by_columns, not first_by_columns
         if first_by_columns:
             _copy_columns(p, m, v, wt, mt, vt, w_at[0], n0, sizes[1], c0, n_c, into)
+        n = order.shape[0]
+        # plain SGD updates the first layer's columns in the pass that takes the next sample through them
+        # (_update_add_rows); a weighted sample's decay is known per sample
+        fuse = rule == SGD and first_by_columns and L > U(1)
+        carried = False
         t0 = t[0]
         updates, bad = 0, -1
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
-        for k in range(order.shape[0]):
+        for k in range(n):
             s = order[k]
             if first_by_columns:
                 for i in range(n0):
@@ -572,9 +634,10 @@ def _build(rule):
                 j0, j1 = cuts[l + U(1), tid], cuts[l + U(1), tid + 1]
                 last = l == L - U(1)
                 if l == U(0) and first_by_columns:      # this thread's units of z[1], whole
-                    for j in range(j0, j1):
-                        a[u_out + j] = p[b_at[0] + j]
-                    _add_rows(wt, a, u_x, U(0), n0, U(0), n_c, n_c, U(0), a, u_out + j0, n_c <= U(WIDE))
+                    if not carried:
+                        for j in range(j0, j1):
+                            a[u_out + j] = p[b_at[0] + j]
+                        _add_rows(wt, a, u_x, U(0), n0, U(0), n_c, n_c, U(0), a, u_out + j0, n_c <= U(WIDE))
                     if last:                            # one layer: every thread takes all of z_L
                         _sync.barrier(sync, n_threads)
                         for j in range(n_out):
@@ -601,6 +664,7 @@ def _build(rule):
                 u_f, n_f = (u_out + j0, j1 - j0) if not last else (u_o, K)
                 if acts[l] != SOFTMAX:
                     _activate(a, u_f, n_f, acts[l])
+            carried = False
             # 2) the loss and delta[L], whole, in this thread's own part of a and d
             mx, total = zero, one
             if acts[L - U(1)] == SOFTMAX:
@@ -626,6 +690,14 @@ def _build(rule):
                 l -= U(1)
                 by_columns = l == U(0) and first_by_columns
                 u_d = u_o if l == L - U(1) else units[l + U(1)]
+                if by_columns and fuse and wd == zero and k + 1 < n:   # b[0] first: the next z[1] starts from it
+                    _update_bias(p, m, v, d, u_d, b_at[0], c0, c1, lr, hyper, step_size, bc2_sqrt, rule, nesterov)
+                    for j in range(c0, c1):
+                        a[u_d + j] = p[b_at[0] + j]
+                    _update_add_rows(wt, U(0), n0, n_c, a, u_x, d, u_d + c0, lr, X, order[k + 1], a, u_d + c0,
+                                     n_c <= U(WIDE))
+                    carried = True
+                    continue
                 if by_columns:                          # this thread's columns of W[0], in its own copy
                     _backward_layer(wt, mt, vt, a, d, U(0), n0, U(0), n_c, n_c, U(0), u_x, u_d + c0, acts[0], False,
                                     lr, hyper, wd, step_size, bc2_sqrt, rule, nesterov)
