@@ -55,12 +55,13 @@ SCALAR_MAX_PARAMS = 13
 
 
 # The threaded per-sample loop (``threads``): a thread per this many parameters, up to the physical cores. Measured
-# on this 2-core machine (``python benchmarks/threads.py``; docs/performance.md, "Per-sample SGD on every core"): two
-# threads break even at 26-51 k parameters ([64, 128, 128, 10] 0.99x, [64, 192, 192, 10] 1.10x), are no better at
-# 85 k ([64, 256, 256, 10] 0.96x) and gain from W3's 235 k (1.42x in MLP.fit there, 1.9-2.05x in the kernel in
-# fastmlp bench) up ([784, 1024, 1024, 10] 1.84x); below, the threads' meetings (2L - 3 barriers a sample, with the
-# units they exchange) cost more than the split saves ([16, 64, 64, 1]: 0.72x).
-PARAMS_PER_THREAD = 65536
+# on this 2-core machine (``python benchmarks/threads.py``, three runs of 2026-12-06; docs/performance.md, "Per-sample
+# SGD on every core"): two threads break even near 16 k parameters ([64, 96, 96, 10] 1.04-1.11x), gain at 26 k
+# ([64, 128, 128, 10] 1.08-1.21x), 51 k (1.19-1.39x), 85 k ([64, 256, 256, 10] 1.27-1.50x) and W3's 235 k
+# (1.39-1.55x) up; below, the threads' meetings (2L - 3 a sample, with the units they exchange) cost more than the
+# split saves ([16, 64, 64, 1]: 0.69-0.88x). Two threads from 64 Ki parameters keeps a margin: on 2026-12-05's host,
+# with the kernels of then, 85 k ran at 0.96x.
+PARAMS_PER_THREAD = 32768
 
 
 @functools.lru_cache(maxsize=1)
