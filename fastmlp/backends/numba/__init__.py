@@ -59,8 +59,8 @@ SCALAR_MAX_PARAMS = 13
 # SGD on every core"): two threads break even near 16 k parameters ([64, 96, 96, 10] 1.04-1.11x), gain at 26 k
 # ([64, 128, 128, 10] 1.08-1.21x), 51 k (1.19-1.39x), 85 k ([64, 256, 256, 10] 1.27-1.50x) and W3's 235 k
 # (1.39-1.55x) up; below, the threads' meetings (2L - 3 a sample, with the units they exchange) cost more than the
-# split saves ([16, 64, 64, 1]: 0.69-0.88x). Two threads from 64 Ki parameters keeps a margin: on 2026-12-05's host,
-# with the kernels of then, 85 k ran at 0.96x.
+# split saves ([16, 64, 64, 1]: 0.69-0.88x). The rule gives two threads from 64 Ki parameters, between this host's
+# break-even and the Zen 4 host's of 2026-12-05 (with the kernels of then: 26-51 k, and 85 k at 0.96x).
 PARAMS_PER_THREAD = 32768
 
 

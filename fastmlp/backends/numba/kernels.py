@@ -10,14 +10,15 @@ The kernels compute ``reference.train_epoch``, stage by stage in its order:
 
 * ``epoch_per_sample(p, X, Y, order, lr, layout..., a, d, m, v, t, hyper, nesterov)``: ``batch_size == 1``; each
   sample's backward pass is fused with its update (row ``i`` of ``W[l]`` is read for ``delta[l]`` just before it
-  is updated, which is what the reference's order gives); with plain SGD (no weight decay) the first layer's update
-  is fused with the next sample's pass through that layer (:func:`_update_add_rows`);
+  is updated, which is what the reference's order gives); with plain SGD (no weight decay, no l2) the first
+  layer's update is fused with the next sample's pass through that layer (:func:`_update_add_rows`), but for a
+  call's last sample, a one-layer network and a first hidden layer of one unit;
 * ``epoch_batch(..., batch_size, ..., g, ..., nesterov, sw)``: the gradient summed over a batch into ``g``, one
   update each;
 * ``epoch_per_sample_threaded(tid, n_threads, sync, cuts, ...)``: ``epoch_per_sample`` with each sample's layers
   split across threads (``fit(threads=...)``), each thread a fixed share of every layer's units and so of the rows
   of W (``cuts``), called by every thread at once; they meet at barriers (``_sync``), 2L - 3 per sample (2L - 1
-  when the first layer cannot split by columns).
+  when the first layer cannot split by columns), never fewer than 2.
   ``backends.numba.Team`` runs them.
 
 All return ``(loss_sum, n_seen, bad_position, weight_sum)`` like ``reference.train_epoch``. The batch kernel's
@@ -36,8 +37,9 @@ Why the loops look the way they do (measured on this machine, W2 = ``[16, 64, 64
   trip count 1 per input unit is all overhead.
 * Per-sample plain SGD updates the first layer's rows and adds them into the next sample's z[1] in the same loop,
   so those weights (W3's 784 x 256: 85 % of them) pass through the core once per sample instead of twice (forward,
-  then backward; docs/performance.md, "One pass over the first layer"). The sums are the unfused ones: the same
-  rows, in the same blocks of four, in the same order.
+  then backward; docs/performance.md, "One pass over the first layer"). The sums are the unfused ones in the
+  source (the same rows, in the same blocks of four, in the same order), and compile to the same bits: a call's
+  first sample takes the unfused way, and ``tests/test_threads.py`` checks that where calls start changes nothing.
 """
 from __future__ import annotations
 
@@ -197,9 +199,9 @@ def _forward(p, X, s, sizes, w_at, b_at, units, acts, a, carried):
         w0, b0 = w_at[l], b_at[l]
         u_in, u_out = units[l], units[l + U(1)]
         # z[l+1] = b[l] + sum_i a[l][i] * W[l][i, :]
-        if l == U(0) and carried:
+        if l == U(0) and carried:                       # summed by the sample before's update
             pass
-        elif n_out == U(1):                               # one output unit: a dot product down W's column
+        elif n_out == U(1):                             # one output unit: a dot product down W's column
             z = p[b0]
             for i in range(n_in):
                 z += a[u_in + i] * p[w0 + i]
@@ -485,7 +487,8 @@ def _build(rule):
         zero, one = hyper.dtype.type(0.0), hyper.dtype.type(1.0)
         wd = hyper[4] + hyper[5]                        # weight decay, and l2 over a batch of one
         n = order.shape[0]
-        # plain SGD updates the first layer in the pass that takes the next sample through it (_update_add_rows)
+        # plain SGD updates the first layer in the pass that takes the next sample through it (_update_add_rows);
+        # not where the first layer is the output (z_L kept apart) or one unit wide (a dot product, _forward)
         fuse = rule == SGD and wd == zero and L > U(1) and sizes[1] > U(1)
         carried = False
         loss_sum, weight_sum, n_seen = 0.0, 0.0, 0
