@@ -121,12 +121,15 @@ def test_one_layer_networks_split_both_ways():
         assert rel_diff(net.params, ref.params) <= BOUND_F64_ONE_EPOCH, sizes
 
 
+# Plain SGD updates the first layer in the pass that takes the next sample through it (kernels._update_add_rows):
+# four rows a pass up to WIDE units (per thread), one row a pass beyond; with 7 inputs the blocks of four leave three
+# rows over; (network, threads)
+_WIDE_FIRST = [7, 2 * (numba_kernels.WIDE + 16), 3]
+FUSED = [(_WIDE_FIRST, 1), (_WIDE_FIRST, 2), ([7, 32, 3], 1), ([7, 32, 3], 2)]
+
+
 def test_first_layers_in_blocks_of_rows_and_row_by_row_agree_with_the_reference():
-    # plain SGD updates the first layer in the pass that takes the next sample through it (kernels._update_add_rows):
-    # four rows a pass up to WIDE units (per thread), one row a pass beyond; with 7 inputs the blocks of four leave
-    # three rows over; one thread and two
-    wide = 2 * (numba_kernels.WIDE + 16)
-    for sizes, threads in (([7, wide, 3], 1), ([7, wide, 3], 2), ([7, 32, 3], 1), ([7, 32, 3], 2)):
+    for sizes, threads in FUSED:
         net, history = _fit(sizes, "relu", "cross_entropy", None, "float64", threads)
         assert history.threads == threads
         ref = _reference(sizes, "relu", "cross_entropy", None, "float64")
@@ -259,9 +262,7 @@ def test_the_same_bits_whatever_the_slices(monkeypatch, dtype):
     # slices of other lengths on divergence and expects the same bits, so the two must give them
     from fastmlp import _guard
 
-    cases = [([7, 2 * (numba_kernels.WIDE + 16), 3], 1), ([7, 2 * (numba_kernels.WIDE + 16), 3], 2),
-             ([7, 32, 3], 1), ([7, 32, 3], 2), ([6, 48, 5, 4], 3)]
-    for sizes, threads in cases:
+    for sizes, threads in FUSED + [([6, 48, 5, 4], 3)]:     # three threads: a middle one's columns start at 16
         whole, _ = _fit(sizes, "relu", "cross_entropy", None, dtype, threads, n=60, epochs=2)
         with monkeypatch.context() as m:
             m.setattr(_guard, "slice_batches", lambda *args, **kw: 7)
